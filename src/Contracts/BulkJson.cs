@@ -1,0 +1,10 @@
+using System.Text.Json.Serialization;
+
+namespace Bulk.Contracts;
+
+/// <summary>Source-generated JSON for everything Bulk puts on the broker.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(DeliveryJob))]
+public sealed partial class BulkJson : JsonSerializerContext;

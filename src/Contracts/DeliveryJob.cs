@@ -1,0 +1,32 @@
+using System.Text.Json;
+
+namespace Bulk.Contracts;
+
+/// <summary>One unit of work on the broker: a campaign's message template and some of its recipients.</summary>
+/// <remarks>
+/// The Front publishes a whole campaign as one job, so that a campaign is on the broker entirely or not at all.
+/// A Worker splits a job that carries more than its batch size into smaller jobs (in one AMQP transaction with
+/// the ack of the parent), and later re-enqueues the recipients it could not finish. Every job is self-contained:
+/// any Worker can deliver it without asking anyone else.
+/// </remarks>
+public sealed record DeliveryJob(
+    int Version,
+    string CampaignId,
+    MessageTemplate Template,
+    IReadOnlyList<JobRecipient> Recipients,
+    int Attempt = 0)
+{
+    /// <summary>The only job format this code reads and writes.</summary>
+    public const int CurrentVersion = 1;
+}
+
+/// <summary>The message every recipient of a campaign receives, before personalization.</summary>
+public sealed record MessageTemplate(
+    string From,
+    string Subject,
+    string? Text,
+    string? Html,
+    IReadOnlyDictionary<string, string>? Headers = null);
+
+/// <summary>A recipient with its position in the campaign as posted, and its placeholder data.</summary>
+public sealed record JobRecipient(int Index, string Email, IReadOnlyDictionary<string, JsonElement>? Data = null);

@@ -1,0 +1,37 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Bulk.Contracts;
+
+/// <summary>Where the broker is (<c>RabbitMq__Uri</c>) and under which prefix Bulk's queues live (<c>RabbitMq__Prefix</c>).</summary>
+public sealed class RabbitMqOptions : IValidatableObject
+{
+    public const string Section = "RabbitMq";
+
+    public string? Uri { get; set; }
+
+    public string Prefix { get; set; } = Topology.DefaultPrefix;
+
+    public Topology Topology => new(Prefix);
+
+    public Uri BrokerUri => new(Uri!);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (string.IsNullOrWhiteSpace(Uri))
+        {
+            yield return new ValidationResult(
+                "RabbitMq__Uri is required: the broker to use, e.g. amqp://guest:guest@127.0.0.1:5672/", [nameof(Uri)]);
+        }
+        else if (!System.Uri.TryCreate(Uri, UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
+        {
+            yield return new ValidationResult(
+                "RabbitMq__Uri must be an amqp:// or amqps:// URI, e.g. amqp://guest:guest@127.0.0.1:5672/", [nameof(Uri)]);
+        }
+
+        if (string.IsNullOrWhiteSpace(Prefix) || Prefix.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+        {
+            yield return new ValidationResult(
+                "RabbitMq__Prefix must be letters, digits, '-', '_' or '.' (default: bulk)", [nameof(Prefix)]);
+        }
+    }
+}

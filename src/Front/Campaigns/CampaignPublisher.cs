@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Bulk.Contracts;
+using Bulk.Front.Broker;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+
+namespace Bulk.Front.Campaigns;
+
+/// <summary>Puts a whole campaign on the work queue as one persistent message and waits for the broker's confirm.</summary>
+/// <remarks>
+/// One message per campaign is what makes "all or nothing" hold whatever fails: the broker either has the campaign
+/// or it does not; there is no half-enqueued state to roll back. Workers split it into batches themselves.
+/// </remarks>
+public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<FrontOptions> options, ILogger<CampaignPublisher> logger)
+{
+    private static readonly CreateChannelOptions ConfirmedChannel = new(
+        publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+
+    public async Task PublishAsync(DeliveryJob job)
+    {
+        // Deliberately not the request's token: once the publish is on the wire, a client hanging up must not turn
+        // an enqueued campaign into an unknown one. The timeout bounds how long we wait for the confirm.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
+        var body = JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
+        var properties = new BasicProperties
+        {
+            Persistent = true,
+            ContentType = "application/json",
+            Type = AmqpHeaders.JobType,
+            MessageId = $"{job.CampaignId}/0",
+            Headers = new Dictionary<string, object?> { [AmqpHeaders.CampaignId] = job.CampaignId },
+        };
+
+        try
+        {
+            var connection = await broker.GetAsync(timeout.Token);
+            await using var channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
+            // With confirmation tracking on, this completes only when the broker has confirmed the message
+            // (and throws if it was nacked or, being mandatory, returned as unroutable).
+            await channel.BasicPublishAsync(exchange: "", routingKey: broker.Topology.WorkQueue, mandatory: true,
+                basicProperties: properties, body: body, cancellationToken: timeout.Token);
+        }
+        catch (BrokerUnavailableException)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            LogPublishFailed(job.CampaignId, e.Message);
+            throw new BrokerUnavailableException($"The broker did not confirm the campaign: {e.Message}", e);
+        }
+
+        LogPublished(job.CampaignId, job.Recipients.Count, body.Length);
+    }
+
+    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} enqueued with {Count} recipients ({Bytes} bytes)")]
+    private partial void LogPublished(string campaignId, int count, int bytes);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} was not confirmed by the broker: {Reason}")]
+    private partial void LogPublishFailed(string campaignId, string reason);
+}

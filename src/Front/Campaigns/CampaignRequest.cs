@@ -1,0 +1,88 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Bulk.Front.Campaigns;
+
+/// <summary>The body of <c>POST /campaigns</c>, as the client sent it (nothing checked yet).</summary>
+public sealed class CampaignRequest
+{
+    public string? From { get; set; }
+    public string? Subject { get; set; }
+    public string? Text { get; set; }
+    public string? Html { get; set; }
+    public List<RecipientInput?>? Recipients { get; set; }
+    public Dictionary<string, string?>? Headers { get; set; }
+}
+
+/// <summary>A recipient as posted: either a bare address or <c>{ "email": ..., "data": { ... } }</c>.</summary>
+[JsonConverter(typeof(RecipientInputConverter))]
+public sealed record RecipientInput(string? Email, Dictionary<string, JsonElement>? Data);
+
+/// <summary>The answer to an accepted campaign.</summary>
+public sealed record CampaignAccepted(string Id, string Status, int Total, int DuplicatesDropped);
+
+internal sealed class RecipientInputConverter : JsonConverter<RecipientInput>
+{
+    public override RecipientInput Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            return new RecipientInput(reader.GetString(), null);
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("A recipient is an email address string or an object { \"email\": ..., \"data\": { ... } }.");
+        }
+
+        string? email = null;
+        Dictionary<string, JsonElement>? data = null;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var name = reader.GetString();
+            reader.Read();
+            if (string.Equals(name, "email", StringComparison.OrdinalIgnoreCase))
+            {
+                email = reader.TokenType == JsonTokenType.String
+                    ? reader.GetString()
+                    : throw new JsonException("A recipient's email must be a string.");
+            }
+            else if (string.Equals(name, "data", StringComparison.OrdinalIgnoreCase))
+            {
+                data = ReadData(ref reader);
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return new RecipientInput(email, data);
+    }
+
+    private static Dictionary<string, JsonElement>? ReadData(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("A recipient's data must be an object of placeholder values.");
+        }
+
+        var data = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            var key = reader.GetString()!;
+            reader.Read();
+            data[key] = JsonElement.ParseValue(ref reader);
+        }
+
+        return data;
+    }
+
+    public override void Write(Utf8JsonWriter writer, RecipientInput value, JsonSerializerOptions options) =>
+        throw new NotSupportedException("Recipients are only read.");
+}

@@ -1,0 +1,217 @@
+using Bulk.Contracts;
+using Fluid;
+using Microsoft.Extensions.Options;
+using MimeKit;
+
+namespace Bulk.Front.Campaigns;
+
+/// <summary>Checks a posted campaign field by field and turns it into the job the Workers deliver.</summary>
+public sealed class CampaignValidator(IOptions<FrontOptions> options)
+{
+    /// <summary>RFC 5322 keeps a line under 998 characters; a subject template longer than that is a mistake.</summary>
+    public const int MaxSubjectLength = 998;
+
+    /// <summary>Beyond this many bad recipients the answer says how many more there are instead of listing them.</summary>
+    public const int MaxRecipientErrorsListed = 50;
+
+    private static readonly FluidParser TemplateParser = new();
+
+    private static readonly HashSet<string> ReservedHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "From", "To", "Cc", "Bcc", "Subject", "Message-ID", "Date", "Return-Path", "Sender", "Reply-To-All",
+        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Received", "DKIM-Signature", "X-Bulk-Campaign",
+    };
+
+    private static readonly ParserOptions AddressParser = new() { AllowAddressesWithoutDomain = false };
+
+    public sealed record Result(DeliveryJob? Job, int DuplicatesDropped, Dictionary<string, string[]> Errors)
+    {
+        public bool IsValid => Errors.Count == 0;
+    }
+
+    public Result Validate(CampaignRequest request, string campaignId)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+
+        var from = ValidateFrom(request.From, errors);
+        ValidateSubject(request.Subject, errors);
+        ValidateBodies(request.Text, request.Html, errors);
+        var headers = ValidateHeaders(request.Headers, errors);
+        var (recipients, duplicates) = ValidateRecipients(request.Recipients, errors);
+
+        if (errors.Count > 0)
+        {
+            return new Result(null, 0, errors);
+        }
+
+        var template = new MessageTemplate(from!, request.Subject!, Blank(request.Text), Blank(request.Html), headers);
+        return new Result(new DeliveryJob(DeliveryJob.CurrentVersion, campaignId, template, recipients), duplicates, errors);
+    }
+
+    private static string? ValidateFrom(string? from, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrWhiteSpace(from))
+        {
+            errors["from"] = ["The sender is required, e.g. \"News <news@example.com>\"."];
+            return null;
+        }
+
+        if (HasLineBreakOrNul(from))
+        {
+            errors["from"] = ["The sender must not contain CR, LF or NUL."];
+            return null;
+        }
+
+        if (!MailboxAddress.TryParse(AddressParser, from, out var mailbox) || !IsAddrSpec(mailbox.Address))
+        {
+            errors["from"] = [$"'{from}' is not a mailbox, e.g. \"News <news@example.com>\"."];
+            return null;
+        }
+
+        return mailbox.ToString();
+    }
+
+    private static void ValidateSubject(string? subject, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrWhiteSpace(subject))
+        {
+            errors["subject"] = ["The subject is required."];
+        }
+        else if (HasLineBreakOrNul(subject))
+        {
+            errors["subject"] = ["The subject must not contain CR, LF or NUL."];
+        }
+        else if (subject.Length > MaxSubjectLength)
+        {
+            errors["subject"] = [$"The subject is longer than {MaxSubjectLength} characters."];
+        }
+        else
+        {
+            CheckTemplate("subject", subject, errors);
+        }
+    }
+
+    private static void ValidateBodies(string? text, string? html, Dictionary<string, string[]> errors)
+    {
+        if (Blank(text) is null && Blank(html) is null)
+        {
+            errors["text"] = ["A text or an html body is required (or both)."];
+            return;
+        }
+
+        if (text is not null)
+        {
+            CheckTemplate("text", text, errors);
+        }
+
+        if (html is not null)
+        {
+            CheckTemplate("html", html, errors);
+        }
+    }
+
+    private static void CheckTemplate(string field, string source, Dictionary<string, string[]> errors)
+    {
+        if (!TemplateParser.TryParse(source, out _, out var error))
+        {
+            errors[field] = [$"The template does not parse: {error}"];
+        }
+    }
+
+    private static Dictionary<string, string>? ValidateHeaders(Dictionary<string, string?>? headers, Dictionary<string, string[]> errors)
+    {
+        if (headers is null || headers.Count == 0)
+        {
+            return null;
+        }
+
+        var valid = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, value) in headers)
+        {
+            var key = $"headers.{name}";
+            if (name.Length == 0 || name.Any(c => c is < '!' or > '~' or ':'))
+            {
+                errors[key] = ["A header name is printable ASCII without spaces or ':'."];
+            }
+            else if (ReservedHeaders.Contains(name))
+            {
+                errors[key] = [$"'{name}' is set by Bulk and cannot be given."];
+            }
+            else if (value is null || HasLineBreakOrNul(value))
+            {
+                errors[key] = ["A header value is required and must not contain CR, LF or NUL."];
+            }
+            else
+            {
+                valid[name] = value;
+            }
+        }
+
+        return valid;
+    }
+
+    private (List<JobRecipient> Recipients, int Duplicates) ValidateRecipients(List<RecipientInput?>? input, Dictionary<string, string[]> errors)
+    {
+        var recipients = new List<JobRecipient>(input?.Count ?? 0);
+        if (input is null || input.Count == 0)
+        {
+            errors["recipients"] = ["At least one recipient is required."];
+            return (recipients, 0);
+        }
+
+        var max = options.Value.MaxRecipients;
+        if (input.Count > max)
+        {
+            errors["recipients"] = [$"At most {max} recipients per campaign; this one has {input.Count}."];
+            return (recipients, 0);
+        }
+
+        var seen = new HashSet<string>(input.Count, StringComparer.OrdinalIgnoreCase);
+        var invalid = 0;
+        var duplicates = 0;
+        for (var i = 0; i < input.Count; i++)
+        {
+            var email = input[i]?.Email?.Trim();
+            if (email is null || !IsRecipientAddress(email))
+            {
+                if (++invalid <= MaxRecipientErrorsListed)
+                {
+                    errors[$"recipients[{i}].email"] = [email is null ? "An email address is required." : $"'{email}' is not an email address."];
+                }
+
+                continue;
+            }
+
+            if (!seen.Add(email))
+            {
+                duplicates++;
+                continue;
+            }
+
+            recipients.Add(new JobRecipient(i, email, input[i]!.Data));
+        }
+
+        if (invalid > MaxRecipientErrorsListed)
+        {
+            errors["recipients"] = [$"{invalid} recipients are not email addresses; the first {MaxRecipientErrorsListed} are listed."];
+        }
+
+        return (recipients, duplicates);
+    }
+
+    private static bool IsRecipientAddress(string email) =>
+        !HasLineBreakOrNul(email)
+        && MailboxAddress.TryParse(AddressParser, email, out var mailbox)
+        && string.Equals(mailbox.Address, email, StringComparison.Ordinal)
+        && IsAddrSpec(mailbox.Address);
+
+    private static bool IsAddrSpec(string address)
+    {
+        var at = address.LastIndexOf('@');
+        return at > 0 && at < address.Length - 1 && !address.Any(char.IsWhiteSpace);
+    }
+
+    private static bool HasLineBreakOrNul(string value) => value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0;
+
+    private static string? Blank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
+}

@@ -1,0 +1,41 @@
+using Bulk.Contracts;
+using Bulk.Front.Broker;
+using Bulk.Front.Campaigns;
+using Bulk.Front.Health;
+
+namespace Bulk.Front;
+
+/// <summary>Builds the Front: the HTTP edge that validates campaigns and hands them to the broker.</summary>
+public static class FrontApp
+{
+    public static WebApplication Create(string[] args)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<FrontOptions>().BindConfiguration(FrontOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+
+        // Kestrel enforces the body limit while the JSON is streamed in, so an oversized body never sits in memory.
+        var maxBody = builder.Configuration.GetValue<long?>($"{FrontOptions.Section}:MaxBodyBytes") ?? new FrontOptions().MaxBodyBytes;
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
+
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
+        builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton<BrokerConnection>();
+        builder.Services.AddSingleton<CampaignPublisher>();
+        builder.Services.AddSingleton<CampaignValidator>();
+        builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: ["ready"]);
+
+        var app = builder.Build();
+
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.MapHealthEndpoints();
+        app.MapCampaigns();
+
+        return app;
+    }
+}

@@ -1,0 +1,239 @@
+using System.Text.Json;
+using Bulk.Contracts;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace Bulk.Worker.Delivery;
+
+/// <summary>Takes jobs from the work queue and acknowledges each only when every recipient in it is accounted for.</summary>
+/// <remarks>
+/// The consuming channel is transactional: whatever a job leaves behind (its split into batches, the recipients to
+/// try again, the recipients handed back at shutdown) is published in the same AMQP transaction as the job's ack.
+/// A Worker that dies before the commit leaves the job on the queue untouched; after it, the job is replaced by its
+/// remainder. Either way no recipient falls between the two.
+/// </remarks>
+public sealed partial class DeliveryConsumer(
+    IOptions<RabbitMqOptions> rabbit,
+    IOptions<DeliveryOptions> delivery,
+    JobDelivery jobs,
+    ILogger<DeliveryConsumer> logger) : BackgroundService
+{
+    private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
+
+    private readonly Topology topology = rabbit.Value.Topology;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromSeconds(1);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ConsumeUntilDisconnectedAsync(stoppingToken);
+                delay = TimeSpan.FromSeconds(1);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogBrokerUnavailable(e.Message, delay.TotalSeconds);
+            }
+
+            try
+            {
+                await Task.Delay(delay, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
+        }
+    }
+
+    /// <summary>One connection's life: consume until the broker goes away, or until stopping, then drain.</summary>
+    private async Task ConsumeUntilDisconnectedAsync(CancellationToken stopping)
+    {
+        var prefetch = delivery.Value.Prefetch;
+        var factory = new ConnectionFactory
+        {
+            Uri = rabbit.Value.BrokerUri,
+            ClientProvidedName = $"bulk-worker@{Environment.MachineName}",
+            // Reconnection is this loop's job: a fresh connection, fresh channel, fresh consumer, nothing half-recovered.
+            AutomaticRecoveryEnabled = false,
+        };
+
+        await using var connection = await factory.CreateConnectionAsync(stopping);
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        connection.ConnectionShutdownAsync += (_, _) =>
+        {
+            lost.TrySetResult();
+            return Task.CompletedTask;
+        };
+
+        await using var channel = await connection.CreateChannelAsync(
+            new CreateChannelOptions(false, false, consumerDispatchConcurrency: prefetch), stopping);
+        channel.ChannelShutdownAsync += (_, _) =>
+        {
+            lost.TrySetResult();
+            return Task.CompletedTask;
+        };
+
+        await channel.QueueDeclareAsync(topology.DeadQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: topology.DeadQueueArguments, cancellationToken: stopping);
+        await channel.QueueDeclareAsync(topology.WorkQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: topology.WorkQueueArguments, cancellationToken: stopping);
+        await channel.BasicQosAsync(0, prefetch, global: false, stopping);
+        await channel.TxSelectAsync(stopping);
+
+        var session = new Session(channel);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivered) => HandleAsync(session, delivered, stopping);
+        var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);
+        LogConsuming(topology.WorkQueue, prefetch);
+
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (stopping.Register(() => stopped.TrySetResult()))
+        {
+            await Task.WhenAny(lost.Task, stopped.Task);
+        }
+
+        if (lost.Task.IsCompleted)
+        {
+            // Unacknowledged jobs go back to the queue with the connection; handlers still running find a dead channel.
+            throw new IOException("the connection to RabbitMQ was lost");
+        }
+
+        // Graceful stop: take no more jobs, let the ones in hand finish or hand back their remainder, then leave.
+        await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+        await session.InFlight.WhenIdleAsync();
+        await channel.CloseAsync(CancellationToken.None);
+        await connection.CloseAsync(CancellationToken.None);
+        LogStopped();
+    }
+
+    private async Task HandleAsync(Session session, BasicDeliverEventArgs delivered, CancellationToken stopping)
+    {
+        using var _ = session.InFlight.Enter();
+        try
+        {
+            var job = TryRead(delivered.Body.Span, out var unreadable);
+            if (job is null)
+            {
+                await session.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), unreadable)]);
+                LogParked(delivered.BasicProperties.MessageId, unreadable!);
+                return;
+            }
+
+            if (job.Recipients.Count > delivery.Value.RecipientsPerJob)
+            {
+                var batches = job.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => job with { Recipients = batch }).ToList();
+                await session.CommitAsync(delivered.DeliveryTag, [.. batches.Select(Outgoing)]);
+                LogSplit(job.CampaignId, job.Recipients.Count, batches.Count);
+                return;
+            }
+
+            var outcome = await jobs.DeliverAsync(job, stopping);
+            var remainder = new List<(string, byte[], string?)>(2);
+            if (outcome.Returned.Count > 0)
+            {
+                remainder.Add(Outgoing(job with { Recipients = outcome.Returned }));
+            }
+
+            if (outcome.Deferred.Count > 0)
+            {
+                remainder.Add(Outgoing(job with { Recipients = outcome.Deferred, Attempt = job.Attempt + 1 }));
+            }
+
+            await session.CommitAsync(delivered.DeliveryTag, remainder);
+            LogJobDone(job.CampaignId, job.Recipients.Count, outcome.Delivered, outcome.Failed.Count, outcome.Deferred.Count, outcome.Returned.Count);
+        }
+        catch (Exception e)
+        {
+            // The job stays unacknowledged: it returns to the queue when this channel closes.
+            LogHandlerFailed(delivered.DeliveryTag, e.Message);
+        }
+    }
+
+    private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) =>
+        (topology.WorkQueue, JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob), null);
+
+    private static DeliveryJob? TryRead(ReadOnlySpan<byte> body, out string? reason)
+    {
+        try
+        {
+            var job = JsonSerializer.Deserialize(body, BulkJson.Default.DeliveryJob);
+            reason = job switch
+            {
+                null => "empty job",
+                { Version: not DeliveryJob.CurrentVersion } => $"unknown job version {job.Version}",
+                { CampaignId: null or "" } or { Template: null } or { Recipients: null } => "incomplete job",
+                _ => null,
+            };
+            return reason is null ? job : null;
+        }
+        catch (JsonException e)
+        {
+            reason = $"unreadable job: {e.Message}";
+            return null;
+        }
+    }
+
+    /// <summary>The channel's transaction is shared by all jobs in hand, so each job's publish+ack+commit runs alone.</summary>
+    private sealed class Session(IChannel channel)
+    {
+        private readonly SemaphoreSlim transaction = new(1, 1);
+
+        public InFlightCounter InFlight { get; } = new();
+
+        public async Task CommitAsync(ulong deliveryTag, IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes)
+        {
+            await transaction.WaitAsync();
+            try
+            {
+                foreach (var (queue, body, deadReason) in publishes)
+                {
+                    var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType };
+                    if (deadReason is not null)
+                    {
+                        properties.Headers = new Dictionary<string, object?> { [AmqpHeaders.DeadReason] = deadReason };
+                    }
+
+                    await channel.BasicPublishAsync(exchange: "", routingKey: queue, mandatory: false, basicProperties: properties, body: body);
+                }
+
+                await channel.BasicAckAsync(deliveryTag, multiple: false);
+                await channel.TxCommitAsync();
+            }
+            finally
+            {
+                transaction.Release();
+            }
+        }
+    }
+
+    [LoggerMessage(LogLevel.Information, "Consuming {Queue} with prefetch {Prefetch}")]
+    private partial void LogConsuming(string queue, ushort prefetch);
+
+    [LoggerMessage(LogLevel.Warning, "RabbitMQ unavailable ({Reason}); reconnecting in {Seconds} s")]
+    private partial void LogBrokerUnavailable(string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId}: {Count} recipients split into {Jobs} jobs")]
+    private partial void LogSplit(string campaignId, int count, int jobs);
+
+    [LoggerMessage(LogLevel.Debug, "Campaign {CampaignId}: job of {Count} done: {Delivered} delivered, {Failed} failed, {Deferred} deferred, {Returned} returned")]
+    private partial void LogJobDone(string campaignId, int count, int delivered, int failed, int deferred, int returned);
+
+    [LoggerMessage(LogLevel.Error, "Message {MessageId} parked in the dead queue: {Reason}")]
+    private partial void LogParked(string? messageId, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Job {DeliveryTag} left unacknowledged for redelivery: {Reason}")]
+    private partial void LogHandlerFailed(ulong deliveryTag, string reason);
+
+    [LoggerMessage(LogLevel.Information, "Stopped consuming; every job in hand was finished or handed back")]
+    private partial void LogStopped();
+}

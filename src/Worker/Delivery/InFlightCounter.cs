@@ -1,0 +1,58 @@
+namespace Bulk.Worker.Delivery;
+
+/// <summary>Counts work in progress so that shutdown can wait until none is left.</summary>
+public sealed class InFlightCounter
+{
+    private readonly Lock gate = new();
+    private int count;
+    private TaskCompletionSource? idle;
+
+    public IDisposable Enter()
+    {
+        lock (gate)
+        {
+            count++;
+        }
+
+        return new Exit(this);
+    }
+
+    public Task WhenIdleAsync()
+    {
+        lock (gate)
+        {
+            if (count == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            idle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return idle.Task;
+        }
+    }
+
+    private void Leave()
+    {
+        lock (gate)
+        {
+            if (--count == 0 && idle is not null)
+            {
+                idle.TrySetResult();
+                idle = null;
+            }
+        }
+    }
+
+    private sealed class Exit(InFlightCounter counter) : IDisposable
+    {
+        private int disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref disposed, 1) == 0)
+            {
+                counter.Leave();
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Bulk.Contracts;
+using Fluid;
+using Fluid.Values;
+using MimeKit;
+
+namespace Bulk.Worker.Rendering;
+
+/// <summary>A campaign's templates, parsed once per job and rendered once per recipient.</summary>
+public sealed record CompiledCampaign(
+    string CampaignId,
+    MailboxAddress From,
+    IFluidTemplate Subject,
+    IFluidTemplate? Text,
+    IFluidTemplate? Html,
+    IReadOnlyDictionary<string, string>? Headers);
+
+/// <summary>The template of a job could not be used; the Front validates templates, so this means a foreign job.</summary>
+public sealed class TemplateException(string message) : Exception(message);
+
+/// <summary>Fills a campaign's Liquid templates with one recipient's data and builds the MIME message.</summary>
+public sealed class MessageRenderer
+{
+    private static readonly FluidParser Parser = new();
+    private static readonly TemplateOptions Options = new();
+
+    public CompiledCampaign Compile(string campaignId, MessageTemplate template)
+    {
+        if (!MailboxAddress.TryParse(template.From, out var from))
+        {
+            throw new TemplateException($"the sender '{template.From}' is not a mailbox");
+        }
+
+        return new CompiledCampaign(
+            campaignId,
+            from,
+            Parse("subject", template.Subject)!,
+            Parse("text", template.Text),
+            Parse("html", template.Html),
+            template.Headers);
+    }
+
+    public MimeMessage Render(CompiledCampaign campaign, JobRecipient recipient)
+    {
+        var context = new TemplateContext(Options);
+        if (recipient.Data is not null)
+        {
+            foreach (var (key, value) in recipient.Data)
+            {
+                context.SetValue(key, FluidValue.Create(ToPlain(value), Options));
+            }
+        }
+
+        context.SetValue("email", new StringValue(recipient.Email));
+
+        var message = new MimeMessage();
+        message.From.Add(campaign.From);
+        message.To.Add(MailboxAddress.Parse(recipient.Email));
+        // A placeholder value may carry a line break; a subject never does.
+        message.Subject = campaign.Subject.Render(context, NullEncoder.Default).ReplaceLineEndings(" ");
+        message.Date = DateTimeOffset.UtcNow;
+        // Stable per recipient, so the same recipient of the same campaign is recognisable wherever it lands.
+        message.MessageId = $"{campaign.CampaignId}.{recipient.Index}@{campaign.From.Domain}";
+        message.Headers.Add("X-Bulk-Campaign", campaign.CampaignId);
+        if (campaign.Headers is not null)
+        {
+            foreach (var (name, value) in campaign.Headers)
+            {
+                message.Headers.Add(name, value);
+            }
+        }
+
+        var body = new BodyBuilder
+        {
+            TextBody = campaign.Text?.Render(context, NullEncoder.Default),
+            HtmlBody = campaign.Html?.Render(context, HtmlEncoder.Default),
+        };
+        message.Body = body.ToMessageBody();
+        return message;
+    }
+
+    private static IFluidTemplate? Parse(string field, string? source)
+    {
+        if (source is null)
+        {
+            return null;
+        }
+
+        return Parser.TryParse(source, out var template, out var error)
+            ? template
+            : throw new TemplateException($"the {field} template does not parse: {error}");
+    }
+
+    // Fluid reads plain .NET values (dictionaries, lists, strings, numbers) natively.
+    private static object? ToPlain(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.Number => value.TryGetDecimal(out var d) ? d : value.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Object => value.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value)),
+        JsonValueKind.Array => value.EnumerateArray().Select(ToPlain).ToList(),
+        _ => null,
+    };
+}

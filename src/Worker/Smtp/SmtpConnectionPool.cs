@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Options;
+
+namespace Bulk.Worker.Smtp;
+
+/// <summary>A few authenticated SMTP connections, reused for message after message.</summary>
+/// <remarks>
+/// At most <see cref="SmtpOptions.MaxConnections"/> are open at once. A connection goes back to the pool after a
+/// send unless the send broke it; a broken one is dropped and the next rent opens a fresh one.
+/// MailKit pipelines MAIL/RCPT/DATA itself when the server offers PIPELINING.
+/// </remarks>
+public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, ILogger<SmtpConnectionPool> logger) : IAsyncDisposable
+{
+    private readonly SmtpOptions smtp = options.Value;
+    private readonly SemaphoreSlim slots = new(options.Value.MaxConnections, options.Value.MaxConnections);
+    private readonly ConcurrentQueue<SmtpClient> idle = new();
+    private long opened;
+
+    /// <summary>Connections opened since start: with reuse this stays near MaxConnections however many mails go out.</summary>
+    public long ConnectionsOpened => Interlocked.Read(ref opened);
+
+    /// <summary>Waits for a free slot (cancellable), then hands out an idle connection or opens a new one.</summary>
+    public async Task<SmtpClient> RentAsync(CancellationToken cancellationToken)
+    {
+        await slots.WaitAsync(cancellationToken);
+        try
+        {
+            while (idle.TryDequeue(out var client))
+            {
+                if (client.IsConnected)
+                {
+                    return client;
+                }
+
+                client.Dispose();
+            }
+
+            return await OpenAsync(cancellationToken);
+        }
+        catch
+        {
+            slots.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Gives a connection back: kept for the next send when <paramref name="reusable"/>, else closed.</summary>
+    public void Return(SmtpClient client, bool reusable)
+    {
+        if (reusable && client.IsConnected)
+        {
+            idle.Enqueue(client);
+        }
+        else
+        {
+            client.Dispose();
+        }
+
+        slots.Release();
+    }
+
+    private async Task<SmtpClient> OpenAsync(CancellationToken cancellationToken)
+    {
+        var client = new SmtpClient { Timeout = smtp.TimeoutSeconds * 1000 };
+        if (!string.IsNullOrEmpty(smtp.LocalDomain))
+        {
+            client.LocalDomain = smtp.LocalDomain;
+        }
+
+        try
+        {
+            await client.ConnectAsync(smtp.Host!, smtp.Port, ToMailKit(smtp.Security), cancellationToken);
+            if (!string.IsNullOrEmpty(smtp.Username))
+            {
+                await client.AuthenticateAsync(smtp.Username, smtp.Password ?? "", cancellationToken);
+            }
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+
+        var count = Interlocked.Increment(ref opened);
+        LogOpened(smtp.Host!, smtp.Port, count);
+        return client;
+    }
+
+    private static SecureSocketOptions ToMailKit(SmtpSecurity security) => security switch
+    {
+        SmtpSecurity.None => SecureSocketOptions.None,
+        SmtpSecurity.StartTls => SecureSocketOptions.StartTls,
+        SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
+        _ => SecureSocketOptions.Auto,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        while (idle.TryDequeue(out var client))
+        {
+            try
+            {
+                using var quit = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                await client.DisconnectAsync(quit: true, quit.Token);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException or MailKit.ProtocolException or SmtpCommandException)
+            {
+                // Closing anyway; the relay may already have dropped us.
+            }
+
+            client.Dispose();
+        }
+
+        slots.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Opened SMTP connection to {Host}:{Port} ({Count} opened so far)")]
+    private partial void LogOpened(string host, int port, long count);
+}

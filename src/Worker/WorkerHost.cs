@@ -1,0 +1,34 @@
+using Bulk.Contracts;
+using Bulk.Worker.Delivery;
+using Bulk.Worker.Rendering;
+using Bulk.Worker.Smtp;
+
+namespace Bulk.Worker;
+
+/// <summary>Builds a Worker: consumes jobs from the broker and delivers them over SMTP.</summary>
+public static class WorkerHost
+{
+    public static IHost Create(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<SmtpOptions>().BindConfiguration(SmtpOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+
+        // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
+
+        builder.Services.AddSingleton<SmtpConnectionPool>();
+        builder.Services.AddSingleton<SmtpSender>();
+        builder.Services.AddSingleton<MessageRenderer>();
+        builder.Services.AddSingleton<JobDelivery>();
+        builder.Services.AddHostedService<DeliveryConsumer>();
+
+        return builder.Build();
+    }
+}
