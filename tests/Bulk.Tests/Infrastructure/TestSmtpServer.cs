@@ -1,0 +1,154 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using MimeKit;
+using SmtpServer;
+using SmtpServer.Authentication;
+using SmtpServer.ComponentModel;
+using SmtpServer.Mail;
+using SmtpServer.Protocol;
+using SmtpServer.Storage;
+
+namespace Bulk.Tests.Infrastructure;
+
+/// <summary>A mail received by <see cref="TestSmtpServer"/>, with when it was accepted.</summary>
+public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At);
+
+/// <summary>A real SMTP server (the SmtpServer library) on loopback that records mails and can refuse chosen recipients.</summary>
+public sealed class TestSmtpServer : IAsyncDisposable
+{
+    public const string Username = "bulk";
+    public const string Password = "s3cret";
+
+    private readonly SmtpServer.SmtpServer server;
+    private readonly CancellationTokenSource stop = new();
+    private readonly ConcurrentDictionary<string, int> rcptAttempts = new(StringComparer.OrdinalIgnoreCase);
+    private int sessions;
+    private int authenticated;
+
+    private TestSmtpServer(int port)
+    {
+        Port = port;
+        var options = new SmtpServerOptionsBuilder()
+            .ServerName("test-relay")
+            .Endpoint(e => e.Endpoint(new IPEndPoint(IPAddress.Loopback, port)).AllowUnsecureAuthentication(true).AuthenticationRequired(true))
+            .Build();
+        var services = new ServiceProvider();
+        services.Add(new Store(this));
+        services.Add(new Filter(this));
+        services.Add(new Authenticator(this));
+        server = new SmtpServer.SmtpServer(options, services);
+        server.SessionCreated += (_, _) => Interlocked.Increment(ref sessions);
+    }
+
+    public int Port { get; }
+
+    public ConcurrentQueue<ReceivedMail> Mails { get; } = new();
+
+    /// <summary>SMTP sessions (TCP connections) opened by clients so far.</summary>
+    public int Sessions => Volatile.Read(ref sessions);
+
+    /// <summary>Sessions that authenticated successfully.</summary>
+    public int Authenticated => Volatile.Read(ref authenticated);
+
+    /// <summary>Decides the reply to RCPT TO: given the address and how many times it was offered before (0 the first time), null accepts.</summary>
+    public Func<string, int, (int Code, string Text)?> RecipientRule { get; set; } = (_, _) => null;
+
+    /// <summary>How many times a recipient was offered in RCPT TO.</summary>
+    public int AttemptsFor(string recipient) => rcptAttempts.TryGetValue(recipient, out var n) ? n : 0;
+
+    public static Task<TestSmtpServer> StartAsync()
+    {
+        var smtp = new TestSmtpServer(FreePort());
+        _ = smtp.server.StartAsync(smtp.stop.Token);
+        return Task.FromResult(smtp);
+    }
+
+    /// <summary>Waits until at least <paramref name="count"/> mails arrived, or fails after <paramref name="timeout"/>.</summary>
+    public async Task WaitForMailsAsync(int count, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (Mails.Count < count)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Expected {count} mails within {timeout}, got {Mails.Count}.");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        server.Shutdown();
+        await stop.CancelAsync();
+        try
+        {
+            await server.ShutdownTask.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException)
+        {
+            // Sessions still open are cut; the test is over.
+        }
+
+        stop.Dispose();
+    }
+
+    private static string Address(IMailbox mailbox) => $"{mailbox.User}@{mailbox.Host}";
+
+    private sealed class Filter(TestSmtpServer owner) : IMailboxFilter
+    {
+        public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken) =>
+            Task.FromResult(true);
+
+        public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
+        {
+            var address = Address(to);
+            var before = owner.rcptAttempts.AddOrUpdate(address, 1, (_, n) => n + 1) - 1;
+            if (owner.RecipientRule(address, before) is { } refusal)
+            {
+                throw new SmtpResponseException(new SmtpResponse((SmtpReplyCode)refusal.Code, refusal.Text));
+            }
+
+            return Task.FromResult(true);
+        }
+    }
+
+    private sealed class Store(TestSmtpServer owner) : MessageStore
+    {
+        public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+        {
+            using var stream = new MemoryStream(buffer.ToArray());
+            var message = await MimeMessage.LoadAsync(stream, cancellationToken);
+            foreach (var to in transaction.To)
+            {
+                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow));
+            }
+
+            return SmtpResponse.Ok;
+        }
+    }
+
+    private sealed class Authenticator(TestSmtpServer owner) : IUserAuthenticator
+    {
+        public Task<bool> AuthenticateAsync(ISessionContext context, string user, string password, CancellationToken cancellationToken)
+        {
+            var ok = user == Username && password == Password;
+            if (ok)
+            {
+                Interlocked.Increment(ref owner.authenticated);
+            }
+
+            return Task.FromResult(ok);
+        }
+    }
+}
