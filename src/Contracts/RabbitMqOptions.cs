@@ -11,9 +11,10 @@ public sealed class RabbitMqOptions : IValidatableObject
 
     public string Prefix { get; set; } = Topology.DefaultPrefix;
 
-    public Topology Topology => new(Prefix);
+    // Methods, not properties: the options validator reads every property, and these only make sense once valid.
+    public Topology ToTopology() => new(Prefix);
 
-    public Uri BrokerUri => new(Uri!);
+    public Uri ToBrokerUri() => new(Uri!);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

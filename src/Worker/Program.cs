@@ -13,3 +13,9 @@ catch (OptionsValidationException e)
     Console.Error.WriteLine(ConfigurationErrors.OneLine("Bulk.Worker", e.Failures));
     return 2;
 }
+catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+{
+    // A value of the wrong type (e.g. Smtp__Security=Sometimes); the message names the setting.
+    Console.Error.WriteLine($"Bulk.Worker: invalid configuration: {e.Message}");
+    return 2;
+}

@@ -14,7 +14,7 @@ public sealed partial class BrokerConnection(IOptions<RabbitMqOptions> options, 
     private readonly SemaphoreSlim gate = new(1, 1);
     private IConnection? connection;
 
-    public Topology Topology { get; } = options.Value.Topology;
+    public Topology Topology { get; } = options.Value.ToTopology();
 
     public async Task<IConnection> GetAsync(CancellationToken cancellationToken)
     {
@@ -50,7 +50,7 @@ public sealed partial class BrokerConnection(IOptions<RabbitMqOptions> options, 
     {
         var factory = new ConnectionFactory
         {
-            Uri = options.Value.BrokerUri,
+            Uri = options.Value.ToBrokerUri(),
             ClientProvidedName = $"bulk-front@{Environment.MachineName}",
             AutomaticRecoveryEnabled = false,
             RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
@@ -68,13 +68,13 @@ public sealed partial class BrokerConnection(IOptions<RabbitMqOptions> options, 
                     arguments: Topology.WorkQueueArguments, cancellationToken: cancellationToken);
             }
 
-            LogConnected(options.Value.BrokerUri.Host, options.Value.BrokerUri.Port);
+            LogConnected(options.Value.ToBrokerUri().Host, options.Value.ToBrokerUri().Port);
             return opened;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             LogUnreachable(e.Message);
-            throw new BrokerUnavailableException($"RabbitMQ at {options.Value.BrokerUri.Host}:{options.Value.BrokerUri.Port} is unreachable: {e.Message}", e);
+            throw new BrokerUnavailableException($"RabbitMQ at {options.Value.ToBrokerUri().Host}:{options.Value.ToBrokerUri().Port} is unreachable: {e.Message}", e);
         }
     }
 

@@ -21,7 +21,7 @@ public sealed partial class DeliveryConsumer(
 {
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
 
-    private readonly Topology topology = rabbit.Value.Topology;
+    private readonly Topology topology = rabbit.Value.ToTopology();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -61,7 +61,7 @@ public sealed partial class DeliveryConsumer(
         var prefetch = delivery.Value.Prefetch;
         var factory = new ConnectionFactory
         {
-            Uri = rabbit.Value.BrokerUri,
+            Uri = rabbit.Value.ToBrokerUri(),
             ClientProvidedName = $"bulk-worker@{Environment.MachineName}",
             // Reconnection is this loop's job: a fresh connection, fresh channel, fresh consumer, nothing half-recovered.
             AutomaticRecoveryEnabled = false,

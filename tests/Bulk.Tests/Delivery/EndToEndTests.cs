@@ -16,7 +16,7 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         await using var system = await BulkSystem.StartFrontAsync(broker);
         await system.StartWorkerAsync(smtp);
 
-        var response = await RawHttp.PostAsync(system.FrontAddress, "/campaigns", Campaigns.Personal(1000));
+        var response = await RawHttp.PostAsync(system.FrontAddress, "/campaigns", SampleCampaigns.Personal(1000));
 
         Assert.Equal(202, response.Status);
         Assert.True(response.ClosedByServer, "the server must close the TCP connection after the 202");
@@ -36,12 +36,12 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         Assert.Equal(1000, mails.Select(m => m.Recipient).Distinct(StringComparer.OrdinalIgnoreCase).Count());
         for (var i = 0; i < 1000; i++)
         {
-            var mail = Assert.Single(mails, m => m.Recipient == Campaigns.Address(i));
+            var mail = Assert.Single(mails, m => m.Recipient == SampleCampaigns.Address(i));
             Assert.Equal($"Hello Name{i}", mail.Message.Subject);
             Assert.Equal($"Hi Name{i}, you are number {i}.", mail.Message.TextBody?.Trim());
             Assert.Equal($"<p>Hi Name{i}, you are number {i}.</p>", mail.Message.HtmlBody?.Trim());
             Assert.Equal($"{id}.{i}@example.com", mail.Message.MessageId);
-            Assert.Equal(Campaigns.Address(i), ((MailboxAddress)mail.Message.To.Single()).Address);
+            Assert.Equal(SampleCampaigns.Address(i), ((MailboxAddress)mail.Message.To.Single()).Address);
         }
 
         Assert.InRange(smtp.Sessions, 1, 4);
@@ -57,7 +57,7 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         await using var system = await BulkSystem.StartFrontAsync(broker);
         await system.StartWorkerAsync(smtp);
 
-        var response = await system.Http.PostAsync("/campaigns", Json(Campaigns.Personal(200)));
+        var response = await system.Http.PostAsync("/campaigns", Json(SampleCampaigns.Personal(200)));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
 
         await smtp.WaitForMailsAsync(200, TimeSpan.FromSeconds(60));
@@ -65,8 +65,8 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         var recipients = smtp.Mails.Select(m => m.Recipient).ToList();
         Assert.Equal(200, recipients.Count);
         Assert.Equal(200, recipients.Distinct().Count());
-        Assert.Equal(3, smtp.AttemptsFor(Campaigns.Address(10)));
-        Assert.Equal(1, smtp.AttemptsFor(Campaigns.Address(11)));
+        Assert.Equal(3, smtp.AttemptsFor(SampleCampaigns.Address(10)));
+        Assert.Equal(1, smtp.AttemptsFor(SampleCampaigns.Address(11)));
     }
 
     [Fact]
@@ -77,10 +77,10 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         await using var system = await BulkSystem.StartFrontAsync(broker);
         await system.StartWorkerAsync(smtp);
 
-        var response = await system.Http.PostAsync("/campaigns", Json(Campaigns.Personal(300)));
+        var response = await system.Http.PostAsync("/campaigns", Json(SampleCampaigns.Personal(300)));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
 
-        var refused = Enumerable.Range(0, 300).Where(i => i % 7 == 3).Select(Campaigns.Address).ToList();
+        var refused = Enumerable.Range(0, 300).Where(i => i % 7 == 3).Select(SampleCampaigns.Address).ToList();
         await smtp.WaitForMailsAsync(300 - refused.Count, TimeSpan.FromSeconds(60));
         await WaitUntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(10));
         await Task.Delay(500);

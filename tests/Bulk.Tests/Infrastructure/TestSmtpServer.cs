@@ -55,6 +55,9 @@ public sealed class TestSmtpServer : IAsyncDisposable
     /// <summary>Decides the reply to RCPT TO: given the address and how many times it was offered before (0 the first time), null accepts.</summary>
     public Func<string, int, (int Code, string Text)?> RecipientRule { get; set; } = (_, _) => null;
 
+    /// <summary>How long the server takes to accept each message after DATA: a slow relay.</summary>
+    public TimeSpan AcceptDelay { get; set; } = TimeSpan.Zero;
+
     /// <summary>How many times a recipient was offered in RCPT TO.</summary>
     public int AttemptsFor(string recipient) => rcptAttempts.TryGetValue(recipient, out var n) ? n : 0;
 
@@ -127,6 +130,11 @@ public sealed class TestSmtpServer : IAsyncDisposable
     {
         public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
         {
+            if (owner.AcceptDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(owner.AcceptDelay, cancellationToken);
+            }
+
             using var stream = new MemoryStream(buffer.ToArray());
             var message = await MimeMessage.LoadAsync(stream, cancellationToken);
             foreach (var to in transaction.To)

@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 namespace Bulk.Tests.Infrastructure;
 
 /// <summary>Builds campaign bodies for the tests.</summary>
-public static class Campaigns
+public static class SampleCampaigns
 {
     public static string Address(int i) => $"user{i:D5}@example.org";
 

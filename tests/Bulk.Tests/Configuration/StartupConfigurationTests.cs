@@ -1,0 +1,60 @@
+using Bulk.Contracts;
+using Bulk.Front;
+using Bulk.Worker;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Bulk.Tests.Configuration;
+
+/// <summary>A wrong or missing setting stops a process at start, with a line that names the setting.</summary>
+public sealed class StartupConfigurationTests
+{
+    [Fact]
+    public async Task AWorkerWithoutSmtpHostOrWithABadPort_DoesNotStart_AndSaysWhichSettings()
+    {
+        using var worker = WorkerHost.Create(["--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Port=70000"]);
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => worker.StartAsync());
+        var line = ConfigurationErrors.OneLine("Bulk.Worker", e.Failures);
+
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains("Smtp__Host is required", line);
+        Assert.Contains("Smtp__Port must be between 1 and 65535", line);
+    }
+
+    [Theory]
+    [InlineData("Smtp:Security", "Sometimes", "Smtp:Security")]
+    [InlineData("Smtp:MaxConnections", "0", "Smtp__MaxConnections")]
+    [InlineData("Delivery:RecipientsPerJob", "0", "Delivery__RecipientsPerJob")]
+    [InlineData("RabbitMq:Uri", "http://example.com", "RabbitMq__Uri")]
+    public async Task AWorkerWithABadSetting_DoesNotStart(string key, string value, string named)
+    {
+        using var worker = WorkerHost.Create(["--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1", $"--{key}={value}"]);
+
+        var e = await Record.ExceptionAsync(() => worker.StartAsync());
+
+        Assert.NotNull(e);
+        var message = e is OptionsValidationException ov ? ConfigurationErrors.OneLine("Bulk.Worker", ov.Failures) : e.Message;
+        Assert.Contains(named, message);
+    }
+
+    [Fact]
+    public async Task AFrontWithoutABroker_DoesNotStart_AndNamesRabbitMqUri()
+    {
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0"]);
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
+
+        Assert.Contains("RabbitMq__Uri is required", ConfigurationErrors.OneLine("Bulk.Front", e.Failures));
+    }
+
+    [Fact]
+    public async Task AFrontWithAnAbsurdRecipientLimit_DoesNotStart()
+    {
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Front:MaxRecipients=0"]);
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
+
+        Assert.Contains("Front__MaxRecipients", ConfigurationErrors.OneLine("Bulk.Front", e.Failures));
+    }
+}
