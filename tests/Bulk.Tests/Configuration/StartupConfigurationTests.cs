@@ -41,7 +41,8 @@ public sealed class StartupConfigurationTests
     [Fact]
     public async Task AFrontWithoutABroker_DoesNotStart_AndNamesRabbitMqUri()
     {
-        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0"]);
+        // Empty on the command line overrides any RabbitMq__Uri in the environment.
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri="]);
 
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
 
