@@ -7,4 +7,5 @@ namespace Bulk.Contracts;
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeliveryJob))]
+[JsonSerializable(typeof(OutcomeEvent))]
 public sealed partial class BulkJson : JsonSerializerContext;

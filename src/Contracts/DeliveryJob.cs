@@ -2,6 +2,8 @@ using System.Text.Json;
 
 namespace Bulk.Contracts;
 
+/// <param name="Attempt">How many delay tiers these recipients have been through.</param>
+/// <param name="Total">Recipients in the whole campaign, so any outcome can be counted against it.</param>
 /// <summary>One unit of work on the broker: a campaign's message template and some of its recipients.</summary>
 /// <remarks>
 /// The Front publishes a whole campaign as one job, so that a campaign is on the broker entirely or not at all.
@@ -14,7 +16,8 @@ public sealed record DeliveryJob(
     string CampaignId,
     MessageTemplate Template,
     IReadOnlyList<JobRecipient> Recipients,
-    int Attempt = 0)
+    int Attempt = 0,
+    int Total = 0)
 {
     /// <summary>The only job format this code reads and writes.</summary>
     public const int CurrentVersion = 1;

@@ -11,6 +11,12 @@ public sealed class RabbitMqOptions : IValidatableObject
 
     public string Prefix { get; set; } = Topology.DefaultPrefix;
 
+    /// <summary>How long the outcomes stream keeps its entries (RabbitMQ's x-max-age: 7D, 12h, 30m…).</summary>
+    public string OutcomesMaxAge { get; set; } = "7D";
+
+    /// <summary>The most the outcomes stream may hold on disk before old segments are dropped.</summary>
+    public long OutcomesMaxBytes { get; set; } = 2_000_000_000;
+
     // Methods, not properties: the options validator reads every property, and these only make sense once valid.
     public Topology ToTopology() => new(Prefix);
 
@@ -27,6 +33,16 @@ public sealed class RabbitMqOptions : IValidatableObject
         {
             yield return new ValidationResult(
                 "RabbitMq__Uri must be an amqp:// or amqps:// URI, e.g. amqp://guest:guest@127.0.0.1:5672/", [nameof(Uri)]);
+        }
+
+        if (string.IsNullOrEmpty(OutcomesMaxAge) || !System.Text.RegularExpressions.Regex.IsMatch(OutcomesMaxAge, "^[0-9]+(Y|M|D|h|m|s)$"))
+        {
+            yield return new ValidationResult("RabbitMq__OutcomesMaxAge must be a number and a unit (Y, M, D, h, m, s), e.g. 7D", [nameof(OutcomesMaxAge)]);
+        }
+
+        if (OutcomesMaxBytes < 1_000_000)
+        {
+            yield return new ValidationResult("RabbitMq__OutcomesMaxBytes must be at least 1000000", [nameof(OutcomesMaxBytes)]);
         }
 
         if (string.IsNullOrWhiteSpace(Prefix) || Prefix.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))

@@ -26,4 +26,30 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix)
     {
         ["x-queue-type"] = "quorum",
     };
+
+    /// <summary>The append-only stream of everything that happened to every campaign.</summary>
+    public string OutcomesStream => $"{Prefix}.outcomes";
+
+    /// <summary>Stream arguments; retention is fixed when the stream is first declared (change it later with a policy).</summary>
+    public static IDictionary<string, object?> OutcomesStreamArguments(string maxAge, long maxBytes) => new Dictionary<string, object?>
+    {
+        ["x-queue-type"] = "stream",
+        ["x-max-age"] = maxAge,
+        ["x-max-length-bytes"] = maxBytes,
+        ["x-stream-max-segment-size-bytes"] = (int)Math.Min(maxBytes / 4, 100_000_000),
+    };
+
+    /// <summary>A delay tier: jobs wait here for <paramref name="delay"/>, then dead-letter back onto the work queue.</summary>
+    public string RetryQueue(TimeSpan delay) => $"{Prefix}.retry.{(long)delay.TotalMilliseconds}ms";
+
+    public IDictionary<string, object?> RetryQueueArguments(TimeSpan delay) => new Dictionary<string, object?>
+    {
+        ["x-queue-type"] = "quorum",
+        ["x-message-ttl"] = (long)delay.TotalMilliseconds,
+        ["x-dead-letter-exchange"] = "",
+        ["x-dead-letter-routing-key"] = WorkQueue,
+    };
+
+    /// <summary>An exclusive queue used as a lock on an idempotency key across every Front.</summary>
+    public string IdempotencyLock(string keyHash) => $"{Prefix}.lock.{keyHash}";
 }

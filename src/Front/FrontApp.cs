@@ -1,6 +1,7 @@
 using Bulk.Contracts;
 using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
+using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 
 namespace Bulk.Front;
@@ -24,7 +25,12 @@ public static class FrontApp
 
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
         builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton<CampaignLedger>();
+        builder.Services.AddSingleton<OutcomeLog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeLog>());
         builder.Services.AddSingleton<BrokerConnection>();
+        builder.Services.AddSingleton<IdempotencyGate>();
+        builder.Services.AddSingleton<DeadLetterReplay>();
         builder.Services.AddSingleton<CampaignPublisher>();
         builder.Services.AddSingleton<CampaignValidator>();
         builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: ["ready"]);
@@ -35,6 +41,7 @@ public static class FrontApp
         app.UseStatusCodePages();
         app.MapHealthEndpoints();
         app.MapCampaigns();
+        app.MapDeadLetters();
 
         return app;
     }

@@ -23,6 +23,12 @@ public static class WorkerHost
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
 
+        // Hosted services stop in reverse order: the consumer drains first, while outcomes can still be recorded.
+        builder.Services.AddSingleton<CampaignLedger>();
+        builder.Services.AddSingleton<OutcomeLog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeLog>());
+        builder.Services.AddSingleton<OutcomeRecorder>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         builder.Services.AddSingleton<SmtpConnectionPool>();
         builder.Services.AddSingleton<SmtpSender>();
         builder.Services.AddSingleton<MessageRenderer>();

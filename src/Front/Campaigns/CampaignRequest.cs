@@ -21,6 +21,12 @@ public sealed record RecipientInput(string? Email, Dictionary<string, JsonElemen
 /// <summary>The answer to an accepted campaign.</summary>
 public sealed record CampaignAccepted(string Id, string Status, int Total, int DuplicatesDropped);
 
+/// <summary>The answer to <c>GET /campaigns</c>: the most recent first.</summary>
+public sealed record CampaignList(IReadOnlyList<Bulk.Contracts.CampaignStatus> Campaigns);
+
+/// <summary>A page of a campaign's failed recipients.</summary>
+public sealed record FailurePage(string Id, int Count, int Offset, int Limit, IReadOnlyList<Bulk.Contracts.FailedRecipient> Failures);
+
 internal sealed class RecipientInputConverter : JsonConverter<RecipientInput>
 {
     public override RecipientInput Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)

@@ -45,7 +45,7 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
 
         var template = new MessageTemplate(from!, request.Subject!, Blank(request.Text), Blank(request.Html), headers);
-        return new Result(new DeliveryJob(DeliveryJob.CurrentVersion, campaignId, template, recipients), duplicates, errors);
+        return new Result(new DeliveryJob(DeliveryJob.CurrentVersion, campaignId, template, recipients, Total: recipients.Count), duplicates, errors);
     }
 
     private static string? ValidateFrom(string? from, Dictionary<string, string[]> errors)

@@ -1,6 +1,10 @@
+using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
+using Bulk.Contracts;
 using Bulk.Front.Broker;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 
 namespace Bulk.Front.Campaigns;
 
@@ -9,19 +13,28 @@ public static partial class CampaignsApi
     /// <summary>Seconds a client is told to wait before it retries after a 503.</summary>
     public const int RetryAfterSeconds = 5;
 
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    public const int MaxFailuresPage = 1000;
+
     public static RouteGroupBuilder MapCampaigns(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/campaigns");
         group.MapPost("/", PostCampaign);
+        group.MapGet("/", ListCampaigns);
+        group.MapGet("/{id}", GetCampaign);
+        group.MapGet("/{id}/failures", GetFailures);
         return group;
     }
 
     /// <summary>Validates the campaign, enqueues it whole, answers 202 and closes the connection.</summary>
     internal static async Task<Results<Accepted<CampaignAccepted>, ValidationProblem, ProblemHttpResult>> PostCampaign(
-        HttpContext http, CampaignValidator validator, CampaignPublisher publisher, ILoggerFactory loggers)
+        HttpContext http, CampaignValidator validator, CampaignPublisher publisher, IdempotencyGate gate, OutcomeLog outcomes,
+        IOptions<FrontOptions> options, ILoggerFactory loggers)
     {
         // The old "answer then keep working" trick, done properly: the work is on the broker, the client is free.
         http.Response.Headers.Connection = "close";
+        var logger = loggers.CreateLogger("Bulk.Front.Campaigns");
 
         if (!http.Request.HasJsonContentType())
         {
@@ -31,10 +44,19 @@ public static partial class CampaignsApi
                 detail: $"Send the campaign as application/json (got '{http.Request.ContentType ?? "none"}').");
         }
 
-        CampaignRequest? request;
+        var key = http.Request.Headers[IdempotencyKeyHeader].ToString();
+        if (key.Length > 0 && (key.Length > 200 || key.Any(c => c is < ' ' or > '~')))
+        {
+            return Invalid(IdempotencyKeyHeader, "An idempotency key is 1 to 200 printable ASCII characters.");
+        }
+
+        byte[] body;
         try
         {
-            request = await JsonSerializer.DeserializeAsync(http.Request.Body, FrontJson.Default.CampaignRequest, http.RequestAborted);
+            // Kestrel enforces Front__MaxBodyBytes while this reads, so an oversized body is refused, not buffered.
+            using var buffer = new MemoryStream();
+            await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
+            body = buffer.ToArray();
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -43,19 +65,21 @@ public static partial class CampaignsApi
                 title: "Body too large",
                 detail: "The campaign body is larger than Front__MaxBodyBytes allows.");
         }
+
+        CampaignRequest? request;
+        try
+        {
+            request = JsonSerializer.Deserialize(body, FrontJson.Default.CampaignRequest);
+        }
         catch (JsonException e)
         {
             var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.');
-            return TypedResults.ValidationProblem(
-                new Dictionary<string, string[]> { [field] = [JsonErrorMessage(e)] },
-                title: "The body is not a valid campaign");
+            return Invalid(field, JsonErrorMessage(e), "The body is not a valid campaign");
         }
 
         if (request is null)
         {
-            return TypedResults.ValidationProblem(
-                new Dictionary<string, string[]> { ["body"] = ["A campaign object is required."] },
-                title: "The body is not a valid campaign");
+            return Invalid("body", "A campaign object is required.", "The body is not a valid campaign");
         }
 
         var id = Guid.CreateVersion7().ToString("N");
@@ -65,24 +89,112 @@ public static partial class CampaignsApi
             return TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields");
         }
 
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
+        var hash = Convert.ToHexStringLower(SHA256.HashData(body));
+        IAsyncDisposable? lease = null;
         try
         {
+            if (key.Length > 0)
+            {
+                lease = await gate.AcquireAsync(key, timeout.Token);
+                // Any Front may have taken this key before: read the stream up to now before deciding.
+                await outcomes.CatchUpAsync(timeout.Token);
+                if (outcomes.Ledger.FindKey(key) is { } earlier)
+                {
+                    return earlier.RequestHash == hash
+                        ? AcceptedAnswer(earlier.CampaignId, outcomes.Ledger.Find(earlier.CampaignId)?.Status, earlier.Total, earlier.DuplicatesDropped)
+                        : TypedResults.Problem(
+                            statusCode: StatusCodes.Status422UnprocessableEntity,
+                            title: "Idempotency key reused",
+                            detail: $"The key '{key}' was used for campaign {earlier.CampaignId} with a different body.");
+                }
+            }
+
             await publisher.PublishAsync(result.Job!);
+            var accepted = new OutcomeEvent(OutcomeTypes.Accepted, id, DateTimeOffset.UtcNow, result.Job!.Recipients.Count,
+                key.Length > 0 ? key : null, hash, DuplicatesDropped: result.DuplicatesDropped);
+            await RecordAcceptedAsync(outcomes, accepted, logger);
         }
-        catch (BrokerUnavailableException e)
+        catch (Exception e) when (e is BrokerUnavailableException or IOException or OperationCanceledException)
         {
-            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "The campaign was not accepted",
                 detail: $"{e.Message} Nothing was enqueued; retry later.");
         }
+        finally
+        {
+            if (lease is not null)
+            {
+                await lease.DisposeAsync();
+            }
+        }
 
-        LogAccepted(loggers.CreateLogger("Bulk.Front.Campaigns"), id, result.Job!.Recipients.Count, result.DuplicatesDropped);
-        return TypedResults.Accepted(
-            $"/campaigns/{id}",
-            new CampaignAccepted(id, "queued", result.Job.Recipients.Count, result.DuplicatesDropped));
+        LogAccepted(logger, id, result.Job.Recipients.Count, result.DuplicatesDropped);
+        return AcceptedAnswer(id, CampaignLedger.Statuses.Queued, result.Job.Recipients.Count, result.DuplicatesDropped);
     }
+
+    /// <summary>The campaign is enqueued; the stream entry makes its total and key known to every process.</summary>
+    private static async Task RecordAcceptedAsync(OutcomeLog outcomes, OutcomeEvent accepted, ILogger logger)
+    {
+        outcomes.Ledger.Apply(accepted);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await outcomes.AppendAsync([accepted], timeout.Token);
+                return;
+            }
+            catch (Exception e) when ((e is IOException or OperationCanceledException) && attempt < 3)
+            {
+                LogAcceptedNotRecorded(logger, accepted.CampaignId, attempt, e.Message);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException)
+            {
+                // The work is on the broker and will be delivered: the client's answer is still 202. Its status
+                // appears with the first outcome; only a retry with the same key could not be recognised.
+                LogAcceptedNotRecorded(logger, accepted.CampaignId, attempt, e.Message);
+                return;
+            }
+        }
+    }
+
+    internal static Ok<CampaignList> ListCampaigns(CampaignLedger ledger, int? limit) =>
+        TypedResults.Ok(new CampaignList(ledger.Recent(Math.Clamp(limit ?? 50, 1, 500))));
+
+    internal static Results<Ok<CampaignStatus>, ProblemHttpResult> GetCampaign(string id, CampaignLedger ledger) =>
+        ledger.Find(id) is { } status ? TypedResults.Ok(status) : Unknown(id);
+
+    internal static Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult> GetFailures(
+        string id, CampaignLedger ledger, int? offset, int? limit)
+    {
+        var from = offset ?? 0;
+        var take = limit ?? 100;
+        if (from < 0)
+        {
+            return Invalid("offset", "The offset is 0 or more.");
+        }
+
+        if (take is < 1 or > MaxFailuresPage)
+        {
+            return Invalid("limit", $"The limit is between 1 and {MaxFailuresPage}.");
+        }
+
+        return ledger.Failures(id, from, take) is var (page, count)
+            ? TypedResults.Ok(new FailurePage(id, count, from, take, page))
+            : Unknown(id);
+    }
+
+    private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>
+        TypedResults.Accepted($"/campaigns/{id}", new CampaignAccepted(id, status ?? CampaignLedger.Statuses.Queued, total, duplicatesDropped));
+
+    private static ProblemHttpResult Unknown(string id) => TypedResults.Problem(
+        statusCode: StatusCodes.Status404NotFound, title: "Unknown campaign", detail: $"No campaign '{id}' is known.");
+
+    private static ValidationProblem Invalid(string field, string message, string title = "Invalid request") =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: title);
 
     // System.Text.Json appends its own "Path: ... | LineNumber: ..." to the message; the field already names the path.
     private static string JsonErrorMessage(JsonException e)
@@ -95,4 +207,7 @@ public static partial class CampaignsApi
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} accepted with {Count} recipients ({Duplicates} duplicates dropped)")]
     private static partial void LogAccepted(ILogger logger, string campaignId, int count, int duplicates);
+
+    [LoggerMessage(LogLevel.Error, "Campaign {CampaignId} is enqueued but its acceptance was not recorded (attempt {Attempt}): {Reason}")]
+    private static partial void LogAcceptedNotRecorded(ILogger logger, string campaignId, int attempt, string reason);
 }

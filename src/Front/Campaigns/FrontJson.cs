@@ -10,4 +10,9 @@ namespace Bulk.Front.Campaigns;
     MaxDepth = 32)]
 [JsonSerializable(typeof(CampaignRequest))]
 [JsonSerializable(typeof(CampaignAccepted))]
+[JsonSerializable(typeof(Bulk.Contracts.CampaignStatus))]
+[JsonSerializable(typeof(CampaignList))]
+[JsonSerializable(typeof(FailurePage))]
+[JsonSerializable(typeof(Bulk.Front.DeadLetters.ReplayResult))]
+[JsonSerializable(typeof(Bulk.Front.DeadLetters.DeadLetterCount))]
 public sealed partial class FrontJson : JsonSerializerContext;

@@ -17,11 +17,14 @@ public sealed partial class DeliveryConsumer(
     IOptions<RabbitMqOptions> rabbit,
     IOptions<DeliveryOptions> delivery,
     JobDelivery jobs,
+    OutcomeLog outcomes,
     ILogger<DeliveryConsumer> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Topology topology = rabbit.Value.ToTopology();
+    private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -87,8 +90,17 @@ public sealed partial class DeliveryConsumer(
             arguments: topology.DeadQueueArguments, cancellationToken: stopping);
         await channel.QueueDeclareAsync(topology.WorkQueue, durable: true, exclusive: false, autoDelete: false,
             arguments: topology.WorkQueueArguments, cancellationToken: stopping);
+        foreach (var tier in tiers)
+        {
+            await channel.QueueDeclareAsync(topology.RetryQueue(tier), durable: true, exclusive: false, autoDelete: false,
+                arguments: topology.RetryQueueArguments(tier), cancellationToken: stopping);
+        }
+
         await channel.BasicQosAsync(0, prefetch, global: false, stopping);
         await channel.TxSelectAsync(stopping);
+
+        // Know everything already delivered before taking any job, so that a redelivered one skips it.
+        await CatchUpAsync(stopping);
 
         var session = new Session(channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
@@ -131,14 +143,21 @@ public sealed partial class DeliveryConsumer(
 
             if (job.Recipients.Count > delivery.Value.RecipientsPerJob)
             {
-                var batches = job.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => job with { Recipients = batch }).ToList();
+                var total = job.Total > 0 ? job.Total : job.Recipients.Count;
+                var batches = job.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => job with { Recipients = batch, Total = total }).ToList();
                 await session.CommitAsync(delivered.DeliveryTag, [.. batches.Select(Outgoing)]);
                 LogSplit(job.CampaignId, job.Recipients.Count, batches.Count);
                 return;
             }
 
+            if (delivered.Redelivered)
+            {
+                // Whoever held this job before may have delivered part of it: see what they recorded first.
+                await CatchUpAsync(stopping);
+            }
+
             var outcome = await jobs.DeliverAsync(job, stopping);
-            var remainder = new List<(string, byte[], string?)>(2);
+            var remainder = new List<(string, byte[], string?)>(3);
             if (outcome.Returned.Count > 0)
             {
                 remainder.Add(Outgoing(job with { Recipients = outcome.Returned }));
@@ -146,11 +165,18 @@ public sealed partial class DeliveryConsumer(
 
             if (outcome.Deferred.Count > 0)
             {
-                remainder.Add(Outgoing(job with { Recipients = outcome.Deferred, Attempt = job.Attempt + 1 }));
+                var next = job with { Recipients = outcome.Deferred, Attempt = job.Attempt + 1 };
+                remainder.Add((topology.RetryQueue(tiers[job.Attempt]), Serialize(next), null));
+            }
+
+            if (outcome.DeadLettered.Count > 0)
+            {
+                var dead = job with { Recipients = outcome.DeadLettered };
+                remainder.Add((topology.DeadQueue, Serialize(dead), $"transient failures outlasted every delay tier; last reply: {outcome.LastReply}"));
             }
 
             await session.CommitAsync(delivered.DeliveryTag, remainder);
-            LogJobDone(job.CampaignId, job.Recipients.Count, outcome.Delivered, outcome.Failed.Count, outcome.Deferred.Count, outcome.Returned.Count);
+            LogJobDone(job.CampaignId, job.Recipients.Count, outcome.Delivered, outcome.Failed, outcome.Deferred.Count, outcome.DeadLettered.Count, outcome.Skipped, outcome.Returned.Count);
         }
         catch (Exception e)
         {
@@ -159,8 +185,16 @@ public sealed partial class DeliveryConsumer(
         }
     }
 
-    private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) =>
-        (topology.WorkQueue, JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob), null);
+    private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) => (topology.WorkQueue, Serialize(job), null);
+
+    private static byte[] Serialize(DeliveryJob job) => JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
+
+    private async Task CatchUpAsync(CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(CatchUpTimeout);
+        await outcomes.CatchUpAsync(timeout.Token);
+    }
 
     private static DeliveryJob? TryRead(ReadOnlySpan<byte> body, out string? reason)
     {
@@ -225,8 +259,8 @@ public sealed partial class DeliveryConsumer(
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId}: {Count} recipients split into {Jobs} jobs")]
     private partial void LogSplit(string campaignId, int count, int jobs);
 
-    [LoggerMessage(LogLevel.Debug, "Campaign {CampaignId}: job of {Count} done: {Delivered} delivered, {Failed} failed, {Deferred} deferred, {Returned} returned")]
-    private partial void LogJobDone(string campaignId, int count, int delivered, int failed, int deferred, int returned);
+    [LoggerMessage(LogLevel.Debug, "Campaign {CampaignId}: job of {Count} done: {Delivered} delivered, {Failed} failed, {Deferred} deferred, {Dead} dead-lettered, {Skipped} already done, {Returned} handed back")]
+    private partial void LogJobDone(string campaignId, int count, int delivered, int failed, int deferred, int dead, int skipped, int returned);
 
     [LoggerMessage(LogLevel.Error, "Message {MessageId} parked in the dead queue: {Reason}")]
     private partial void LogParked(string? messageId, string reason);

@@ -19,8 +19,41 @@ public sealed class DeliveryOptions : IValidatableObject
     /// <summary>First backoff of the immediate retries; each next one doubles, with jitter.</summary>
     public int RetryBaseDelayMilliseconds { get; set; } = 500;
 
-    /// <summary>Times a recipient goes back on the queue after its immediate retries are spent, before it is failed.</summary>
-    public int MaxRequeues { get; set; } = 5;
+    /// <summary>Delay tiers a recipient waits through after its immediate retries are spent, e.g. "30s,5m,30m,2h".</summary>
+    /// <remarks>After the last tier the recipient is dead-lettered and counted as failed.</remarks>
+    public string RetryTiers { get; set; } = "30s,5m,30m,2h";
+
+    /// <summary><see cref="RetryTiers"/> parsed; empty when it does not parse (validation says so).</summary>
+    public IReadOnlyList<TimeSpan> ToRetryTiers() => TryParseTiers(RetryTiers, out var tiers) ? tiers : [];
+
+    private static bool TryParseTiers(string text, out List<TimeSpan> tiers)
+    {
+        tiers = [];
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var unit = part[^1];
+            if (!double.TryParse(part[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var n) || n <= 0)
+            {
+                return false;
+            }
+
+            TimeSpan? tier = unit switch
+            {
+                's' => TimeSpan.FromSeconds(n),
+                'm' => TimeSpan.FromMinutes(n),
+                'h' => TimeSpan.FromHours(n),
+                _ => null,
+            };
+            if (tier is null)
+            {
+                return false;
+            }
+
+            tiers.Add(tier.Value);
+        }
+
+        return true;
+    }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -44,9 +77,10 @@ public sealed class DeliveryOptions : IValidatableObject
             yield return new ValidationResult("Delivery__RetryBaseDelayMilliseconds must be between 1 and 60000", [nameof(RetryBaseDelayMilliseconds)]);
         }
 
-        if (MaxRequeues is < 0 or > 100)
+        if (!TryParseTiers(RetryTiers ?? "", out var tiers) || tiers.Count > 20)
         {
-            yield return new ValidationResult("Delivery__MaxRequeues must be between 0 and 100", [nameof(MaxRequeues)]);
+            yield return new ValidationResult(
+                "Delivery__RetryTiers must be up to 20 delays such as 30s,5m,30m,2h (an empty list dead-letters at once)", [nameof(RetryTiers)]);
         }
     }
 }

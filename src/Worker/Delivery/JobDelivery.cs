@@ -5,26 +5,35 @@ using Microsoft.Extensions.Options;
 
 namespace Bulk.Worker.Delivery;
 
-/// <summary>What became of every recipient of one job.</summary>
-/// <param name="Deferred">Transient failures to try again later, in a new job.</param>
-/// <param name="Returned">Not attempted because the Worker is stopping: back on the queue as they were.</param>
+/// <summary>What a job leaves behind once every recipient in it has a recorded outcome.</summary>
+/// <param name="Deferred">Transient failures with delay tiers left: they go to the next tier.</param>
+/// <param name="DeadLettered">Transient failures past the last tier: parked, and recorded as failed.</param>
+/// <param name="Returned">Not attempted because the Worker is stopping: back on the work queue as they were.</param>
 public sealed record JobOutcome(
     int Delivered,
-    IReadOnlyList<RecipientFailure> Failed,
+    int Failed,
+    int Skipped,
     IReadOnlyList<JobRecipient> Deferred,
-    IReadOnlyList<JobRecipient> Returned);
-
-/// <summary>A recipient that will not be mailed, with the relay's last reply.</summary>
-public sealed record RecipientFailure(JobRecipient Recipient, string Reply);
+    IReadOnlyList<JobRecipient> DeadLettered,
+    IReadOnlyList<JobRecipient> Returned,
+    string? LastReply);
 
 /// <summary>Renders and sends every recipient of a job, as many at once as the SMTP pool has connections.</summary>
+/// <remarks>
+/// A recipient the ledger already records as done (delivered or failed) is skipped: that is what makes a redelivered
+/// job safe. Each outcome is recorded on the stream before the job counts it.
+/// </remarks>
 public sealed partial class JobDelivery(
     MessageRenderer renderer,
     SmtpSender sender,
+    OutcomeRecorder recorder,
+    CampaignLedger ledger,
     IOptions<SmtpOptions> smtp,
     IOptions<DeliveryOptions> delivery,
     ILogger<JobDelivery> logger)
 {
+    private readonly int tierCount = delivery.Value.ToRetryTiers().Count;
+
     public async Task<JobOutcome> DeliverAsync(DeliveryJob job, CancellationToken stopping)
     {
         CompiledCampaign campaign;
@@ -35,42 +44,73 @@ public sealed partial class JobDelivery(
         catch (TemplateException e)
         {
             LogUnusableTemplate(job.CampaignId, e.Message);
-            return new JobOutcome(0, [.. job.Recipients.Select(r => new RecipientFailure(r, $"unusable template: {e.Message}"))], [], []);
+            await Task.WhenAll(job.Recipients.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, $"unusable template: {e.Message}"))));
+            return new JobOutcome(0, job.Recipients.Count, 0, [], [], [], null);
         }
 
         var results = new SendResult?[job.Recipients.Count];
+        var skipped = new bool[job.Recipients.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = smtp.Value.MaxConnections };
         await Parallel.ForEachAsync(Enumerable.Range(0, job.Recipients.Count), parallel, async (i, _) =>
         {
+            var recipient = job.Recipients[i];
+            if (ledger.IsDone(job.CampaignId, recipient.Index))
+            {
+                skipped[i] = true;
+                return;
+            }
+
             if (stopping.IsCancellationRequested)
             {
                 return;
             }
 
-            var message = renderer.Render(campaign, job.Recipients[i]);
+            SendResult result;
             try
             {
-                results[i] = await sender.SendAsync(message, stopping);
+                result = await sender.SendAsync(renderer.Render(campaign, recipient), stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
-                // Stopped between attempts: nothing reached the relay this time, so the recipient goes back as it was.
+                return; // stopped between attempts: nothing reached the relay this time
+            }
+
+            results[i] = result;
+            switch (result.Status)
+            {
+                case SendStatus.Delivered:
+                    await recorder.DeliveredAsync(job, recipient);
+                    break;
+                case SendStatus.Rejected:
+                    await recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply ?? "rejected"));
+                    break;
+                case SendStatus.Deferred when job.Attempt < tierCount:
+                    await recorder.DeferredAsync(job, new DeferredRecipient(recipient.Index, job.Attempt + 1, result.Reply ?? "deferred"));
+                    break;
+                default:
+                    await recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email,
+                        $"dead-lettered after {tierCount} delay tiers: {result.Reply}", DeadLettered: true));
+                    break;
             }
         });
 
-        return Tally(job, results);
+        return Tally(job, results, skipped);
     }
 
-    private JobOutcome Tally(DeliveryJob job, SendResult?[] results)
+    private JobOutcome Tally(DeliveryJob job, SendResult?[] results, bool[] skipped)
     {
-        var delivered = 0;
-        var failed = new List<RecipientFailure>();
-        var deferred = new List<JobRecipient>();
-        var returned = new List<JobRecipient>();
-        var giveUp = job.Attempt >= delivery.Value.MaxRequeues;
+        int delivered = 0, failed = 0, skip = 0;
+        List<JobRecipient> deferred = [], dead = [], returned = [];
+        string? lastReply = null;
         for (var i = 0; i < results.Length; i++)
         {
             var recipient = job.Recipients[i];
+            if (skipped[i])
+            {
+                skip++;
+                continue;
+            }
+
             switch (results[i])
             {
                 case null:
@@ -80,28 +120,30 @@ public sealed partial class JobDelivery(
                     delivered++;
                     break;
                 case { Status: SendStatus.Rejected, Reply: var reply }:
-                    failed.Add(new RecipientFailure(recipient, reply ?? "rejected"));
+                    failed++;
+                    LogFailed(job.CampaignId, recipient.Index, reply);
                     break;
-                case { Reply: var reply } when giveUp:
-                    failed.Add(new RecipientFailure(recipient, $"still failing after {job.Attempt + 1} attempts: {reply}"));
-                    break;
-                default:
-                    deferred.Add(recipient);
+                case { Reply: var reply }:
+                    lastReply = reply;
+                    (job.Attempt < tierCount ? deferred : dead).Add(recipient);
                     break;
             }
         }
 
-        foreach (var failure in failed)
+        if (dead.Count > 0)
         {
-            LogFailed(job.CampaignId, failure.Recipient.Index, failure.Reply);
+            LogDeadLettered(job.CampaignId, dead.Count, lastReply);
         }
 
-        return new JobOutcome(delivered, failed, deferred, returned);
+        return new JobOutcome(delivered, failed, skip, deferred, dead, returned, lastReply);
     }
 
     [LoggerMessage(LogLevel.Error, "Campaign {CampaignId} has an unusable template: {Reason}")]
     private partial void LogUnusableTemplate(string campaignId, string reason);
 
-    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} recipient #{Index} failed: {Reply}")]
-    private partial void LogFailed(string campaignId, int index, string reply);
+    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} recipient #{Index} failed: {Reply}")]
+    private partial void LogFailed(string campaignId, int index, string? reply);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: {Count} recipients dead-lettered after the last delay tier: {Reply}")]
+    private partial void LogDeadLettered(string campaignId, int count, string? reply);
 }

@@ -1,0 +1,278 @@
+using System.Collections;
+
+namespace Bulk.Contracts;
+
+/// <summary>A campaign's state as the outcomes stream tells it.</summary>
+public sealed record CampaignStatus(
+    string Id,
+    string Status,
+    int Total,
+    int Delivered,
+    int Failed,
+    int Deferred,
+    int Pending,
+    DateTimeOffset? CreatedAt,
+    DateTimeOffset? FirstDeliveryAt,
+    DateTimeOffset? CompletedAt,
+    double RatePerSecond);
+
+/// <summary>What the stream remembers of an <c>Idempotency-Key</c>.</summary>
+public sealed record IdempotentRequest(string CampaignId, string? RequestHash, int Total, int DuplicatesDropped);
+
+/// <summary>The fold of the outcomes stream: per campaign, counts and one "done" bit per recipient.</summary>
+/// <remarks>
+/// Every process keeps its own, fed by its tail of the stream, so the ledger itself is never shared or persisted.
+/// Memory is a bit per recipient of campaigns still in progress; a finished campaign keeps only its counts and failures.
+/// Applying an event twice changes nothing, so a tail may safely re-read.
+/// </remarks>
+public sealed class CampaignLedger
+{
+    public static class Statuses
+    {
+        public const string Queued = "queued";
+        public const string Sending = "sending";
+        public const string Completed = "completed";
+        public const string CompletedWithFailures = "completed_with_failures";
+    }
+
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
+    private readonly List<Campaign> order = [];
+    private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TaskCompletionSource> markers = new(StringComparer.Ordinal);
+    private long duplicateDeliveries;
+
+    /// <summary>Deliveries recorded for recipients already delivered: the duplicates the system sent.</summary>
+    public long DuplicateDeliveries => Interlocked.Read(ref duplicateDeliveries);
+
+    public void Apply(OutcomeEvent e)
+    {
+        lock (gate)
+        {
+            switch (e.Type)
+            {
+                case OutcomeTypes.Marker:
+                    if (markers.Remove(e.CampaignId, out var waiter))
+                    {
+                        waiter.TrySetResult();
+                    }
+
+                    break;
+                case OutcomeTypes.Accepted:
+                    var accepted = GetOrAdd(e.CampaignId, e.Total);
+                    accepted.CreatedAt ??= e.At;
+                    if (e.IdempotencyKey is not null)
+                    {
+                        keys.TryAdd(e.IdempotencyKey, new IdempotentRequest(e.CampaignId, e.RequestHash, e.Total, e.DuplicatesDropped));
+                    }
+
+                    break;
+                case OutcomeTypes.Progress:
+                    ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
+                    break;
+                case OutcomeTypes.Replayed:
+                    if (campaigns.TryGetValue(e.CampaignId, out var replayed))
+                    {
+                        replayed.Reopen(e.Replayed ?? []);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Registers interest in a marker before it is written; completes when the tail applies it.</summary>
+    public Task WaitForMarkerAsync(string markerId)
+    {
+        lock (gate)
+        {
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            markers[markerId] = waiter;
+            return waiter.Task;
+        }
+    }
+
+    public bool IsDone(string campaignId, int index)
+    {
+        lock (gate)
+        {
+            return campaigns.TryGetValue(campaignId, out var c) && c.IsDone(index);
+        }
+    }
+
+    public CampaignStatus? Find(string campaignId)
+    {
+        lock (gate)
+        {
+            return campaigns.TryGetValue(campaignId, out var c) ? c.Snapshot() : null;
+        }
+    }
+
+    /// <summary>The most recently accepted campaigns first.</summary>
+    public IReadOnlyList<CampaignStatus> Recent(int limit)
+    {
+        lock (gate)
+        {
+            return [.. order.AsEnumerable().Reverse().Take(limit).Select(c => c.Snapshot())];
+        }
+    }
+
+    /// <summary>A page of a campaign's failed recipients in recipient order, with how many there are in all.</summary>
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit)
+    {
+        lock (gate)
+        {
+            if (!campaigns.TryGetValue(campaignId, out var c))
+            {
+                return null;
+            }
+
+            return ([.. c.Failures.Values.OrderBy(f => f.Index).Skip(offset).Take(limit)], c.Failures.Count);
+        }
+    }
+
+    public IdempotentRequest? FindKey(string idempotencyKey)
+    {
+        lock (gate)
+        {
+            return keys.GetValueOrDefault(idempotencyKey);
+        }
+    }
+
+    private Campaign GetOrAdd(string id, int total)
+    {
+        if (!campaigns.TryGetValue(id, out var campaign))
+        {
+            campaign = new Campaign(id, Math.Max(total, 0));
+            campaigns[id] = campaign;
+            order.Add(campaign);
+        }
+        else if (campaign.Total == 0 && total > 0)
+        {
+            campaign.Total = total;
+        }
+
+        return campaign;
+    }
+
+    private void ApplyProgress(Campaign c, OutcomeEvent e)
+    {
+        foreach (var index in e.Delivered ?? [])
+        {
+            if (!c.MarkDone(index))
+            {
+                Interlocked.Increment(ref duplicateDeliveries);
+                continue;
+            }
+
+            c.Delivered++;
+            c.FirstDeliveryAt ??= e.At;
+            c.LastDeliveryAt = e.At;
+        }
+
+        foreach (var failure in e.Failed ?? [])
+        {
+            if (c.MarkDone(failure.Index))
+            {
+                c.Failed++;
+                c.Failures[failure.Index] = failure;
+            }
+        }
+
+        foreach (var deferred in e.Deferred ?? [])
+        {
+            if (!c.IsDone(deferred.Index))
+            {
+                c.DeferredNow.Add(deferred.Index);
+            }
+        }
+
+        if (c.Total > 0 && c.Delivered + c.Failed >= c.Total && c.CompletedAt is null)
+        {
+            c.CompletedAt = e.At;
+            c.Compact();
+        }
+    }
+
+    private sealed class Campaign(string id, int total)
+    {
+        private BitArray? done;
+
+        public string Id { get; } = id;
+        public int Total { get; set; } = total;
+        public int Delivered { get; set; }
+        public int Failed { get; set; }
+        public HashSet<int> DeferredNow { get; } = [];
+        public Dictionary<int, FailedRecipient> Failures { get; } = [];
+        public DateTimeOffset? CreatedAt { get; set; }
+        public DateTimeOffset? FirstDeliveryAt { get; set; }
+        public DateTimeOffset? LastDeliveryAt { get; set; }
+        public DateTimeOffset? CompletedAt { get; set; }
+
+        public bool IsDone(int index) =>
+            CompletedAt is not null || (done is not null && index >= 0 && index < done.Length && done[index]);
+
+        /// <summary>Sets the recipient's done bit; false when it was already set.</summary>
+        public bool MarkDone(int index)
+        {
+            if (index < 0 || IsDone(index))
+            {
+                return false;
+            }
+
+            done ??= new BitArray(Math.Max(Total, index + 1));
+            if (index >= done.Length)
+            {
+                done.Length = index + 1;
+            }
+
+            done[index] = true;
+            DeferredNow.Remove(index);
+            return true;
+        }
+
+        /// <summary>A finished campaign needs no bits: every recipient is done.</summary>
+        public void Compact()
+        {
+            done = null;
+            DeferredNow.Clear();
+        }
+
+        /// <summary>Dead-lettered recipients go back to pending when an operator replays them.</summary>
+        public void Reopen(IEnumerable<int> indexes)
+        {
+            foreach (var index in indexes)
+            {
+                if (!Failures.Remove(index))
+                {
+                    continue;
+                }
+
+                if (CompletedAt is not null)
+                {
+                    done = new BitArray(Total, true);
+                    CompletedAt = null;
+                }
+
+                done![index] = false;
+                Failed--;
+            }
+        }
+
+        public CampaignStatus Snapshot()
+        {
+            var status = (Delivered + Failed, CompletedAt) switch
+            {
+                (_, not null) when Failed > 0 => Statuses.CompletedWithFailures,
+                (_, not null) => Statuses.Completed,
+                (0, _) when DeferredNow.Count == 0 => Statuses.Queued,
+                _ => Statuses.Sending,
+            };
+            var end = CompletedAt ?? LastDeliveryAt;
+            var seconds = FirstDeliveryAt is { } first && end is { } last ? (last - first).TotalSeconds : 0;
+            var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;
+            return new CampaignStatus(Id, status, Total, Delivered, Failed, DeferredNow.Count,
+                Math.Max(0, Total - Delivered - Failed), CreatedAt, FirstDeliveryAt, CompletedAt, rate);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+namespace Bulk.Contracts;
+
+/// <summary>The kinds of fact the outcomes stream records.</summary>
+public static class OutcomeTypes
+{
+    /// <summary>The Front enqueued a campaign (carries its total and idempotency key).</summary>
+    public const string Accepted = "accepted";
+
+    /// <summary>What happened to some recipients of a campaign: delivered, failed, deferred.</summary>
+    public const string Progress = "progress";
+
+    /// <summary>Dead-lettered recipients were put back on the work queue by an operator.</summary>
+    public const string Replayed = "replayed";
+
+    /// <summary>Written by a process to learn when its tail has caught up with the stream; carries no fact.</summary>
+    public const string Marker = "marker";
+}
+
+/// <summary>One entry of the append-only outcomes stream. Every process folds these into its own <see cref="CampaignLedger"/>.</summary>
+/// <remarks>Outcomes of many recipients travel together (one entry per campaign per flush), so the log costs far fewer messages than mails.</remarks>
+public sealed record OutcomeEvent(
+    string Type,
+    string CampaignId,
+    DateTimeOffset At,
+    int Total = 0,
+    string? IdempotencyKey = null,
+    string? RequestHash = null,
+    IReadOnlyList<int>? Delivered = null,
+    IReadOnlyList<FailedRecipient>? Failed = null,
+    IReadOnlyList<DeferredRecipient>? Deferred = null,
+    IReadOnlyList<int>? Replayed = null,
+    int DuplicatesDropped = 0);
+
+/// <summary>A recipient that will not be mailed, with the relay's last reply; <paramref name="DeadLettered"/> when its retry tiers ran out.</summary>
+public sealed record FailedRecipient(int Index, string Email, string Reply, bool DeadLettered = false);
+
+/// <summary>A recipient put on a delay tier after a transient failure.</summary>
+public sealed record DeferredRecipient(int Index, int Attempt, string Reason);

@@ -1,0 +1,73 @@
+using System.Text.Json;
+using Bulk.Contracts;
+using Bulk.Front.Broker;
+using RabbitMQ.Client;
+
+namespace Bulk.Front.DeadLetters;
+
+/// <summary>Moves parked jobs back onto the work queue, each with its delay tiers reset.</summary>
+/// <remarks>
+/// The recipients are first reopened in the outcomes stream (no longer failed), then each job moves in one
+/// transaction: publish to the work queue, ack from the parking lot. Messages that are not jobs stay parked.
+/// </remarks>
+public sealed partial class DeadLetterReplay(BrokerConnection broker, OutcomeLog outcomes, ILogger<DeadLetterReplay> logger)
+{
+    public async Task<uint> CountAsync(CancellationToken cancellationToken)
+    {
+        var connection = await broker.GetAsync(cancellationToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        return (await channel.QueueDeclarePassiveAsync(broker.Topology.DeadQueue, cancellationToken)).MessageCount;
+    }
+
+    public async Task<ReplayResult> ReplayAsync(CancellationToken cancellationToken)
+    {
+        var connection = await broker.GetAsync(cancellationToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        await channel.TxSelectAsync(cancellationToken);
+        var waiting = (await channel.QueueDeclarePassiveAsync(broker.Topology.DeadQueue, cancellationToken)).MessageCount;
+
+        int jobs = 0, recipients = 0, unreadable = 0;
+        // Bounded by what was parked when we started: a message that goes back to the lot is not read again.
+        for (var i = 0; i < waiting; i++)
+        {
+            var parked = await channel.BasicGetAsync(broker.Topology.DeadQueue, autoAck: false, cancellationToken);
+            if (parked is null)
+            {
+                break;
+            }
+
+            DeliveryJob? job = null;
+            try
+            {
+                job = JsonSerializer.Deserialize(parked.Body.Span, BulkJson.Default.DeliveryJob);
+            }
+            catch (JsonException)
+            {
+            }
+
+            if (job is not { Version: DeliveryJob.CurrentVersion, Recipients: not null })
+            {
+                unreadable++;
+                await channel.BasicNackAsync(parked.DeliveryTag, multiple: false, requeue: true, cancellationToken);
+                await channel.TxCommitAsync(cancellationToken);
+                continue;
+            }
+
+            await outcomes.AppendAsync([new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow,
+                job.Total, Replayed: [.. job.Recipients.Select(r => r.Index)])], cancellationToken);
+            var fresh = JsonSerializer.SerializeToUtf8Bytes(job with { Attempt = 0 }, BulkJson.Default.DeliveryJob);
+            await channel.BasicPublishAsync("", broker.Topology.WorkQueue, mandatory: false,
+                new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType }, fresh, cancellationToken);
+            await channel.BasicAckAsync(parked.DeliveryTag, multiple: false, cancellationToken);
+            await channel.TxCommitAsync(cancellationToken);
+            jobs++;
+            recipients += job.Recipients.Count;
+        }
+
+        LogReplayed(jobs, recipients, unreadable);
+        return new ReplayResult(jobs, recipients, unreadable);
+    }
+
+    [LoggerMessage(LogLevel.Information, "Replayed {Jobs} parked jobs ({Recipients} recipients); {Unreadable} unreadable messages stay parked")]
+    private partial void LogReplayed(int jobs, int recipients, int unreadable);
+}
