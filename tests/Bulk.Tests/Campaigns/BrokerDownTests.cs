@@ -13,7 +13,7 @@ public sealed class BrokerDownTests(BrokerFixture broker)
     {
         // Nothing listens on this port: the Front's broker is "down".
         var dead = $"amqp://guest:guest@127.0.0.1:{TestSmtpServer.FreePort()}/";
-        await using var system = await BulkSystem.StartFrontAgainstAsync(broker, dead);
+        await using var system = await BulkSystem.StartFrontOnAsync(broker, dead);
 
         var response = await system.Http.PostAsync("/campaigns", new StringContent(
             """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org"]}""", Encoding.UTF8, "application/json"));

@@ -1,25 +1,34 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Bulk.Contracts;
 using Bulk.Front;
 using Bulk.Worker;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Bulk.Tests.Infrastructure;
 
-/// <summary>A Front on a real loopback port and any number of Workers, in this process, on their own queues.</summary>
+/// <summary>A Front on a real loopback port and any number of Workers (in this process or as real processes), on their own queues.</summary>
 public sealed class BulkSystem : IAsyncDisposable
 {
+    /// <summary>Short delay tiers, so that tests see a recipient go through them.</summary>
+    public static readonly string[] TestTiers = ["1s", "2s", "4s"];
+
     private readonly BrokerFixture broker;
+    private readonly string brokerUri;
     private readonly List<IHost> workers = [];
+    private readonly List<ChildProcess> processes = [];
+    private string[] frontSettings = [];
     private WebApplication? front;
 
-    private BulkSystem(BrokerFixture broker)
+    private BulkSystem(BrokerFixture broker, string brokerUri)
     {
         this.broker = broker;
+        this.brokerUri = brokerUri;
         Topology = new Topology($"test-{Guid.NewGuid():N}"[..17]);
     }
 
@@ -27,59 +36,120 @@ public sealed class BulkSystem : IAsyncDisposable
 
     public Uri FrontAddress { get; private set; } = null!;
 
-    public HttpClient Http { get; } = new();
+    public HttpClient Http { get; private set; } = new();
 
-    public static async Task<BulkSystem> StartFrontAsync(BrokerFixture broker, params string[] settings)
+    public IServiceProvider FrontServices => front!.Services;
+
+    public static Task<BulkSystem> StartFrontAsync(BrokerFixture broker, params string[] settings) =>
+        StartFrontOnAsync(broker, broker.Uri, settings);
+
+    /// <summary>Starts the Front against any broker address (a node of the test's own, or a dead one).</summary>
+    public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture broker, string brokerUri, params string[] settings)
     {
-        var system = new BulkSystem(broker);
-        await system.StartFrontWithAsync(broker.Uri, settings);
+        var system = new BulkSystem(broker, brokerUri) { frontSettings = settings };
+        await system.StartFrontAsync();
         return system;
     }
 
-    /// <summary>Starts the Front against any broker address (a dead one, to see how it fails).</summary>
-    public static async Task<BulkSystem> StartFrontAgainstAsync(BrokerFixture broker, string brokerUri)
-    {
-        var system = new BulkSystem(broker);
-        await system.StartFrontWithAsync(brokerUri, []);
-        return system;
-    }
-
-    private async Task StartFrontWithAsync(string brokerUri, string[] settings)
+    private async Task StartFrontAsync()
     {
         front = FrontApp.Create([
             "--urls=http://127.0.0.1:0",
             $"--RabbitMq:Uri={brokerUri}",
             $"--RabbitMq:Prefix={Topology.Prefix}",
             "--Logging:LogLevel:Default=Error",
-            .. settings,
+            .. frontSettings,
         ]);
         await front.StartAsync();
         var address = front.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         FrontAddress = new Uri(address);
-        Http.BaseAddress = FrontAddress;
+        Http.Dispose();
+        Http = new HttpClient { BaseAddress = FrontAddress };
     }
 
-    /// <summary>Starts one more Worker delivering to <paramref name="smtp"/> with short retry delays.</summary>
+    /// <summary>Stops the Front and starts a fresh one (empty memory, new port) on the same queues.</summary>
+    public async Task RestartFrontAsync()
+    {
+        await front!.StopAsync();
+        await front.DisposeAsync();
+        await StartFrontAsync();
+    }
+
+    private string[] WorkerSettings(int smtpPort, bool authenticate, string[] settings) =>
+    [
+        $"--RabbitMq:Uri={brokerUri}",
+        $"--RabbitMq:Prefix={Topology.Prefix}",
+        "--Smtp:Host=127.0.0.1",
+        $"--Smtp:Port={smtpPort}",
+        "--Smtp:Security=None",
+        .. authenticate ? [$"--Smtp:Username={TestSmtpServer.Username}", $"--Smtp:Password={TestSmtpServer.Password}"] : Array.Empty<string>(),
+        "--Delivery:RetryBaseDelayMilliseconds=20",
+        $"--Delivery:RetryTiers={string.Join(',', TestTiers)}",
+        "--Logging:LogLevel:Default=Error",
+        .. settings,
+    ];
+
+    /// <summary>Starts one more Worker in this process, delivering to <paramref name="smtp"/> with short retry delays.</summary>
     public async Task<IHost> StartWorkerAsync(TestSmtpServer smtp, params string[] settings)
     {
-        var worker = WorkerHost.Create([
-            $"--RabbitMq:Uri={broker.Uri}",
-            $"--RabbitMq:Prefix={Topology.Prefix}",
-            "--Smtp:Host=127.0.0.1",
-            $"--Smtp:Port={smtp.Port}",
-            "--Smtp:Security=None",
-            $"--Smtp:Username={TestSmtpServer.Username}",
-            $"--Smtp:Password={TestSmtpServer.Password}",
-            "--Delivery:RetryBaseDelayMilliseconds=20",
-            "--Logging:LogLevel:Default=Error",
-            .. settings,
-        ]);
+        var worker = WorkerHost.Create(WorkerSettings(smtp.Port, authenticate: true, settings));
         await worker.StartAsync();
         workers.Add(worker);
         return worker;
     }
 
+    /// <summary>Starts a Worker as a real process (the built Bulk.Worker.dll), so that it can be killed for real.</summary>
+    public async Task<ChildProcess> StartWorkerProcessAsync(int smtpPort, params string[] settings)
+    {
+        var process = ChildProcess.Start("dotnet", [Repository.WorkerAssembly, .. WorkerSettings(smtpPort, authenticate: false, settings),
+            "--Logging:LogLevel:Bulk.Worker.Delivery.DeliveryConsumer=Information"]);
+        processes.Add(process);
+        await process.WaitForOutputAsync("Consuming", TimeSpan.FromSeconds(60));
+        return process;
+    }
+
     public Task<uint> WorkQueueDepthAsync() => broker.MessageCountAsync(Topology.WorkQueue);
+
+    public async Task<string> PostAsync(string body, string? idempotencyKey = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/campaigns")
+        {
+            Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+        };
+        if (idempotencyKey is not null)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
+        }
+
+        using var response = await Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.Accepted, $"expected 202, got {(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
+    }
+
+    public async Task<CampaignStatus> StatusAsync(string id) =>
+        (await Http.GetFromJsonAsync<CampaignStatus>($"/campaigns/{id}", new JsonSerializerOptions(JsonSerializerDefaults.Web)))!;
+
+    /// <summary>Polls the campaign's status until <paramref name="done"/> holds.</summary>
+    public async Task<CampaignStatus> WaitForStatusAsync(string id, Func<CampaignStatus, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var status = await StatusAsync(id);
+            if (done(status))
+            {
+                return status;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"campaign {id} still {status} after {timeout}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -89,6 +159,11 @@ public sealed class BulkSystem : IAsyncDisposable
             worker.Dispose();
         }
 
+        foreach (var process in processes)
+        {
+            await process.DisposeAsync();
+        }
+
         if (front is not null)
         {
             await front.StopAsync();
@@ -96,6 +171,10 @@ public sealed class BulkSystem : IAsyncDisposable
         }
 
         Http.Dispose();
-        await broker.DeleteQueuesAsync(Topology.WorkQueue, Topology.DeadQueue);
+        if (brokerUri == broker.Uri)
+        {
+            await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream,
+                .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
+        }
     }
 }

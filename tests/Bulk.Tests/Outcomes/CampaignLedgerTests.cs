@@ -1,0 +1,126 @@
+using Bulk.Contracts;
+
+namespace Bulk.Tests.Outcomes;
+
+public sealed class CampaignLedgerTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+
+    private static OutcomeEvent Accepted(string id, int total, string? key = null) =>
+        new(OutcomeTypes.Accepted, id, T0, total, key, key is null ? null : "hash");
+
+    private static OutcomeEvent Progress(string id, int total, int seconds, int[]? delivered = null, FailedRecipient[]? failed = null, DeferredRecipient[]? deferred = null) =>
+        new(OutcomeTypes.Progress, id, T0.AddSeconds(seconds), total, Delivered: delivered, Failed: failed, Deferred: deferred);
+
+    [Fact]
+    public void ACampaignGoesFromQueuedToSendingToCompleted_CountingEachRecipientOnce()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("c", 4));
+        Assert.Equal(CampaignLedger.Statuses.Queued, ledger.Find("c")!.Status);
+
+        ledger.Apply(Progress("c", 4, 1, delivered: [0, 1]));
+        ledger.Apply(Progress("c", 4, 2, delivered: [1])); // a duplicate delivery
+        var sending = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Sending, 2, 2), (sending.Status, sending.Delivered, sending.Pending));
+        Assert.Equal(1, ledger.DuplicateDeliveries);
+
+        ledger.Apply(Progress("c", 4, 3, delivered: [2, 3]));
+        var done = ledger.Find("c")!;
+        Assert.Equal(CampaignLedger.Statuses.Completed, done.Status);
+        Assert.Equal((4, 0, 0), (done.Delivered, done.Failed, done.Pending));
+        Assert.Equal(T0.AddSeconds(1), done.FirstDeliveryAt);
+        Assert.Equal(T0.AddSeconds(3), done.CompletedAt);
+        Assert.Equal(2.0, done.RatePerSecond);
+        Assert.Equal(T0, done.CreatedAt);
+    }
+
+    [Fact]
+    public void FailuresAndDeferrals_AreCounted_AndAFailedRecipientIsDone()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("c", 3));
+        ledger.Apply(Progress("c", 3, 1, deferred: [new DeferredRecipient(2, 1, "451 later")]));
+        Assert.Equal((CampaignLedger.Statuses.Sending, 1), (ledger.Find("c")!.Status, ledger.Find("c")!.Deferred));
+
+        ledger.Apply(Progress("c", 3, 2, delivered: [0], failed: [new FailedRecipient(1, "b@x.org", "550 no such user")]));
+        Assert.True(ledger.IsDone("c", 1));
+        Assert.False(ledger.IsDone("c", 2));
+
+        ledger.Apply(Progress("c", 3, 3, delivered: [2]));
+        var done = ledger.Find("c")!;
+        Assert.Equal(CampaignLedger.Statuses.CompletedWithFailures, done.Status);
+        Assert.Equal((1, 0), (done.Failed, done.Deferred));
+        var (page, count) = ledger.Failures("c", 0, 10)!.Value;
+        Assert.Equal(1, count);
+        Assert.Equal("550 no such user", page.Single().Reply);
+    }
+
+    [Fact]
+    public void OutcomesBeforeTheAcceptedEntry_StillCountAgainstTheJobsTotal()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Progress("c", 2, 1, delivered: [1]));
+        ledger.Apply(Accepted("c", 2));
+
+        var status = ledger.Find("c")!;
+        Assert.Equal((2, 1, 1), (status.Total, status.Delivered, status.Pending));
+    }
+
+    [Fact]
+    public void ReplayingDeadLetteredRecipients_ReopensThem()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("c", 2));
+        ledger.Apply(Progress("c", 2, 1, delivered: [0], failed: [new FailedRecipient(1, "b@x.org", "451 forever", DeadLettered: true)]));
+        Assert.Equal(CampaignLedger.Statuses.CompletedWithFailures, ledger.Find("c")!.Status);
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Replayed, "c", T0.AddSeconds(5), 2, Replayed: [1]));
+        var reopened = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Sending, 0, 1), (reopened.Status, reopened.Failed, reopened.Pending));
+        Assert.False(ledger.IsDone("c", 1));
+        Assert.True(ledger.IsDone("c", 0));
+
+        ledger.Apply(Progress("c", 2, 6, delivered: [1]));
+        Assert.Equal(CampaignLedger.Statuses.Completed, ledger.Find("c")!.Status);
+    }
+
+    [Fact]
+    public void IdempotencyKeysAreRemembered_AndTheFirstCampaignWins()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("first", 3, "k1"));
+        ledger.Apply(Accepted("second", 3, "k1"));
+
+        Assert.Equal("first", ledger.FindKey("k1")!.CampaignId);
+        Assert.Null(ledger.FindKey("k2"));
+    }
+
+    [Fact]
+    public async Task AMarker_ReleasesWhoeverWaitsForIt()
+    {
+        var ledger = new CampaignLedger();
+        var waiting = ledger.WaitForMarkerAsync("m1");
+        Assert.False(waiting.IsCompleted);
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Marker, "m1", T0));
+
+        await waiting.WaitAsync(TimeSpan.FromSeconds(1));
+    }
+
+    [Fact]
+    public void AFinishedCampaign_KeepsItsCountsButNotItsBits()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("big", 1_000_000));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        ledger.Apply(Progress("big", 1_000_000, 1, delivered: [0]));
+        var bits = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // One bit per recipient: about 125 KB for a million, not an object per mail.
+        Assert.InRange(bits, 100_000, 200_000);
+        ledger.Apply(Progress("big", 1_000_000, 2, delivered: [.. Enumerable.Range(1, 999_999)]));
+        Assert.Equal(CampaignLedger.Statuses.Completed, ledger.Find("big")!.Status);
+        Assert.True(ledger.IsDone("big", 123_456));
+    }
+}
