@@ -33,7 +33,9 @@ public static class FrontApp
         builder.Services.AddSingleton<DeadLetterReplay>();
         builder.Services.AddSingleton<CampaignPublisher>();
         builder.Services.AddSingleton<CampaignValidator>();
-        builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: ["ready"]);
+        builder.Services.AddHealthChecks()
+            .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
+            .AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
 
         var app = builder.Build();
 

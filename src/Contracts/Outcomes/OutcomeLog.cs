@@ -23,9 +23,13 @@ public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, Campai
     private readonly SemaphoreSlim writeGate = new(1, 1);
     private IConnection? writeConnection;
     private IChannel? writeChannel;
+    private readonly TaskCompletionSource caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextOffset = -1;
 
     public CampaignLedger Ledger => ledger;
+
+    /// <summary>Completes once the ledger holds everything the stream held when this process started.</summary>
+    public Task CaughtUp => caughtUp.Task;
 
     /// <summary>Appends events and returns once the broker has confirmed them all.</summary>
     /// <exception cref="IOException">The broker is unreachable or did not confirm.</exception>
@@ -42,9 +46,15 @@ public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, Campai
                     new BasicProperties { Persistent = true, ContentType = "application/json" }, body, cancellationToken);
             }
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception e)
         {
+            // Whatever went wrong (a timeout included), the channel may hold an unconfirmed write: start afresh.
             await DropWriterAsync();
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
             throw new IOException($"the outcomes stream did not confirm: {e.Message}", e);
         }
         finally
@@ -120,6 +130,21 @@ public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, Campai
         await channel.BasicConsumeAsync(topology.OutcomesStream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
             arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
         LogTailing(topology.OutcomesStream, start.ToString());
+        if (!caughtUp.Task.IsCompleted)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await CatchUpAsync(stoppingToken);
+                    caughtUp.TrySetResult();
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException)
+                {
+                    // The next connection tries again.
+                }
+            }, stoppingToken);
+        }
 
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using (stoppingToken.Register(() => stopped.TrySetResult()))

@@ -161,15 +161,23 @@ public static partial class CampaignsApi
         }
     }
 
-    internal static Ok<CampaignList> ListCampaigns(CampaignLedger ledger, int? limit) =>
-        TypedResults.Ok(new CampaignList(ledger.Recent(Math.Clamp(limit ?? 50, 1, 500))));
-
-    internal static Results<Ok<CampaignStatus>, ProblemHttpResult> GetCampaign(string id, CampaignLedger ledger) =>
-        ledger.Find(id) is { } status ? TypedResults.Ok(status) : Unknown(id);
-
-    internal static Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult> GetFailures(
-        string id, CampaignLedger ledger, int? offset, int? limit)
+    internal static async Task<Ok<CampaignList>> ListCampaigns(OutcomeLog outcomes, int? limit)
     {
+        await WhenCaughtUpAsync(outcomes);
+        return TypedResults.Ok(new CampaignList(outcomes.Ledger.Recent(Math.Clamp(limit ?? 50, 1, 500))));
+    }
+
+    internal static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> GetCampaign(string id, OutcomeLog outcomes)
+    {
+        await WhenCaughtUpAsync(outcomes);
+        return outcomes.Ledger.Find(id) is { } status ? TypedResults.Ok(status) : Unknown(id);
+    }
+
+    internal static async Task<Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult>> GetFailures(
+        string id, OutcomeLog outcomes, int? offset, int? limit)
+    {
+        await WhenCaughtUpAsync(outcomes);
+        var ledger = outcomes.Ledger;
         var from = offset ?? 0;
         var take = limit ?? 100;
         if (from < 0)
@@ -185,6 +193,19 @@ public static partial class CampaignsApi
         return ledger.Failures(id, from, take) is var (page, count)
             ? TypedResults.Ok(new FailurePage(id, count, from, take, page))
             : Unknown(id);
+    }
+
+    /// <summary>A Front that just started rebuilds its ledger from the stream; give it a moment before saying "unknown".</summary>
+    private static async Task WhenCaughtUpAsync(OutcomeLog outcomes)
+    {
+        try
+        {
+            await outcomes.CaughtUp.WaitAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException)
+        {
+            // The broker is away: answer from what the ledger has.
+        }
     }
 
     private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>

@@ -102,9 +102,12 @@ public sealed partial class DeliveryConsumer(
         // Know everything already delivered before taking any job, so that a redelivered one skips it.
         await CatchUpAsync(stopping);
 
+        // Jobs in hand stop taking recipients when the Worker stops or when this connection is lost: a lost
+        // connection returns them to the queue, and another consumer must not find them still being worked on.
+        using var life = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var session = new Session(channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivered) => HandleAsync(session, delivered, stopping);
+        consumer.ReceivedAsync += (_, delivered) => HandleAsync(session, delivered, life.Token);
         var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);
         LogConsuming(topology.WorkQueue, prefetch);
 
@@ -116,7 +119,9 @@ public sealed partial class DeliveryConsumer(
 
         if (lost.Task.IsCompleted)
         {
-            // Unacknowledged jobs go back to the queue with the connection; handlers still running find a dead channel.
+            await life.CancelAsync();
+            // Let the handlers record what they sent (once the broker is back) before a new consumer sees their jobs.
+            await session.InFlight.WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             throw new IOException("the connection to RabbitMQ was lost");
         }
 

@@ -13,6 +13,9 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
 {
     private const int MaxPerWrite = 2000;
 
+    /// <summary>A write the broker neither confirms nor refuses in this time is abandoned and tried again.</summary>
+    private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
+
     private readonly Channel<Entry> pending = Channel.CreateUnbounded<Entry>(new UnboundedChannelOptions { SingleReader = true });
 
     public Task DeliveredAsync(DeliveryJob job, JobRecipient recipient) =>
@@ -39,7 +42,8 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
         var batch = new List<Entry>(MaxPerWrite);
         var retry = TimeSpan.FromMilliseconds(200);
         // Stopping lets whatever is queued still be written: the consumer stops before this does and waits on these.
-        while (await pending.Reader.WaitToReadAsync(CancellationToken.None))
+        // A batch that failed is retried as it is (plus whatever arrived since), without waiting for new entries.
+        while (batch.Count > 0 || await pending.Reader.WaitToReadAsync(CancellationToken.None))
         {
             while (batch.Count < MaxPerWrite && pending.Reader.TryRead(out var entry))
             {
@@ -48,12 +52,13 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
 
             try
             {
-                await log.AppendAsync(ToEvents(batch), CancellationToken.None);
+                using var timeout = new CancellationTokenSource(WriteTimeout);
+                await log.AppendAsync(ToEvents(batch), timeout.Token);
                 batch.ForEach(e => e.Recorded.TrySetResult());
                 batch.Clear();
                 retry = TimeSpan.FromMilliseconds(200);
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or OperationCanceledException)
             {
                 // Keep the batch: its senders wait (and their jobs stay unacked) until the broker is back.
                 LogWriteFailed(batch.Count, e.Message, retry.TotalMilliseconds);

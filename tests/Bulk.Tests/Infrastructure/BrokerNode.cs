@@ -1,0 +1,84 @@
+namespace Bulk.Tests.Infrastructure;
+
+/// <summary>A RabbitMQ node of the test's own (Debian's rabbitmq-server through <c>./bulk node</c>), so it can be stopped and started.</summary>
+public sealed class BrokerNode : IAsyncDisposable
+{
+    private BrokerNode(string name, int port)
+    {
+        Name = name;
+        Port = port;
+    }
+
+    public string Name { get; }
+
+    public int Port { get; }
+
+    public string Uri => $"amqp://guest:guest@127.0.0.1:{Port}/";
+
+    public static async Task<BrokerNode> StartAsync()
+    {
+        var node = new BrokerNode($"bulkt{Random.Shared.Next(100_000, 999_999)}", FreePortPair());
+        await node.StartAgainAsync();
+        return node;
+    }
+
+    public Task StartAgainAsync() => RunAsync("start");
+
+    public Task StopAsync() => RunAsync("stop");
+
+    private async Task RunAsync(string verb)
+    {
+        await using var script = ChildProcess.Start("bash", [Path.Combine(Repository.Root, "bulk"), "node", verb, Name, Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        while (!script.HasExited)
+        {
+            await Task.Delay(100, timeout.Token);
+        }
+
+        if (script.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"./bulk node {verb} {Name} failed: {script.Output}");
+        }
+    }
+
+    // The node listens on the port and on port + 20000 for its distribution protocol.
+    private static int FreePortPair()
+    {
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var port = Random.Shared.Next(5700, 6900);
+            if (IsFree(port) && IsFree(port + 20000))
+            {
+                return port;
+            }
+        }
+
+        throw new InvalidOperationException("no free port pair for a test broker");
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        var data = Path.Combine(Repository.Root, ".run", $"node-{Name}");
+        if (Directory.Exists(data))
+        {
+            Directory.Delete(data, recursive: true);
+        }
+
+        File.Delete(data + ".out");
+    }
+}
