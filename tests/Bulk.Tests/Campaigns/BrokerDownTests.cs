@@ -30,7 +30,9 @@ public sealed class BrokerDownTests(BrokerFixture broker)
     {
         await using var system = await BulkSystem.StartFrontAsync(broker);
 
-        Assert.Equal(HttpStatusCode.OK, (await system.Http.GetAsync("/readyz")).StatusCode);
+        // Ready once it reaches the broker and has read the outcomes stream.
+        await Bulk.Tests.Delivery.EndToEndTests.WaitUntilAsync(
+            async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         Assert.Equal(HttpStatusCode.OK, (await system.Http.GetAsync("/healthz")).StatusCode);
     }
 }

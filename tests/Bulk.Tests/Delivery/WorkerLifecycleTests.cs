@@ -46,7 +46,8 @@ public sealed class WorkerLifecycleTests(BrokerFixture broker, ITestOutputHelper
         await system.StartWorkerAsync(smtp);
 
         // Once ready, the Front has declared the queues.
-        Assert.Equal(System.Net.HttpStatusCode.OK, (await system.Http.GetAsync("/readyz")).StatusCode);
+        await EndToEndTests.WaitUntilAsync(
+            async () => (await system.Http.GetAsync("/readyz")).StatusCode == System.Net.HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         await broker.PublishAsync(system.Topology.WorkQueue, Encoding.UTF8.GetBytes("this is not a job"));
         await EndToEndTests.WaitUntilAsync(async () => await broker.MessageCountAsync(system.Topology.DeadQueue) == 1, TimeSpan.FromSeconds(15));
 
