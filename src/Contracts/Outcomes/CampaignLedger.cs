@@ -14,7 +14,29 @@ public sealed record CampaignStatus(
     DateTimeOffset? CreatedAt,
     DateTimeOffset? FirstDeliveryAt,
     DateTimeOffset? CompletedAt,
-    double RatePerSecond);
+    double RatePerSecond,
+    DateTimeOffset? CancelledAt = null,
+    long Version = 0)
+{
+    /// <summary>Nothing more will happen to it: every recipient is done, or it was cancelled.</summary>
+    public bool IsFinished => CompletedAt is not null || CancelledAt is not null;
+}
+
+/// <summary>What a Worker should do with one recipient of a campaign, as the ledger knows it.</summary>
+public enum RecipientState
+{
+    /// <summary>Send it.</summary>
+    Pending,
+
+    /// <summary>Already delivered or failed: skip it.</summary>
+    Done,
+
+    /// <summary>The campaign is paused: keep the recipient's work on the broker, unsent.</summary>
+    Paused,
+
+    /// <summary>The campaign is cancelled: drop the recipient, unsent.</summary>
+    Cancelled,
+}
 
 /// <summary>What the stream remembers of an <c>Idempotency-Key</c>.</summary>
 public sealed record IdempotentRequest(string CampaignId, string? RequestHash, int Total, int DuplicatesDropped);
@@ -33,6 +55,8 @@ public sealed class CampaignLedger
         public const string Sending = "sending";
         public const string Completed = "completed";
         public const string CompletedWithFailures = "completed_with_failures";
+        public const string Paused = "paused";
+        public const string Cancelled = "cancelled";
     }
 
     private readonly Lock gate = new();
@@ -61,6 +85,7 @@ public sealed class CampaignLedger
                 case OutcomeTypes.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
+                    accepted.Version++;
                     if (e.IdempotencyKey is not null)
                     {
                         keys.TryAdd(e.IdempotencyKey, new IdempotentRequest(e.CampaignId, e.RequestHash, e.Total, e.DuplicatesDropped));
@@ -74,8 +99,13 @@ public sealed class CampaignLedger
                     if (campaigns.TryGetValue(e.CampaignId, out var replayed))
                     {
                         replayed.Reopen(e.Replayed ?? []);
+                        replayed.Version++;
                     }
 
+                    break;
+                case OutcomeTypes.Paused or OutcomeTypes.Resumed or OutcomeTypes.Cancelled:
+                    var controlled = GetOrAdd(e.CampaignId, e.Total);
+                    controlled.Control(e.Type, e.At);
                     break;
             }
         }
@@ -92,11 +122,21 @@ public sealed class CampaignLedger
         }
     }
 
-    public bool IsDone(string campaignId, int index)
+    public bool IsDone(string campaignId, int index) => State(campaignId, index) == RecipientState.Done;
+
+    public RecipientState State(string campaignId, int index)
     {
         lock (gate)
         {
-            return campaigns.TryGetValue(campaignId, out var c) && c.IsDone(index);
+            if (!campaigns.TryGetValue(campaignId, out var c))
+            {
+                return RecipientState.Pending;
+            }
+
+            return c.IsDone(index) ? RecipientState.Done
+                : c.CancelledAt is not null ? RecipientState.Cancelled
+                : c.Paused ? RecipientState.Paused
+                : RecipientState.Pending;
         }
     }
 
@@ -157,6 +197,7 @@ public sealed class CampaignLedger
 
     private void ApplyProgress(Campaign c, OutcomeEvent e)
     {
+        c.Version++;
         foreach (var index in e.Delivered ?? [])
         {
             if (!c.MarkDone(index))
@@ -208,6 +249,36 @@ public sealed class CampaignLedger
         public DateTimeOffset? FirstDeliveryAt { get; set; }
         public DateTimeOffset? LastDeliveryAt { get; set; }
         public DateTimeOffset? CompletedAt { get; set; }
+        public DateTimeOffset? CancelledAt { get; set; }
+        public bool Paused { get; set; }
+
+        /// <summary>Goes up with every change, so a watcher can tell whether there is news.</summary>
+        public long Version { get; set; }
+
+        public void Control(string type, DateTimeOffset at)
+        {
+            if (CompletedAt is not null || CancelledAt is not null)
+            {
+                return; // a finished campaign stays as it finished
+            }
+
+            switch (type)
+            {
+                case OutcomeTypes.Paused:
+                    Paused = true;
+                    break;
+                case OutcomeTypes.Resumed:
+                    Paused = false;
+                    break;
+                case OutcomeTypes.Cancelled:
+                    CancelledAt = at;
+                    Paused = false;
+                    DeferredNow.Clear();
+                    break;
+            }
+
+            Version++;
+        }
 
         public bool IsDone(int index) =>
             CompletedAt is not null || (done is not null && index >= 0 && index < done.Length && done[index]);
@@ -263,8 +334,10 @@ public sealed class CampaignLedger
         {
             var status = (Delivered + Failed, CompletedAt) switch
             {
+                _ when CancelledAt is not null => Statuses.Cancelled,
                 (_, not null) when Failed > 0 => Statuses.CompletedWithFailures,
                 (_, not null) => Statuses.Completed,
+                _ when Paused => Statuses.Paused,
                 (0, _) when DeferredNow.Count == 0 => Statuses.Queued,
                 _ => Statuses.Sending,
             };
@@ -272,7 +345,7 @@ public sealed class CampaignLedger
             var seconds = FirstDeliveryAt is { } first && end is { } last ? (last - first).TotalSeconds : 0;
             var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;
             return new CampaignStatus(Id, status, Total, Delivered, Failed, DeferredNow.Count,
-                Math.Max(0, Total - Delivered - Failed), CreatedAt, FirstDeliveryAt, CompletedAt, rate);
+                Math.Max(0, Total - Delivered - Failed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version);
         }
     }
 }

@@ -12,6 +12,15 @@ public static class OutcomeTypes
     /// <summary>Dead-lettered recipients were put back on the work queue by an operator.</summary>
     public const string Replayed = "replayed";
 
+    /// <summary>An operator paused the campaign: Workers send nothing more of it and keep its work on the broker.</summary>
+    public const string Paused = "paused";
+
+    /// <summary>A paused campaign goes on where it stopped.</summary>
+    public const string Resumed = "resumed";
+
+    /// <summary>What is left of the campaign is dropped; it is never sent.</summary>
+    public const string Cancelled = "cancelled";
+
     /// <summary>Written by a process to learn when its tail has caught up with the stream; carries no fact.</summary>
     public const string Marker = "marker";
 }

@@ -24,6 +24,8 @@ public static partial class CampaignsApi
         group.MapGet("/", ListCampaigns);
         group.MapGet("/{id}", GetCampaign);
         group.MapGet("/{id}/failures", GetFailures);
+        group.MapCampaignEvents();
+        group.MapCampaignControl();
         return group;
     }
 
@@ -196,7 +198,7 @@ public static partial class CampaignsApi
     }
 
     /// <summary>A Front that just started rebuilds its ledger from the stream; give it a moment before saying "unknown".</summary>
-    private static async Task WhenCaughtUpAsync(OutcomeLog outcomes)
+    internal static async Task WhenCaughtUpAsync(OutcomeLog outcomes)
     {
         try
         {
@@ -211,7 +213,7 @@ public static partial class CampaignsApi
     private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>
         TypedResults.Accepted($"/campaigns/{id}", new CampaignAccepted(id, status ?? CampaignLedger.Statuses.Queued, total, duplicatesDropped));
 
-    private static ProblemHttpResult Unknown(string id) => TypedResults.Problem(
+    internal static ProblemHttpResult Unknown(string id) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound, title: "Unknown campaign", detail: $"No campaign '{id}' is known.");
 
     private static ValidationProblem Invalid(string field, string message, string title = "Invalid request") =>

@@ -26,6 +26,9 @@ public sealed partial class DeliveryConsumer(
     private readonly Topology topology = rabbit.Value.ToTopology();
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
 
+    /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
+    public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var delay = TimeSpan.FromSeconds(1);
@@ -90,7 +93,7 @@ public sealed partial class DeliveryConsumer(
             arguments: topology.DeadQueueArguments, cancellationToken: stopping);
         await channel.QueueDeclareAsync(topology.WorkQueue, durable: true, exclusive: false, autoDelete: false,
             arguments: topology.WorkQueueArguments, cancellationToken: stopping);
-        foreach (var tier in tiers)
+        foreach (var tier in tiers.Append(PauseRecheck).Distinct())
         {
             await channel.QueueDeclareAsync(topology.RetryQueue(tier), durable: true, exclusive: false, autoDelete: false,
                 arguments: topology.RetryQueueArguments(tier), cancellationToken: stopping);
@@ -161,11 +164,17 @@ public sealed partial class DeliveryConsumer(
                 await CatchUpAsync(stopping);
             }
 
+            var held = await HoldOrDropAsync(session, delivered.DeliveryTag, job);
+            if (held)
+            {
+                return;
+            }
+
             var outcome = await jobs.DeliverAsync(job, stopping);
             var remainder = new List<(string, byte[], string?)>(3);
-            if (outcome.Returned.Count > 0)
+            if (outcome.Returned.Count > 0 && Destination(job.CampaignId) is { } destination)
             {
-                remainder.Add(Outgoing(job with { Recipients = outcome.Returned }));
+                remainder.Add((destination, Serialize(job with { Recipients = outcome.Returned }), null));
             }
 
             if (outcome.Deferred.Count > 0)
@@ -191,6 +200,31 @@ public sealed partial class DeliveryConsumer(
     }
 
     private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) => (topology.WorkQueue, Serialize(job), null);
+
+    /// <summary>A job of a paused campaign waits on the broker; one of a cancelled campaign is dropped unsent.</summary>
+    private async Task<bool> HoldOrDropAsync(Session session, ulong deliveryTag, DeliveryJob job)
+    {
+        switch (outcomes.Ledger.Find(job.CampaignId))
+        {
+            case { CancelledAt: not null }:
+                await session.CommitAsync(deliveryTag, []);
+                LogDropped(job.CampaignId, job.Recipients.Count);
+                return true;
+            case { Status: CampaignLedger.Statuses.Paused }:
+                await session.CommitAsync(deliveryTag, [(topology.RetryQueue(PauseRecheck), Serialize(job), null)]);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Where recipients that were not attempted go: back to work, to wait out a pause, or nowhere if cancelled.</summary>
+    private string? Destination(string campaignId) => outcomes.Ledger.Find(campaignId) switch
+    {
+        { CancelledAt: not null } => null,
+        { Status: CampaignLedger.Statuses.Paused } => topology.RetryQueue(PauseRecheck),
+        _ => topology.WorkQueue,
+    };
 
     private static byte[] Serialize(DeliveryJob job) => JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
 
@@ -272,6 +306,9 @@ public sealed partial class DeliveryConsumer(
 
     [LoggerMessage(LogLevel.Warning, "Job {DeliveryTag} left unacknowledged for redelivery: {Reason}")]
     private partial void LogHandlerFailed(ulong deliveryTag, string reason);
+
+    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} is cancelled: dropped a job of {Count} recipients unsent")]
+    private partial void LogDropped(string campaignId, int count);
 
     [LoggerMessage(LogLevel.Information, "Stopped consuming; every job in hand was finished or handed back")]
     private partial void LogStopped();

@@ -8,7 +8,7 @@ namespace Bulk.Worker.Delivery;
 /// <summary>What a job leaves behind once every recipient in it has a recorded outcome.</summary>
 /// <param name="Deferred">Transient failures with delay tiers left: they go to the next tier.</param>
 /// <param name="DeadLettered">Transient failures past the last tier: parked, and recorded as failed.</param>
-/// <param name="Returned">Not attempted because the Worker is stopping: back on the work queue as they were.</param>
+/// <param name="Returned">Not attempted (the Worker is stopping, or the campaign was paused or cancelled meanwhile).</param>
 public sealed record JobOutcome(
     int Delivered,
     int Failed,
@@ -54,10 +54,13 @@ public sealed partial class JobDelivery(
         await Parallel.ForEachAsync(Enumerable.Range(0, job.Recipients.Count), parallel, async (i, _) =>
         {
             var recipient = job.Recipients[i];
-            if (ledger.IsDone(job.CampaignId, recipient.Index))
+            switch (ledger.State(job.CampaignId, recipient.Index))
             {
-                skipped[i] = true;
-                return;
+                case RecipientState.Done:
+                    skipped[i] = true;
+                    return;
+                case RecipientState.Paused or RecipientState.Cancelled:
+                    return; // checked before every send: a pause or cancel takes effect within one mail per connection
             }
 
             if (stopping.IsCancellationRequested)

@@ -174,6 +174,7 @@ public sealed class BulkSystem : IAsyncDisposable
         if (brokerUri == broker.Uri)
         {
             await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream,
+                Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck),
                 .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
         }
     }

@@ -1,0 +1,59 @@
+using Bulk.Contracts;
+using Microsoft.AspNetCore.Http.HttpResults;
+
+namespace Bulk.Front.Campaigns;
+
+/// <summary><c>POST /campaigns/{id}/pause|resume|cancel</c>: recorded on the outcomes stream, so every Front and Worker agrees.</summary>
+public static class CampaignControlApi
+{
+    public static RouteGroupBuilder MapCampaignControl(this RouteGroupBuilder group)
+    {
+        group.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeTypes.Paused, outcomes, ct));
+        group.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeTypes.Resumed, outcomes, ct));
+        group.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeTypes.Cancelled, outcomes, ct));
+        return group;
+    }
+
+    private static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> ControlAsync(
+        string id, string action, OutcomeLog outcomes, CancellationToken cancellationToken)
+    {
+        await CampaignsApi.WhenCaughtUpAsync(outcomes);
+        if (outcomes.Ledger.Find(id) is not { } status)
+        {
+            return CampaignsApi.Unknown(id);
+        }
+
+        if (status.IsFinished)
+        {
+            return Conflict($"Campaign {id} is {status.Status}; it can no longer be paused, resumed or cancelled.");
+        }
+
+        switch (action)
+        {
+            case OutcomeTypes.Paused when status.Status == CampaignLedger.Statuses.Paused:
+                return TypedResults.Ok(status); // pausing twice is still paused
+            case OutcomeTypes.Resumed when status.Status != CampaignLedger.Statuses.Paused:
+                return Conflict($"Campaign {id} is {status.Status}, not paused.");
+        }
+
+        var control = new OutcomeEvent(action, id, DateTimeOffset.UtcNow, status.Total);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            await outcomes.AppendAsync([control], timeout.Token);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException)
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
+                title: "Not recorded", detail: $"The broker did not record the {action} request: {e.Message} Retry later.");
+        }
+
+        // Read-your-writes: this Front's ledger has it at once; the tail will apply it again, which changes nothing.
+        outcomes.Ledger.Apply(control);
+        return TypedResults.Ok(outcomes.Ledger.Find(id)!);
+    }
+
+    private static ProblemHttpResult Conflict(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not possible now", detail: detail);
+}
