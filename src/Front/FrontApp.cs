@@ -3,6 +3,7 @@ using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
+using Bulk.Front.Page;
 
 namespace Bulk.Front;
 
@@ -44,6 +45,7 @@ public static class FrontApp
         app.MapHealthEndpoints();
         app.MapCampaigns();
         app.MapDeadLetters();
+        app.MapPage();
 
         return app;
     }

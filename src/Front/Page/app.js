@@ -1,0 +1,265 @@
+// Bulk's page: compose a campaign, get the answer at once, watch it go out. No build step, no CDN.
+const $ = (id) => document.getElementById(id);
+const form = $("campaign-form");
+const fields = ["from", "subject", "text", "html", "recipients"];
+const finished = new Set(["completed", "completed_with_failures", "cancelled"]);
+let events = null;
+let current = null;
+let failuresShown = -1;
+
+// ---- recipients: one address per line, or CSV with a header row whose columns become placeholder data ----
+
+function parseCsv(text) {
+  const rows = [];
+  let row = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(cell); cell = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell); cell = "";
+      if (row.some((v) => v.trim() !== "")) rows.push(row);
+      row = [];
+    } else cell += c;
+  }
+  row.push(cell);
+  if (row.some((v) => v.trim() !== "")) rows.push(row);
+  return rows;
+}
+
+export function parseRecipients(text) {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "");
+  if (lines.length === 0) return [];
+  const header = parseCsv(lines[0])[0].map((h) => h.trim());
+  const emailColumn = header.findIndex((h) => h.toLowerCase() === "email");
+  if (header.length > 1 && emailColumn >= 0) {
+    return parseCsv(text).slice(1).map((cells) => {
+      const data = {};
+      header.forEach((name, i) => { if (i !== emailColumn && name !== "") data[name] = (cells[i] ?? "").trim(); });
+      return { email: (cells[emailColumn] ?? "").trim(), data };
+    });
+  }
+  return lines;
+}
+
+// ---- the same checks the server makes, so most mistakes are caught before sending ----
+
+const addressPattern = /^[^\s@<>]+@[^\s@<>]+$/;
+const mailboxPattern = /^(?:[^<>]*<\s*[^\s@<>]+@[^\s@<>]+\s*>|[^\s@<>]+@[^\s@<>]+)$/;
+
+function check(body) {
+  const errors = {};
+  if (!body.from) errors.from = "The sender is required, e.g. News <news@example.com>.";
+  else if (!mailboxPattern.test(body.from)) errors.from = `'${body.from}' is not a mailbox, e.g. News <news@example.com>.`;
+  if (!body.subject) errors.subject = "The subject is required.";
+  else if (/[\r\n\0]/.test(body.subject)) errors.subject = "The subject must be one line.";
+  if (!body.text && !body.html) errors.text = "A text or an HTML body is required (or both).";
+  if (body.recipients.length === 0) errors.recipients = "At least one recipient is required.";
+  else {
+    const bad = body.recipients
+      .map((r, i) => [i, typeof r === "string" ? r : r.email])
+      .filter(([, email]) => !addressPattern.test(email));
+    if (bad.length > 0) {
+      errors.recipients = bad.slice(0, 5).map(([i, email]) => `Recipient ${i + 1}: '${email}' is not an email address.`).join("\n")
+        + (bad.length > 5 ? `\n…and ${bad.length - 5} more.` : "");
+    }
+  }
+  return errors;
+}
+
+function showErrors(errors) {
+  for (const name of fields) {
+    $(`${name}-error`).textContent = errors[name] ?? "";
+    $(name).setAttribute("aria-invalid", errors[name] ? "true" : "false");
+  }
+  const first = fields.find((name) => errors[name]);
+  if (first) $(first).focus();
+}
+
+// The server names fields like "from", "recipients[3].email", "headers.X-Tag" or "body".
+function fieldOf(key) {
+  const root = key.split(/[.[]/)[0];
+  return fields.includes(root) ? root : null;
+}
+
+function serverErrors(problem) {
+  const errors = {};
+  const other = [];
+  for (const [key, messages] of Object.entries(problem.errors ?? {})) {
+    const field = fieldOf(key);
+    const text = messages.join(" ");
+    const index = /^recipients\[(\d+)\]/.exec(key);
+    const line = index ? `Recipient ${Number(index[1]) + 1}: ${text}` : text;
+    if (field) errors[field] = errors[field] ? `${errors[field]}\n${line}` : line;
+    else other.push(`${key}: ${text}`);
+  }
+  return { errors, other };
+}
+
+function formStatus(text, kind) {
+  const status = $("form-status");
+  status.textContent = text;
+  status.className = kind ?? "";
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const body = {
+    from: $("from").value.trim(),
+    subject: $("subject").value.trim(),
+    text: $("text").value.trim() || undefined,
+    html: $("html").value.trim() || undefined,
+    recipients: parseRecipients($("recipients").value),
+  };
+  const errors = check(body);
+  showErrors(errors);
+  if (Object.keys(errors).length > 0) {
+    formStatus("Please correct the marked fields.", "bad");
+    return;
+  }
+
+  const send = $("send");
+  send.disabled = true;
+  formStatus("Sending…");
+  try {
+    const response = await fetch("/campaigns", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (response.status === 202) {
+      const dropped = answer.duplicatesDropped ? ` (${answer.duplicatesDropped} duplicate addresses dropped)` : "";
+      formStatus(`Accepted, ${answer.total} recipients${dropped}.`, "ok");
+      openCampaign(answer.id);
+      loadRecent();
+    } else if (answer.errors) {
+      const { errors: byField, other } = serverErrors(answer);
+      showErrors(byField);
+      formStatus(other.length > 0 ? other.join("\n") : (answer.title ?? "The campaign was refused."), "bad");
+    } else {
+      const retry = response.headers.get("Retry-After");
+      formStatus(`${answer.title ?? `Error ${response.status}`}: ${answer.detail ?? ""}${retry ? ` Try again in ${retry} s.` : ""}`, "bad");
+    }
+  } catch (error) {
+    formStatus(`Could not reach the server: ${error.message}`, "bad");
+  } finally {
+    send.disabled = false;
+  }
+});
+
+$("recipients-file").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  if (file) $("recipients").value = await file.text();
+});
+
+// ---- the live view of one campaign, fed by Server-Sent Events ----
+
+function duration(seconds) {
+  if (!isFinite(seconds)) return "–";
+  if (seconds < 60) return `${Math.ceil(seconds)} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${Math.ceil(seconds % 60)} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+function render(status) {
+  current = status;
+  $("view-status").textContent = status.status.replaceAll("_", " ");
+  const done = status.delivered + status.failed;
+  const percent = status.total > 0 ? Math.floor((done * 100) / status.total) : 0;
+  $("progress").value = percent;
+  $("progress-text").textContent = `${percent} %`;
+  $("count-delivered").textContent = status.delivered;
+  $("count-failed").textContent = status.failed;
+  $("count-deferred").textContent = status.deferred;
+  $("count-pending").textContent = status.pending;
+  $("count-rate").textContent = status.ratePerSecond > 0 ? `${status.ratePerSecond}/s` : "–";
+  const over = finished.has(status.status);
+  $("count-eta").textContent = over ? "–" : status.ratePerSecond > 0 ? duration(status.pending / status.ratePerSecond) : "–";
+  $("pause").disabled = over || status.status === "paused";
+  $("resume").disabled = status.status !== "paused";
+  $("cancel").disabled = over;
+  if (status.status === "cancelled") $("view-message").textContent = `Cancelled: ${status.pending} recipients were never sent.`;
+  if (status.failed !== failuresShown) loadFailures(status.id, status.failed);
+}
+
+async function loadFailures(id, count) {
+  failuresShown = count;
+  const table = $("failures");
+  if (count === 0) { table.hidden = true; $("no-failures").hidden = false; return; }
+  const response = await fetch(`/campaigns/${id}/failures?limit=100`);
+  if (!response.ok) return;
+  const page = await response.json();
+  const rows = page.failures.map((f) => {
+    const tr = document.createElement("tr");
+    for (const value of [f.index + 1, f.email, f.reply]) {
+      const td = document.createElement("td");
+      td.textContent = value;
+      tr.append(td);
+    }
+    return tr;
+  });
+  table.tBodies[0].replaceChildren(...rows);
+  table.hidden = false;
+  $("no-failures").hidden = true;
+  if (page.count > page.failures.length) $("no-failures").textContent = `Showing ${page.failures.length} of ${page.count}.`;
+}
+
+function openCampaign(id) {
+  if (events) events.close();
+  failuresShown = -1;
+  $("campaign-view").hidden = false;
+  $("view-id").textContent = id;
+  $("view-message").textContent = "";
+  if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
+  // The browser reconnects by itself and sends Last-Event-ID; the server carries on from there.
+  events = new EventSource(`/campaigns/${id}/events`);
+  const update = (event) => render(JSON.parse(event.data));
+  events.addEventListener("progress", update);
+  events.addEventListener("end", (event) => { update(event); events.close(); loadRecent(); });
+  events.addEventListener("error", () => { if (events.readyState === EventSource.CLOSED) $("view-message").textContent = "Live updates stopped; reload to see the latest."; });
+}
+
+async function control(action) {
+  if (!current) return;
+  const response = await fetch(`/campaigns/${current.id}/${action}`, { method: "POST" });
+  const answer = await response.json().catch(() => ({}));
+  if (response.ok) render(answer);
+  else $("view-message").textContent = answer.detail ?? `Could not ${action} (${response.status}).`;
+}
+
+$("pause").addEventListener("click", () => control("pause"));
+$("resume").addEventListener("click", () => control("resume"));
+$("cancel").addEventListener("click", () => { if (confirm("Cancel this campaign? What is not sent yet never will be.")) control("cancel"); });
+
+// ---- recent campaigns: from the server, so every tab and every reload sees the same ----
+
+async function loadRecent() {
+  const response = await fetch("/campaigns?limit=20");
+  if (!response.ok) return;
+  const { campaigns } = await response.json();
+  const items = campaigns.map((c) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    const when = c.createdAt ? new Date(c.createdAt).toLocaleString() : "";
+    button.textContent = `${when} · ${c.total} recipients`;
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = c.status.replaceAll("_", " ");
+    button.append(badge);
+    button.addEventListener("click", () => openCampaign(c.id));
+    li.append(button);
+    return li;
+  });
+  $("recent-list").replaceChildren(...items);
+}
+
+loadRecent();
+setInterval(loadRecent, 5000);
+if (location.hash.length > 1) openCampaign(location.hash.slice(1));

@@ -1,0 +1,118 @@
+using System.Text;
+using Bulk.Tests.Infrastructure;
+using Microsoft.Playwright;
+using Xunit.Abstractions;
+using static Microsoft.Playwright.Assertions;
+
+namespace Bulk.Tests.Browser;
+
+/// <summary>The page, in a real headless Chromium, against a real Front and Worker on loopback.</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class PageTests(BrokerFixture broker, BrowserFixture browser, ITestOutputHelper output) : IClassFixture<BrowserFixture>
+{
+    private static string Csv(int count)
+    {
+        var csv = new StringBuilder("email,name\n");
+        for (var i = 0; i < count; i++)
+        {
+            csv.Append(SampleCampaigns.Address(i)).Append(",\"Name ").Append(i).Append("\"\n");
+        }
+
+        return csv.ToString();
+    }
+
+    private static async Task FillAsync(IPage page, string recipients, string subject = "Hello {{ name }}")
+    {
+        await page.GetByLabel("From").FillAsync("News <news@example.com>");
+        await page.GetByLabel("Subject").FillAsync(subject);
+        await page.GetByLabel("Text body").FillAsync("Hi {{ name }}, this is for {{ email }}.");
+        await page.GetByLabel("Recipients", new() { Exact = true }).FillAsync(recipients);
+    }
+
+    [Fact]
+    public async Task APastedCsvCampaign_IsAcceptedAtOnce_AndItsProgressAndFailuresShowLive()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        smtp.RecipientRule = (address, _) => address == SampleCampaigns.Address(7) ? (550, "5.1.1 no such user here") : null;
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp);
+        var page = await browser.Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1100, Height = 1200 } });
+
+        await page.GotoAsync(system.FrontAddress.ToString());
+        await FillAsync(page, Csv(200));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+
+        await Expect(page.Locator("#form-status")).ToContainTextAsync("Accepted, 200 recipients", new() { Timeout = 1000 });
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Send" })).ToBeEnabledAsync();
+        await Expect(page.Locator("#progress-text")).ToHaveTextAsync("100 %", new() { Timeout = 60_000 });
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("completed with failures");
+        await Expect(page.Locator("#count-delivered")).ToHaveTextAsync("199");
+        await Expect(page.Locator("#failures")).ToContainTextAsync(SampleCampaigns.Address(7));
+        await Expect(page.Locator("#failures")).ToContainTextAsync("550");
+        var mail = smtp.Mails.First(m => m.Recipient == SampleCampaigns.Address(3));
+        Assert.Equal("Hello Name 3", mail.Message.Subject);
+
+        var screenshot = Path.Combine(Repository.Root, ".run", "artifacts", "finished-campaign.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });
+        output.WriteLine($"screenshot: {screenshot}");
+
+        // The state comes from the server: a new tab shows the same campaign, and lists it among the recent ones.
+        var other = await browser.Browser.NewPageAsync();
+        await other.GotoAsync(page.Url);
+        await Expect(other.Locator("#count-delivered")).ToHaveTextAsync("199");
+        await Expect(other.Locator("#recent-list")).ToContainTextAsync("200 recipients");
+    }
+
+    [Fact]
+    public async Task AFormTheServerRefuses_ShowsTheServersErrorNextToTheField()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var page = await browser.Browser.NewPageAsync();
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        // Only the server can tell that this template does not parse.
+        await FillAsync(page, "a@example.org", subject: "Hello {{ name ");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+
+        await Expect(page.Locator("#subject-error")).ToContainTextAsync("does not parse");
+        await Expect(page.GetByLabel("Subject")).ToHaveAttributeAsync("aria-invalid", "true");
+        Assert.Equal(0u, await system.WorkQueueDepthAsync());
+
+        // And what the page can check, it checks before sending.
+        await FillAsync(page, "a@example.org\nnot-an-address");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.Locator("#recipients-error")).ToContainTextAsync("Recipient 2: 'not-an-address'");
+    }
+
+    [Fact]
+    public async Task ASlowCampaign_CanBePausedAndResumedFromThePage()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        smtp.AcceptDelay = TimeSpan.FromMilliseconds(40);
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp);
+        var page = await browser.Browser.NewPageAsync();
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        await FillAsync(page, Csv(300));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("sending", new() { Timeout = 15_000 });
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Pause" }).ClickAsync();
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("paused");
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Resume" })).ToBeEnabledAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var settled = smtp.Mails.Count;
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        Assert.Equal(settled, smtp.Mails.Count);
+        Assert.True(settled < 300, "the campaign finished before it could be paused");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+        await Expect(page.Locator("#progress-text")).ToHaveTextAsync("100 %", new() { Timeout = 60_000 });
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("completed");
+        output.WriteLine($"paused with {settled} of 300 sent");
+        Assert.Equal(300, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
+        Assert.Equal(300, smtp.Mails.Count);
+    }
+}
