@@ -1,0 +1,172 @@
+// ./bulk bench: measures this machine's SMTP path with Postfix's smtp-source, then the whole of Bulk against the
+// same smtp-sink, and prints one table (also written as JSON). Everything runs on 127.0.0.1 and every loop is bounded.
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Bulk.Bench;
+using Bulk.Contracts;
+
+var root = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();
+var brokerUri = Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? "amqp://guest:guest@127.0.0.1:5672/";
+var recipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_RECIPIENTS") ?? "50000", CultureInfo.InvariantCulture);
+var connections = 4;
+var results = new List<(string Name, string Value, string Target)>();
+var json = new JsonObject { ["date"] = DateTimeOffset.UtcNow.ToString("u"), ["machine"] = Machine.Describe() };
+await using var processes = new Processes();
+
+Console.WriteLine($"Bulk benchmark on {Machine.Describe()}; broker {brokerUri}");
+
+// 1. The reference: smtp-source into smtp-sink, 2 KB messages, 4 reused sessions, for at least 5 seconds.
+var sinkPort = Net.FreePort();
+processes.Start("smtp-sink", [.. Sink.Privileges(), $"127.0.0.1:{sinkPort}", "256"]);
+await Net.WaitForPortAsync(sinkPort);
+double referenceRate = 0;
+for (var messages = 20_000; ; messages *= 2)
+{
+    var clock = Stopwatch.StartNew();
+    using var source = Process.Start(new ProcessStartInfo("smtp-source", ["-d", "-s", $"{connections}", "-l", "2048", "-m", $"{messages}",
+        "-f", "bench@example.com", "-t", "sink@example.org", $"127.0.0.1:{sinkPort}"]) { RedirectStandardError = true })!;
+    await source.WaitForExitAsync();
+    var seconds = clock.Elapsed.TotalSeconds;
+    referenceRate = messages / seconds;
+    Console.WriteLine($"  smtp-source: {messages} messages in {seconds:F1} s");
+    if (seconds >= 5 || messages >= 1_000_000)
+    {
+        break;
+    }
+}
+
+results.Add(("smtp-source reference (2 KB, 4 sessions)", $"{referenceRate:F0} mails/s", ""));
+json["referenceMailsPerSecond"] = Math.Round(referenceRate);
+
+// 2. The real system on the same sink: broker, Front, one Worker with the same number of connections.
+var prefix = $"bench-{DateTime.UtcNow:HHmmss}";
+var front = await BulkProcesses.StartFrontAsync(processes, root, brokerUri, prefix);
+var worker = await BulkProcesses.StartWorkerAsync(processes, root, brokerUri, prefix, sinkPort, connections);
+var body = Campaign.Build(recipients, personalizedBytes: 2048);
+var cpuBefore = Machine.CpuSeconds(worker.Id);
+var posted = Stopwatch.StartNew();
+var postedAt = DateTimeOffset.UtcNow;
+var id = await front.PostAsync(body);
+var acceptedAfter = posted.Elapsed;
+var status = await front.WaitUntilAsync(id, s => s.IsFinished, TimeSpan.FromMinutes(10));
+var cpu = Machine.CpuSeconds(worker.Id) - cpuBefore;
+var deliverySeconds = (status.CompletedAt!.Value - status.FirstDeliveryAt!.Value).TotalSeconds;
+var rate = status.Delivered / deliverySeconds;
+var outcomeEntries = await Broker.CountStreamEntriesAsync(brokerUri, new Topology(prefix).OutcomesStream);
+var jobs = 1 + (int)Math.Ceiling(recipients / 100.0);
+var frontRss = Machine.PeakRssMegabytes(front.Process.Id);
+var workerRss = Machine.PeakRssMegabytes(worker.Id);
+
+results.Add(($"POST→202, {recipients:N0} recipients", $"{acceptedAfter.TotalMilliseconds:F0} ms", ""));
+results.Add(("time to first delivery", $"{(status.FirstDeliveryAt.Value - postedAt).TotalMilliseconds:F0} ms", ""));
+results.Add(("delivery rate, first to last mail", $"{rate:F0} mails/s ({status.Delivered:N0} delivered, {status.Failed} failed)", ""));
+results.Add(("ratio to the reference", $"{rate / referenceRate:P0}", "≥ 50 %"));
+results.Add(("Worker CPU per 1,000 mails", $"{cpu / (status.Delivered / 1000.0):F2} s", ""));
+results.Add(("peak RSS, Worker", $"{workerRss:F0} MB", "< 250 MB"));
+results.Add(("peak RSS, Front", $"{frontRss:F0} MB", ""));
+results.Add(("broker messages per mail", $"{(jobs + outcomeEntries) / (double)status.Delivered:F3} ({jobs} jobs + {outcomeEntries} outcome entries)", ""));
+json["campaign"] = new JsonObject
+{
+    ["recipients"] = recipients,
+    ["postTo202Ms"] = Math.Round(acceptedAfter.TotalMilliseconds),
+    ["firstDeliveryMs"] = Math.Round((status.FirstDeliveryAt.Value - postedAt).TotalMilliseconds),
+    ["mailsPerSecond"] = Math.Round(rate),
+    ["ratioToReference"] = Math.Round(rate / referenceRate, 3),
+    ["workerCpuSecondsPer1000"] = Math.Round(cpu / (status.Delivered / 1000.0), 3),
+    ["workerPeakRssMb"] = Math.Round(workerRss),
+    ["frontPeakRssMb"] = Math.Round(frontRss),
+    ["brokerMessagesPerMail"] = Math.Round((jobs + outcomeEntries) / (double)status.Delivered, 4),
+};
+
+// The Front's memory must not grow with mails delivered: a second campaign, then its peak again.
+var secondId = await front.PostAsync(body);
+await front.WaitUntilAsync(secondId, s => s.IsFinished, TimeSpan.FromMinutes(10));
+var frontRssAfter = Machine.CurrentRssMegabytes(front.Process.Id);
+results.Add(("Front RSS after a second campaign", $"{frontRssAfter:F0} MB (peak before {frontRss:F0} MB)", "no growth per mail"));
+json["campaign"]!["frontRssAfterSecondCampaignMb"] = Math.Round(frontRssAfter);
+await processes.StopAsync(worker);
+
+// 3. POST→202 latency, median of 5, with no Worker competing for the CPU.
+var latencies = new JsonObject();
+foreach (var size in new[] { 1_000, 10_000, 100_000 })
+{
+    var sizeBody = Campaign.Build(size, personalizedBytes: 0);
+    var samples = new List<double>();
+    for (var i = 0; i < 5; i++)
+    {
+        var clock = Stopwatch.StartNew();
+        var posted2 = await front.PostAsync(sizeBody);
+        samples.Add(clock.Elapsed.TotalMilliseconds);
+        await front.CancelAsync(posted2);
+    }
+
+    var median = samples.Order().ElementAt(samples.Count / 2);
+    results.Add(($"POST→202 median of 5, {size:N0} recipients", $"{median:F0} ms", size switch { 10_000 => "< 150 ms", 100_000 => "< 1000 ms", _ => "" }));
+    latencies[size.ToString(CultureInfo.InvariantCulture)] = Math.Round(median, 1);
+}
+
+json["postTo202MedianMs"] = latencies;
+await Broker.DeleteQueuesAsync(brokerUri, new Topology(prefix));
+
+// 4. A slow relay (smtp-sink -w 1: a second per DATA): one Worker against two, each with 8 connections.
+var slowPort = Net.FreePort();
+processes.Start("smtp-sink", [.. Sink.Privileges(), "-w", "1", $"127.0.0.1:{slowPort}", "256"]);
+await Net.WaitForPortAsync(slowPort);
+var speeds = new List<double>();
+foreach (var workers in new[] { 1, 2 })
+{
+    var slowPrefix = $"{prefix}-slow{workers}";
+    var slowFront = await BulkProcesses.StartFrontAsync(processes, root, brokerUri, slowPrefix);
+    var started = new List<Process>();
+    for (var w = 0; w < workers; w++)
+    {
+        started.Add(await BulkProcesses.StartWorkerAsync(processes, root, brokerUri, slowPrefix, slowPort, 8));
+    }
+
+    var slowId = await slowFront.PostAsync(Campaign.Build(2000, personalizedBytes: 512));
+    await slowFront.WaitUntilAsync(slowId, s => s.Delivered > 0, TimeSpan.FromSeconds(60));
+    await Task.Delay(TimeSpan.FromSeconds(3)); // past the ramp-up
+    var from = (await slowFront.StatusAsync(slowId)).Delivered;
+    var window = TimeSpan.FromSeconds(20);
+    await Task.Delay(window);
+    var to = (await slowFront.StatusAsync(slowId)).Delivered;
+    var slowRate = (to - from) / window.TotalSeconds;
+    speeds.Add(slowRate);
+    results.Add(($"slow relay (1 s per mail), {workers} Worker(s) × 8 connections", $"{slowRate:F1} mails/s", ""));
+    await slowFront.CancelAsync(slowId);
+    foreach (var process in started)
+    {
+        await processes.StopAsync(process);
+    }
+
+    await processes.StopAsync(slowFront.Process);
+    await Broker.DeleteQueuesAsync(brokerUri, new Topology(slowPrefix));
+}
+
+results.Add(("speed-up of 2 Workers on the slow relay", $"{speeds[1] / speeds[0]:F2}×", "≥ 1.8×"));
+json["slowRelay"] = new JsonObject
+{
+    ["oneWorkerMailsPerSecond"] = Math.Round(speeds[0], 2),
+    ["twoWorkersMailsPerSecond"] = Math.Round(speeds[1], 2),
+    ["speedUp"] = Math.Round(speeds[1] / speeds[0], 2),
+};
+
+var table = new StringBuilder();
+table.AppendLine(CultureInfo.InvariantCulture, $"| measure | value | target |");
+table.AppendLine("|---|---|---|");
+foreach (var (name, value, target) in results)
+{
+    table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {value} | {target} |");
+}
+
+Console.WriteLine();
+Console.Write(table);
+var outDir = Path.Combine(root, ".run", "bench");
+Directory.CreateDirectory(outDir);
+var outFile = Path.Combine(outDir, $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
+await File.WriteAllTextAsync(outFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine($"\nwritten to {outFile}");

@@ -1,0 +1,277 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Bulk.Contracts;
+using RabbitMQ.Client;
+
+namespace Bulk.Bench;
+
+/// <summary>Every process the benchmark starts, stopped (SIGTERM, then kill) when it ends.</summary>
+internal sealed class Processes : IAsyncDisposable
+{
+    private readonly List<Process> started = [];
+
+    public Process Start(string file, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        var process = Process.Start(info)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        started.Add(process);
+        return process;
+    }
+
+    public async Task StopAsync(Process process)
+    {
+        if (!process.HasExited)
+        {
+            using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]))
+            {
+                await kill.WaitForExitAsync();
+            }
+
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        started.Remove(process);
+        process.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in started.ToList())
+        {
+            await StopAsync(process);
+        }
+    }
+}
+
+internal static class Net
+{
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static async Task WaitForPortAsync(int port)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        throw new TimeoutException($"nothing listens on 127.0.0.1:{port}");
+    }
+}
+
+internal static class Sink
+{
+    /// <summary>smtp-sink refuses to run as root without dropping privileges.</summary>
+    public static string[] Privileges() => Environment.UserName == "root" ? ["-u", "nobody"] : [];
+}
+
+internal static class Machine
+{
+    public static string Describe() =>
+        $"{Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+
+    /// <summary>User + system CPU time of a process, from /proc/PID/stat.</summary>
+    public static double CpuSeconds(int pid)
+    {
+        var fields = File.ReadAllText($"/proc/{pid}/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return ticks / 100.0; // USER_HZ is 100 on Linux
+    }
+
+    public static double PeakRssMegabytes(int pid) => StatusKilobytes(pid, "VmHWM") / 1024.0;
+
+    public static double CurrentRssMegabytes(int pid) => StatusKilobytes(pid, "VmRSS") / 1024.0;
+
+    private static long StatusKilobytes(int pid, string field) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))
+            .Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+}
+
+internal static class Campaign
+{
+    /// <summary>A campaign to <paramref name="count"/> recipients, each with its own name, of about <paramref name="personalizedBytes"/> per mail.</summary>
+    public static string Build(int count, int personalizedBytes)
+    {
+        var recipients = new JsonArray();
+        for (var i = 0; i < count; i++)
+        {
+            recipients.Add(new JsonObject { ["email"] = $"r{i}@example.org", ["data"] = new JsonObject { ["name"] = $"Reader {i}", ["n"] = i } });
+        }
+
+        var filler = string.Concat(Enumerable.Repeat("Bulk sends one message to thousands of recipients. ", Math.Max(0, personalizedBytes / 52)));
+        return new JsonObject
+        {
+            ["from"] = "Bench <bench@example.com>",
+            ["subject"] = "Hello {{ name }}",
+            ["text"] = "Hi {{ name }}, you are reader {{ n }}.\n" + filler,
+            ["recipients"] = recipients,
+        }.ToJsonString();
+    }
+}
+
+/// <summary>A Front process and what the benchmark asks of it.</summary>
+internal sealed class FrontClient(Process process, HttpClient http)
+{
+    public Process Process => process;
+
+    public async Task<string> PostAsync(string body)
+    {
+        using var response = await http.PostAsync("/campaigns", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        var text = await response.Content.ReadAsStringAsync();
+        if (response.StatusCode != HttpStatusCode.Accepted)
+        {
+            throw new InvalidOperationException($"POST /campaigns answered {(int)response.StatusCode}: {text}");
+        }
+
+        return JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
+    }
+
+    public async Task<CampaignStatus> StatusAsync(string id) =>
+        (await http.GetFromJsonAsync<CampaignStatus>($"/campaigns/{id}", JsonSerializerOptions.Web))!;
+
+    public async Task CancelAsync(string id) => (await http.PostAsync($"/campaigns/{id}/cancel", null)).Dispose();
+
+    public async Task<CampaignStatus> WaitUntilAsync(string id, Func<CampaignStatus, bool> done, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var status = await StatusAsync(id);
+            if (done(status))
+            {
+                return status;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"campaign {id}: {status}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
+
+internal static class BulkProcesses
+{
+    public static async Task<FrontClient> StartFrontAsync(Processes processes, string root, string brokerUri, string prefix)
+    {
+        var port = Net.FreePort();
+        var process = processes.Start("dotnet", [Path.Combine(root, "src/Front/bin/Release/net10.0/Bulk.Front.dll"), "--urls", $"http://127.0.0.1:{port}"],
+            new Dictionary<string, string> { ["RabbitMq__Uri"] = brokerUri, ["RabbitMq__Prefix"] = prefix, ["Logging__LogLevel__Default"] = "Warning" });
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(2) };
+        for (var i = 0; i < 300; i++)
+        {
+            try
+            {
+                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                {
+                    return new FrontClient(process, http);
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException("the Front did not become ready");
+    }
+
+    public static async Task<Process> StartWorkerAsync(Processes processes, string root, string brokerUri, string prefix, int smtpPort, int connections)
+    {
+        var process = processes.Start("dotnet", [Path.Combine(root, "src/Worker/bin/Release/net10.0/Bulk.Worker.dll")],
+            new Dictionary<string, string>
+            {
+                ["RabbitMq__Uri"] = brokerUri,
+                ["RabbitMq__Prefix"] = prefix,
+                ["Smtp__Host"] = "127.0.0.1",
+                ["Smtp__Port"] = smtpPort.ToString(CultureInfo.InvariantCulture),
+                ["Smtp__Security"] = "None",
+                ["Smtp__MaxConnections"] = connections.ToString(CultureInfo.InvariantCulture),
+                ["Logging__LogLevel__Default"] = "Warning",
+            });
+        await Task.Delay(TimeSpan.FromSeconds(3)); // connects, declares, catches up with the stream
+        return process;
+    }
+}
+
+internal static class Broker
+{
+    /// <summary>Reads a stream from its start and counts its entries, stopping once nothing more arrives.</summary>
+    public static async Task<long> CountStreamEntriesAsync(string uri, string stream)
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.BasicQosAsync(0, 1000, false);
+        long count = 0;
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, e) =>
+        {
+            Interlocked.Increment(ref count);
+            await channel.BasicAckAsync(e.DeliveryTag, false);
+        };
+        await channel.BasicConsumeAsync(stream, false, "", false, false, new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);
+        long seen;
+        do
+        {
+            seen = Interlocked.Read(ref count);
+            await Task.Delay(1000);
+        }
+        while (Interlocked.Read(ref count) != seen);
+
+        return seen;
+    }
+
+    public static async Task DeleteQueuesAsync(string uri, Topology topology)
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.RetryQueue(TimeSpan.FromSeconds(2)),
+            topology.RetryQueue(TimeSpan.FromSeconds(30)), topology.RetryQueue(TimeSpan.FromMinutes(5)), topology.RetryQueue(TimeSpan.FromMinutes(30)), topology.RetryQueue(TimeSpan.FromHours(2)) })
+        {
+            await channel.QueueDeleteAsync(queue);
+        }
+    }
+}
