@@ -30,6 +30,7 @@ public static class WorkerHost
         builder.Services.AddSingleton<OutcomeRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         builder.Services.AddSingleton<SmtpConnectionPool>();
+        builder.Services.AddSingleton<SendRateLimits>();
         builder.Services.AddSingleton<SmtpSender>();
         builder.Services.AddSingleton<MessageRenderer>();
         builder.Services.AddSingleton<JobDelivery>();

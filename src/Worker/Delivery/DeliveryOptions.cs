@@ -19,6 +19,10 @@ public sealed class DeliveryOptions : IValidatableObject
     /// <summary>First backoff of the immediate retries; each next one doubles, with jitter.</summary>
     public int RetryBaseDelayMilliseconds { get; set; } = 500;
 
+    /// <summary>Mails a Worker may have handed to the relay before their outcomes are confirmed on the stream.</summary>
+    /// <remarks>The bound on what a hard kill can lose, and so on the duplicates a restart can cause; larger is faster.</remarks>
+    public int MaxUnrecorded { get; set; } = 256;
+
     /// <summary>Delay tiers a recipient waits through after its immediate retries are spent, e.g. "30s,5m,30m,2h".</summary>
     /// <remarks>After the last tier the recipient is dead-lettered and counted as failed.</remarks>
     public string RetryTiers { get; set; } = "30s,5m,30m,2h";
@@ -75,6 +79,11 @@ public sealed class DeliveryOptions : IValidatableObject
         if (RetryBaseDelayMilliseconds is < 1 or > 60_000)
         {
             yield return new ValidationResult("Delivery__RetryBaseDelayMilliseconds must be between 1 and 60000", [nameof(RetryBaseDelayMilliseconds)]);
+        }
+
+        if (MaxUnrecorded is < 1 or > 100_000)
+        {
+            yield return new ValidationResult("Delivery__MaxUnrecorded must be between 1 and 100000", [nameof(MaxUnrecorded)]);
         }
 
         if (!TryParseTiers(RetryTiers ?? "", out var tiers) || tiers.Count > 20)

@@ -50,9 +50,11 @@ public sealed partial class JobDelivery(
 
         var results = new SendResult?[job.Recipients.Count];
         var skipped = new bool[job.Recipients.Count];
+        var records = new Task[job.Recipients.Count];
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = smtp.Value.MaxConnections };
         await Parallel.ForEachAsync(Enumerable.Range(0, job.Recipients.Count), parallel, async (i, _) =>
         {
+            records[i] = Task.CompletedTask;
             var recipient = job.Recipients[i];
             switch (ledger.State(job.CampaignId, recipient.Index))
             {
@@ -68,35 +70,41 @@ public sealed partial class JobDelivery(
                 return;
             }
 
+            OutcomeRecorder.Slot slot;
             SendResult result;
+            try
+            {
+                slot = await recorder.ReserveAsync(stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+
             try
             {
                 result = await sender.SendAsync(renderer.Render(campaign, recipient), stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
+                slot.Dispose();
                 return; // stopped between attempts: nothing reached the relay this time
             }
 
             results[i] = result;
-            switch (result.Status)
+            // Not awaited here: the sender moves on while the recorder batches; the job waits for all of them below.
+            records[i] = result.Status switch
             {
-                case SendStatus.Delivered:
-                    await recorder.DeliveredAsync(job, recipient);
-                    break;
-                case SendStatus.Rejected:
-                    await recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply ?? "rejected"));
-                    break;
-                case SendStatus.Deferred when job.Attempt < tierCount:
-                    await recorder.DeferredAsync(job, new DeferredRecipient(recipient.Index, job.Attempt + 1, result.Reply ?? "deferred"));
-                    break;
-                default:
-                    await recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email,
-                        $"dead-lettered after {tierCount} delay tiers: {result.Reply}", DeadLettered: true));
-                    break;
-            }
+                SendStatus.Delivered => recorder.DeliveredAsync(job, recipient, slot),
+                SendStatus.Rejected => recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply ?? "rejected"), slot),
+                _ when job.Attempt < tierCount => recorder.DeferredAsync(job, new DeferredRecipient(recipient.Index, job.Attempt + 1, result.Reply ?? "deferred"), slot),
+                _ => recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email,
+                    $"dead-lettered after {tierCount} delay tiers: {result.Reply}", DeadLettered: true), slot),
+            };
         });
 
+        // Every outcome is on the stream before the job can be acked.
+        await Task.WhenAll(records);
         return Tally(job, results, skipped);
     }
 

@@ -1,36 +1,50 @@
 using System.Threading.Channels;
 using Bulk.Contracts;
+using Microsoft.Extensions.Options;
 
 namespace Bulk.Worker.Delivery;
 
 /// <summary>Records recipients' outcomes on the outcomes stream, many per write (group commit).</summary>
 /// <remarks>
-/// A sender awaits its recipient's record before counting it done, so a job is acked only after every outcome in it
-/// is confirmed by the broker. Under load one write carries hundreds of outcomes; when idle, a single one goes at once.
-/// Whatever a hard kill loses is at most what was delivered and not yet confirmed: the duplicates a restart can cause.
+/// A job is acked only after every outcome in it is confirmed by the broker. Under load one write carries hundreds of
+/// outcomes; when idle, a single one goes at once. A sender takes a slot before it sends and the slot is freed when the
+/// outcome is confirmed, so at most <see cref="DeliveryOptions.MaxUnrecorded"/> mails are ever out without a record:
+/// that is all a hard kill can lose, and so the most duplicates a restart can cause.
 /// </remarks>
-public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecorder> logger) : BackgroundService
+public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOptions> options, ILogger<OutcomeRecorder> logger) : BackgroundService
 {
     private const int MaxPerWrite = 2000;
+
+    /// <summary>How long outcomes gather before a write: many outcomes per stream entry cost the broker and every tail far less.</summary>
+    private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(25);
 
     /// <summary>A write the broker neither confirms nor refuses in this time is abandoned and tried again.</summary>
     private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
 
     private readonly Channel<Entry> pending = Channel.CreateUnbounded<Entry>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim unrecorded = new(options.Value.MaxUnrecorded, options.Value.MaxUnrecorded);
 
-    public Task DeliveredAsync(DeliveryJob job, JobRecipient recipient) =>
-        Enqueue(new Entry(job.CampaignId, job.Total, Delivered: recipient.Index));
+    /// <summary>Waits for room before a send; the slot is freed when that send's outcome is recorded (or not sent at all).</summary>
+    public async Task<Slot> ReserveAsync(CancellationToken cancellationToken)
+    {
+        await unrecorded.WaitAsync(cancellationToken);
+        return new Slot(unrecorded);
+    }
 
-    public Task FailedAsync(DeliveryJob job, FailedRecipient failure) =>
-        Enqueue(new Entry(job.CampaignId, job.Total, Failed: failure));
+    public Task DeliveredAsync(DeliveryJob job, JobRecipient recipient, Slot slot) =>
+        Enqueue(new Entry(job.CampaignId, job.Total, slot, Delivered: recipient.Index));
 
-    public Task DeferredAsync(DeliveryJob job, DeferredRecipient deferred) =>
-        Enqueue(new Entry(job.CampaignId, job.Total, Deferred: deferred));
+    public Task FailedAsync(DeliveryJob job, FailedRecipient failure, Slot? slot = null) =>
+        Enqueue(new Entry(job.CampaignId, job.Total, slot, Failed: failure));
+
+    public Task DeferredAsync(DeliveryJob job, DeferredRecipient deferred, Slot slot) =>
+        Enqueue(new Entry(job.CampaignId, job.Total, slot, Deferred: deferred));
 
     private Task Enqueue(Entry entry)
     {
         if (!pending.Writer.TryWrite(entry))
         {
+            entry.Slot?.Dispose();
             throw new InvalidOperationException("the outcome recorder has stopped");
         }
 
@@ -45,6 +59,12 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
         // A batch that failed is retried as it is (plus whatever arrived since), without waiting for new entries.
         while (batch.Count > 0 || await pending.Reader.WaitToReadAsync(CancellationToken.None))
         {
+            if (batch.Count == 0 && !stoppingToken.IsCancellationRequested)
+            {
+                // Senders do not wait for this (they hold a slot each), so lingering costs latency, not throughput.
+                await Task.Delay(Linger, CancellationToken.None);
+            }
+
             while (batch.Count < MaxPerWrite && pending.Reader.TryRead(out var entry))
             {
                 batch.Add(entry);
@@ -53,8 +73,10 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
             try
             {
                 using var timeout = new CancellationTokenSource(WriteTimeout);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 await log.AppendAsync(ToEvents(batch), timeout.Token);
-                batch.ForEach(e => e.Recorded.TrySetResult());
+                LogWritten(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                batch.ForEach(e => e.Done(null));
                 batch.Clear();
                 retry = TimeSpan.FromMilliseconds(200);
             }
@@ -64,7 +86,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
                 LogWriteFailed(batch.Count, e.Message, retry.TotalMilliseconds);
                 if (stoppingToken.IsCancellationRequested)
                 {
-                    batch.ForEach(b => b.Recorded.TrySetException(e));
+                    batch.ForEach(b => b.Done(e));
                     batch.Clear();
                 }
 
@@ -95,10 +117,40 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, ILogger<OutcomeRecor
 
     private static List<T>? Nullable<T>(List<T> items) => items.Count == 0 ? null : items;
 
-    private sealed record Entry(string CampaignId, int Total, int? Delivered = null, FailedRecipient? Failed = null, DeferredRecipient? Deferred = null)
+    /// <summary>Room for one mail that has no confirmed outcome yet.</summary>
+    public sealed class Slot(SemaphoreSlim owner) : IDisposable
+    {
+        private int released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                owner.Release();
+            }
+        }
+    }
+
+    private sealed record Entry(string CampaignId, int Total, Slot? Slot, int? Delivered = null, FailedRecipient? Failed = null, DeferredRecipient? Deferred = null)
     {
         public TaskCompletionSource Recorded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Done(Exception? error)
+        {
+            Slot?.Dispose();
+            if (error is null)
+            {
+                Recorded.TrySetResult();
+            }
+            else
+            {
+                Recorded.TrySetException(error);
+            }
+        }
     }
+
+    [LoggerMessage(LogLevel.Debug, "Recorded {Count} outcomes in one write of {Milliseconds} ms")]
+    private partial void LogWritten(int count, double milliseconds);
 
     [LoggerMessage(LogLevel.Warning, "Could not record {Count} outcomes ({Reason}); retrying in {DelayMs} ms")]
     private partial void LogWriteFailed(int count, string reason, double delayMs);

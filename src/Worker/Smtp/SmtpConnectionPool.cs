@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net.Sockets;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.Extensions.Options;
@@ -71,7 +72,20 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
 
         try
         {
-            await client.ConnectAsync(smtp.Host!, smtp.Port, ToMailKit(smtp.Security), cancellationToken);
+            // Our own socket, so that Nagle's algorithm is off: the last small write of each message (the final
+            // "." of DATA) goes at once instead of waiting for the relay's delayed ACK, which costs milliseconds a mail.
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(smtp.Host!, smtp.Port, cancellationToken);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            await client.ConnectAsync(socket, smtp.Host!, smtp.Port, ToMailKit(smtp.Security), cancellationToken);
             if (!string.IsNullOrEmpty(smtp.Username))
             {
                 await client.AuthenticateAsync(smtp.Username, smtp.Password ?? "", cancellationToken);

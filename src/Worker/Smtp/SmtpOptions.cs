@@ -31,6 +31,12 @@ public sealed class SmtpOptions : IValidatableObject
     /// <summary>Longest wait for any one SMTP exchange before the connection is treated as dropped.</summary>
     public int TimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Most messages a Worker sends per second, all domains together; 0 for no limit.</summary>
+    public double MaxMessagesPerSecond { get; set; }
+
+    /// <summary>Most messages a Worker sends per second to a recipient domain, e.g. <c>Smtp__DomainLimits__gmail.com=20</c>.</summary>
+    public Dictionary<string, double> DomainLimits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The name the Worker gives in EHLO; the machine's name when not set.</summary>
     public string? LocalDomain { get; set; }
 
@@ -59,6 +65,19 @@ public sealed class SmtpOptions : IValidatableObject
         if (MaxConnections is < 1 or > 64)
         {
             yield return new ValidationResult("Smtp__MaxConnections must be between 1 and 64", [nameof(MaxConnections)]);
+        }
+
+        if (MaxMessagesPerSecond is < 0 or > 1_000_000)
+        {
+            yield return new ValidationResult("Smtp__MaxMessagesPerSecond must be 0 (no limit) or a positive rate", [nameof(MaxMessagesPerSecond)]);
+        }
+
+        foreach (var (domain, rate) in DomainLimits)
+        {
+            if (rate is <= 0 or > 1_000_000)
+            {
+                yield return new ValidationResult($"Smtp__DomainLimits__{domain} must be a positive rate per second", [nameof(DomainLimits)]);
+            }
         }
 
         if (TimeoutSeconds is < 1 or > 600)

@@ -23,7 +23,8 @@ public enum SendStatus
 }
 
 /// <summary>What happened to one message, with the relay's reply when there was one.</summary>
-public readonly record struct SendResult(SendStatus Status, string? Reply = null)
+/// <param name="Throttled">The relay refused because we send too fast: slow down, do not spend a retry.</param>
+public readonly record struct SendResult(SendStatus Status, string? Reply = null, bool Throttled = false)
 {
     public static readonly SendResult Delivered = new(SendStatus.Delivered);
 }
@@ -32,13 +33,18 @@ public readonly record struct SendResult(SendStatus Status, string? Reply = null
 /// <remarks>SMTP semantics decide: 5xx is permanent and never retried, 4xx and broken connections are transient.</remarks>
 public sealed partial class SmtpSender
 {
+    /// <summary>A relay that keeps saying "too many" is waited out this many times before the attempt counts as failed.</summary>
+    private const int MaxThrottleWaits = 8;
+
     private readonly SmtpConnectionPool pool;
+    private readonly SendRateLimits limits;
     private readonly ILogger<SmtpSender> logger;
     private readonly ResiliencePipeline<SendResult> pipeline;
 
-    public SmtpSender(SmtpConnectionPool pool, IOptions<DeliveryOptions> options, ILogger<SmtpSender> logger)
+    public SmtpSender(SmtpConnectionPool pool, SendRateLimits limits, IOptions<DeliveryOptions> options, ILogger<SmtpSender> logger)
     {
         this.pool = pool;
+        this.limits = limits;
         this.logger = logger;
         var builder = new ResiliencePipelineBuilder<SendResult>();
         if (options.Value.ImmediateRetries > 0)
@@ -66,7 +72,30 @@ public sealed partial class SmtpSender
     public async Task<SendResult> SendAsync(MimeMessage message, CancellationToken stopping) =>
         await pipeline.ExecuteAsync(static (state, token) => state.self.AttemptAsync(state.message, token), (self: this, message), stopping);
 
+    /// <summary>One attempt, in the relay's time: within the rate limits, and waiting out "too many" answers.</summary>
     private async ValueTask<SendResult> AttemptAsync(MimeMessage message, CancellationToken stopping)
+    {
+        var domain = message.To.Mailboxes.First().Domain;
+        for (var waits = 0; ; waits++)
+        {
+            await limits.WaitTurnAsync(domain, stopping);
+            var result = await SendOnceAsync(message, stopping);
+            if (result.Throttled && waits < MaxThrottleWaits)
+            {
+                limits.Throttled(domain, result.Reply);
+                continue;
+            }
+
+            if (result.Status == SendStatus.Delivered)
+            {
+                limits.Succeeded(domain);
+            }
+
+            return result;
+        }
+    }
+
+    private async ValueTask<SendResult> SendOnceAsync(MimeMessage message, CancellationToken stopping)
     {
         SmtpClient client;
         try
@@ -90,7 +119,9 @@ public sealed partial class SmtpSender
             var code = (int)e.StatusCode;
             pool.Return(client, reusable: code != 421 && client.IsConnected);
             var reply = $"{code} {e.Message.Trim()}";
-            return code >= 500 ? new SendResult(SendStatus.Rejected, reply) : new SendResult(SendStatus.Deferred, reply);
+            return code >= 500
+                ? new SendResult(SendStatus.Rejected, reply)
+                : new SendResult(SendStatus.Deferred, reply, SendRateLimits.IsThrottling(code, reply));
         }
         catch (Exception e) when (IsTransient(e))
         {

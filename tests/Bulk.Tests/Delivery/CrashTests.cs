@@ -32,8 +32,8 @@ public sealed class CrashTests(BrokerFixture broker, ITestOutputHelper output)
         var mails = await sink.WaitForDistinctAsync(Recipients, TimeSpan.FromSeconds(30));
 
         var duplicates = mails.Count - mails.Distinct().Count();
-        // A Worker has at most this many mails handed to the relay whose outcome is not yet on the stream.
-        var inFlightBound = Prefetch * Connections;
+        // A Worker has at most this many mails handed to the relay whose outcome is not yet confirmed on the stream.
+        var inFlightBound = new Bulk.Worker.Delivery.DeliveryOptions().MaxUnrecorded;
         output.WriteLine($"kill -9 after {atKill} mails; all {Recipients} delivered {(done.CompletedAt!.Value - killedAt).TotalSeconds:F1} s later; " +
             $"duplicates: {duplicates} (in-flight bound {inFlightBound}); ledger saw {done.Delivered} delivered");
         Assert.Equal(Recipients, mails.Distinct().Count());

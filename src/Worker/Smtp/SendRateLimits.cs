@@ -1,0 +1,124 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using System.Threading.RateLimiting;
+using Microsoft.Extensions.Options;
+
+namespace Bulk.Worker.Smtp;
+
+/// <summary>Keeps a Worker under its relay's limits: a rate for all mail, rates per recipient domain, and a back-off
+/// for a domain whose relay answers "too many".</summary>
+/// <remarks>
+/// Rates are token buckets refilled every tenth of a second (or per token, for slow rates), holding one refill's worth,
+/// so bursts stay small and the rate over any few seconds is the configured one. Limits are per Worker: N Workers send
+/// up to N times as much (see README on keeping a global limit).
+/// </remarks>
+public sealed partial class SendRateLimits : IDisposable
+{
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+
+    private readonly RateLimiter? overall;
+    private readonly Dictionary<string, RateLimiter> domains;
+    private readonly ConcurrentDictionary<string, Backoff> backoffs = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ILogger<SendRateLimits> logger;
+
+    public SendRateLimits(IOptions<SmtpOptions> options, ILogger<SendRateLimits> logger)
+    {
+        this.logger = logger;
+        overall = options.Value.MaxMessagesPerSecond > 0 ? Bucket(options.Value.MaxMessagesPerSecond) : null;
+        domains = options.Value.DomainLimits.ToDictionary(d => d.Key, d => Bucket(d.Value), StringComparer.OrdinalIgnoreCase);
+    }
+
+    /// <summary>Waits until a message to <paramref name="domain"/> may go.</summary>
+    public async ValueTask WaitTurnAsync(string domain, CancellationToken cancellationToken)
+    {
+        if (backoffs.TryGetValue(domain, out var backoff) && backoff.ResumeAt - DateTimeOffset.UtcNow is { Ticks: > 0 } wait)
+        {
+            await Task.Delay(wait, cancellationToken);
+        }
+
+        if (domains.TryGetValue(domain, out var limiter))
+        {
+            await AcquireAsync(limiter, cancellationToken);
+        }
+
+        if (overall is not null)
+        {
+            await AcquireAsync(overall, cancellationToken);
+        }
+    }
+
+    /// <summary>The relay said "too many": that domain waits, twice as long as last time (up to a minute).</summary>
+    public void Throttled(string domain, string? reply)
+    {
+        var backoff = backoffs.AddOrUpdate(domain,
+            _ => new Backoff(FirstBackoff, DateTimeOffset.UtcNow + FirstBackoff),
+            (_, b) =>
+            {
+                var delay = TimeSpan.FromTicks(Math.Min(b.Delay.Ticks * 2, MaxBackoff.Ticks));
+                return new Backoff(delay, DateTimeOffset.UtcNow + delay);
+            });
+        LogThrottled(domain, backoff.Delay.TotalSeconds, reply);
+    }
+
+    /// <summary>A message went through: the domain's back-off shrinks, and goes once it is short.</summary>
+    public void Succeeded(string domain)
+    {
+        if (backoffs.TryGetValue(domain, out var backoff))
+        {
+            var delay = backoff.Delay / 2;
+            if (delay < FirstBackoff)
+            {
+                backoffs.TryRemove(domain, out _);
+            }
+            else
+            {
+                backoffs[domain] = backoff with { Delay = delay };
+            }
+        }
+    }
+
+    /// <summary>421, or a 4xx whose enhanced code is 4.7.x or whose text says the sender is going too fast.</summary>
+    public static bool IsThrottling(int code, string reply) =>
+        code == 421 || (code is >= 400 and < 500 && ThrottleText().IsMatch(reply));
+
+    private static RateLimiter Bucket(double perSecond)
+    {
+        var tokens = Math.Max(1, (int)Math.Ceiling(perSecond / 10));
+        return new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = tokens,
+            TokensPerPeriod = tokens,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(tokens / perSecond),
+            QueueLimit = int.MaxValue,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+            AutoReplenishment = true,
+        });
+    }
+
+    private static async ValueTask AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken)
+    {
+        using var lease = await limiter.AcquireAsync(1, cancellationToken);
+        if (!lease.IsAcquired)
+        {
+            throw new InvalidOperationException("the rate limiter refused a permit it should have queued");
+        }
+    }
+
+    public void Dispose()
+    {
+        overall?.Dispose();
+        foreach (var limiter in domains.Values)
+        {
+            limiter.Dispose();
+        }
+    }
+
+    private sealed record Backoff(TimeSpan Delay, DateTimeOffset ResumeAt);
+
+    [GeneratedRegex(@"\b4\.7\.\d+\b|too many|rate limit|throttl|slow down", RegexOptions.IgnoreCase)]
+    private static partial Regex ThrottleText();
+
+    [LoggerMessage(LogLevel.Information, "The relay throttles {Domain}: waiting {Seconds} s before its next message ({Reply})")]
+    private partial void LogThrottled(string domain, double seconds, string? reply);
+}

@@ -1,0 +1,85 @@
+using System.Text.Json.Nodes;
+using Bulk.Contracts;
+using Bulk.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Bulk.Tests.Delivery;
+
+/// <summary>Relays throttle senders; a Worker stays under the limits it is given and slows down when told "too many".</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class RateLimitTests(BrokerFixture broker, ITestOutputHelper output)
+{
+    private static string Campaign(IEnumerable<string> addresses) => new JsonObject
+    {
+        ["from"] = "news@example.com",
+        ["subject"] = "Hi",
+        ["text"] = "Hi {{ email }}",
+        ["recipients"] = new JsonArray([.. addresses.Select(a => (JsonNode)a)]),
+    }.ToJsonString();
+
+    /// <summary>Counts the mails that arrived in the 30 s that start 2 s after the first one.</summary>
+    private static async Task<List<ReceivedMail>> ThirtySecondsOfArrivalsAsync(TestSmtpServer smtp)
+    {
+        await smtp.WaitForMailsAsync(1, TimeSpan.FromSeconds(30));
+        var start = smtp.Mails.Min(m => m.At) + TimeSpan.FromSeconds(2);
+        var end = start + TimeSpan.FromSeconds(30);
+        await Task.Delay(end - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1));
+        return [.. smtp.Mails.Where(m => m.At >= start && m.At < end)];
+    }
+
+    [Fact]
+    public async Task AWorkersRate_IsHonouredWithinFivePercentOverThirtySeconds()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp, "--Smtp:MaxMessagesPerSecond=20");
+        var id = await system.PostAsync(Campaign(Enumerable.Range(0, 900).Select(i => $"o{i}@example.org")));
+
+        var window = await ThirtySecondsOfArrivalsAsync(smtp);
+
+        output.WriteLine($"in 30 s: {window.Count} mails (limit 20/s → 600)");
+        Assert.InRange(window.Count, 570, 630);
+        await system.Http.PostAsync($"/campaigns/{id}/cancel", null);
+    }
+
+    [Fact]
+    public async Task ADomainsRate_IsHonouredWithinFivePercentOverThirtySeconds()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp, "--Smtp:DomainLimits:example.net=5");
+        // Mostly the limited domain, so that it always has mail waiting.
+        var addresses = Enumerable.Range(0, 400).Select(i => i % 8 == 0 ? $"o{i}@example.org" : $"n{i}@example.net");
+        var id = await system.PostAsync(Campaign(addresses));
+
+        var window = await ThirtySecondsOfArrivalsAsync(smtp);
+        var toNet = window.Count(m => m.Recipient.EndsWith("@example.net", StringComparison.Ordinal));
+
+        output.WriteLine($"in 30 s: {toNet} mails to example.net (limit 5/s → 150), {window.Count - toNet} to example.org");
+        Assert.InRange(toNet, 142, 158);
+        await system.Http.PostAsync($"/campaigns/{id}/cancel", null);
+    }
+
+    [Fact]
+    public async Task ARelaysTooManyAnswer_SlowsTheWorkerDown_InsteadOfSpendingRetries()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        // Every recipient is refused once with the relay's "slow down", then accepted.
+        smtp.RecipientRule = (_, before) => before == 0 ? (451, "4.7.1 Too many messages, slow down") : null;
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        // No immediate retries and an hour-long first tier: a spent retry would show as a deferral that never ends in time.
+        await system.StartWorkerAsync(smtp, "--Delivery:ImmediateRetries=0", "--Delivery:RetryTiers=1h");
+
+        var id = await system.PostAsync(Campaign(Enumerable.Range(0, 8).Select(i => $"t{i}@example.org")));
+        var done = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(90));
+
+        Assert.Equal((CampaignLedger.Statuses.Completed, 8), (done.Status, done.Delivered));
+        Assert.All(Enumerable.Range(0, 8), i => Assert.Equal(2, smtp.AttemptsFor($"t{i}@example.org")));
+        Assert.Equal(0u, await broker.MessageCountAsync(system.Topology.RetryQueue(TimeSpan.FromHours(1))));
+        var seconds = (done.CompletedAt!.Value - done.CreatedAt!.Value).TotalSeconds;
+        output.WriteLine($"8 recipients, each throttled once, delivered in {seconds:F1} s");
+        Assert.True(seconds >= 1, "the Worker did not wait after being told to slow down");
+        await system.DisposeAsync();
+        await broker.DeleteQueuesAsync(system.Topology.RetryQueue(TimeSpan.FromHours(1)));
+    }
+}
