@@ -5,6 +5,8 @@ using Microsoft.Extensions.Options;
 try
 {
     var app = FrontApp.Create(args);
+    // Settings are checked before the host starts, so a wrong one is this one line and not a logged stack trace.
+    app.Services.GetRequiredService<IStartupValidator>().Validate();
     await app.RunAsync();
     return 0;
 }

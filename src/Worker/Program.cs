@@ -5,6 +5,8 @@ using Microsoft.Extensions.Options;
 try
 {
     using var host = WorkerHost.Create(args);
+    // Settings are checked before the host starts, so a wrong one is this one line and not a logged stack trace.
+    host.Services.GetRequiredService<IStartupValidator>().Validate();
     await host.RunAsync();
     return 0;
 }
