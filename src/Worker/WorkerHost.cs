@@ -30,6 +30,8 @@ public static class WorkerHost
         builder.Services.AddSingleton<OutcomeRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         builder.Services.AddSingleton<SmtpConnectionPool>();
+        builder.Services.AddSingleton<GlobalRateLimit>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<GlobalRateLimit>());
         builder.Services.AddSingleton<SendRateLimits>();
         builder.Services.AddSingleton<SmtpSender>();
         builder.Services.AddSingleton<MessageRenderer>();

@@ -9,8 +9,8 @@ namespace Bulk.Worker.Smtp;
 /// for a domain whose relay answers "too many".</summary>
 /// <remarks>
 /// Rates are token buckets refilled every tenth of a second (or per token, for slow rates), holding one refill's worth,
-/// so bursts stay small and the rate over any few seconds is the configured one. Limits are per Worker: N Workers send
-/// up to N times as much (see README on keeping a global limit).
+/// so bursts stay small and the rate over any few seconds is the configured one. These are per Worker: N Workers send
+/// up to N times as much. <see cref="GlobalRateLimit"/> is the one rate for all of them.
 /// </remarks>
 public sealed partial class SendRateLimits : IDisposable
 {
@@ -20,10 +20,12 @@ public sealed partial class SendRateLimits : IDisposable
     private readonly RateLimiter? overall;
     private readonly Dictionary<string, RateLimiter> domains;
     private readonly ConcurrentDictionary<string, Backoff> backoffs = new(StringComparer.OrdinalIgnoreCase);
+    private readonly GlobalRateLimit global;
     private readonly ILogger<SendRateLimits> logger;
 
-    public SendRateLimits(IOptions<SmtpOptions> options, ILogger<SendRateLimits> logger)
+    public SendRateLimits(IOptions<SmtpOptions> options, GlobalRateLimit global, ILogger<SendRateLimits> logger)
     {
+        this.global = global;
         this.logger = logger;
         overall = options.Value.MaxMessagesPerSecond > 0 ? Bucket(options.Value.MaxMessagesPerSecond) : null;
         domains = options.Value.DomainLimits.ToDictionary(d => d.Key, d => Bucket(d.Value), StringComparer.OrdinalIgnoreCase);
@@ -45,6 +47,11 @@ public sealed partial class SendRateLimits : IDisposable
         if (overall is not null)
         {
             await AcquireAsync(overall, cancellationToken);
+        }
+
+        if (global.Enabled)
+        {
+            await global.AcquireAsync(cancellationToken);
         }
     }
 

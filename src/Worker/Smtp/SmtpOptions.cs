@@ -34,6 +34,9 @@ public sealed class SmtpOptions : IValidatableObject
     /// <summary>Most messages a Worker sends per second, all domains together; 0 for no limit.</summary>
     public double MaxMessagesPerSecond { get; set; }
 
+    /// <summary>Most messages all Workers together send per second (a token bucket on the broker); 0 for no limit.</summary>
+    public double GlobalMaxMessagesPerSecond { get; set; }
+
     /// <summary>Most messages a Worker sends per second to a recipient domain, e.g. <c>Smtp__DomainLimits__gmail.com=20</c>.</summary>
     public Dictionary<string, double> DomainLimits { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -70,6 +73,11 @@ public sealed class SmtpOptions : IValidatableObject
         if (MaxMessagesPerSecond is < 0 or > 1_000_000)
         {
             yield return new ValidationResult("Smtp__MaxMessagesPerSecond must be 0 (no limit) or a positive rate", [nameof(MaxMessagesPerSecond)]);
+        }
+
+        if (GlobalMaxMessagesPerSecond is < 0 or > 100_000)
+        {
+            yield return new ValidationResult("Smtp__GlobalMaxMessagesPerSecond must be 0 (no limit) or a rate up to 100000", [nameof(GlobalMaxMessagesPerSecond)]);
         }
 
         foreach (var (domain, rate) in DomainLimits)

@@ -43,6 +43,25 @@ public sealed class RateLimitTests(BrokerFixture broker, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task AGlobalRate_IsSharedByAllWorkers_WithinFivePercentOverThirtySeconds()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        // Two Workers, each of which alone could send several times this fast.
+        await system.StartWorkerAsync(smtp, "--Smtp:GlobalMaxMessagesPerSecond=20");
+        await system.StartWorkerAsync(smtp, "--Smtp:GlobalMaxMessagesPerSecond=20");
+        var id = await system.PostAsync(Campaign(Enumerable.Range(0, 900).Select(i => $"g{i}@example.org")));
+
+        var window = await ThirtySecondsOfArrivalsAsync(smtp);
+
+        output.WriteLine($"in 30 s, two Workers together: {window.Count} mails (global limit 20/s → 600)");
+        Assert.InRange(window.Count, 570, 630);
+        await system.Http.PostAsync($"/campaigns/{id}/cancel", null);
+        await system.DisposeAsync();
+        await broker.DeleteQueuesAsync($"{system.Topology.Prefix}.tokens.20");
+    }
+
+    [Fact]
     public async Task ADomainsRate_IsHonouredWithinFivePercentOverThirtySeconds()
     {
         await using var smtp = await TestSmtpServer.StartAsync();
