@@ -72,37 +72,10 @@ public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, Campai
         await seen.WaitAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(500);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await TailUntilDisconnectedAsync(stoppingToken);
-                delay = TimeSpan.FromMilliseconds(500);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogTailInterrupted(e.Message, delay.TotalSeconds);
-            }
-
-            try
-            {
-                await Task.Delay(delay, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
+        TailUntilDisconnectedAsync,
+        (reason, delay) => LogTailInterrupted(reason, delay.TotalSeconds),
+        TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken);
 
     private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
     {

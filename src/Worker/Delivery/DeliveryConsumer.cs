@@ -29,37 +29,10 @@ public sealed partial class DeliveryConsumer(
     /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromSeconds(1);
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await ConsumeUntilDisconnectedAsync(stoppingToken);
-                delay = TimeSpan.FromSeconds(1);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e)
-            {
-                LogBrokerUnavailable(e.Message, delay.TotalSeconds);
-            }
-
-            try
-            {
-                await Task.Delay(delay, stoppingToken);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks));
-        }
-    }
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
+        ConsumeUntilDisconnectedAsync,
+        (reason, delay) => LogBrokerUnavailable(reason, delay.TotalSeconds),
+        TimeSpan.FromSeconds(1), MaxReconnectDelay, stoppingToken);
 
     /// <summary>One connection's life: consume until the broker goes away, or until stopping, then drain.</summary>
     private async Task ConsumeUntilDisconnectedAsync(CancellationToken stopping)

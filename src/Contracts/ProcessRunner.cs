@@ -1,0 +1,32 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Bulk.Contracts;
+
+/// <summary>How the Front and the Worker run: settings checked first, a wrong one reported as one line, exit code 2.</summary>
+public static class ProcessRunner
+{
+    public static async Task<int> RunAsync(string process, Func<IHost> build)
+    {
+        try
+        {
+            using var host = build();
+            // Checked before the host starts, so a wrong setting is one line and not a logged stack trace.
+            host.Services.GetRequiredService<IStartupValidator>().Validate();
+            await host.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException e)
+        {
+            Console.Error.WriteLine(ConfigurationErrors.OneLine(process, e.Failures));
+            return 2;
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // A value of the wrong type (e.g. Smtp__Security=Sometimes); the message names the setting.
+            Console.Error.WriteLine($"{process}: invalid configuration: {e.Message}");
+            return 2;
+        }
+    }
+}
