@@ -8,7 +8,7 @@ namespace Bulk.Worker.Smtp;
 /// <summary>One rate for all Workers together (<c>Smtp__GlobalMaxMessagesPerSecond</c>), kept on the broker.</summary>
 /// <remarks>
 /// A token bucket made of a queue: one Worker at a time (whoever holds an exclusive "ticker" queue; if it dies the
-/// broker drops the queue and another takes over) publishes the rate's tokens into a queue capped at one refill, and
+/// broker drops the queue and another takes over) publishes the rate's tokens into a queue capped at two refills, and
 /// every Worker takes a token before each send. Scaling Workers up or down does not change the total.
 /// </remarks>
 public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IOptions<SmtpOptions> smtp, ILogger<GlobalRateLimit> logger)
@@ -54,7 +54,7 @@ public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IO
                 taking.Release();
             }
 
-            await Task.Delay(Tick / 2, cancellationToken);
+            await Task.Delay(Tick / 4, cancellationToken);
         }
     }
 
@@ -128,10 +128,11 @@ public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IO
         return takeChannel;
     }
 
-    // Capped at one refill: tokens nobody took are dropped, so an idle period does not allow a burst afterwards.
+    // Capped at two refills: tokens nobody took soon are dropped, so an idle period allows no real burst afterwards,
+    // while a Worker that polls a little late does not lose the tokens of the tick it just missed.
     private Task DeclareBucketAsync(IChannel channel, CancellationToken cancellationToken) =>
         channel.QueueDeclareAsync(TokenQueue, durable: false, exclusive: false, autoDelete: false,
-            arguments: new Dictionary<string, object?> { ["x-max-length"] = TokensPerTick, ["x-overflow"] = "drop-head" },
+            arguments: new Dictionary<string, object?> { ["x-max-length"] = 2 * TokensPerTick, ["x-overflow"] = "drop-head" },
             cancellationToken: cancellationToken);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
