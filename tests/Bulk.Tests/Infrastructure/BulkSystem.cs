@@ -38,8 +38,6 @@ public sealed class BulkSystem : IAsyncDisposable
 
     public HttpClient Http { get; private set; } = new();
 
-    public IServiceProvider FrontServices => front!.Services;
-
     public static Task<BulkSystem> StartFrontAsync(BrokerFixture broker, params string[] settings) =>
         StartFrontOnAsync(broker, broker.Uri, settings);
 
