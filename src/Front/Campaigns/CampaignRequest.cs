@@ -83,10 +83,46 @@ internal sealed class RecipientInputConverter : JsonConverter<RecipientInput>
         {
             var key = reader.GetString()!;
             reader.Read();
-            data[key] = JsonElement.ParseValue(ref reader);
+            var value = JsonElement.ParseValue(ref reader);
+            EnsureReadable(value);
+            data[key] = value;
         }
 
         return data;
+    }
+
+    // JSON may escape half a UTF-16 pair ("\ud800"): it parses, but it is no text and could never be rendered or
+    // re-serialized. Refuse it here, where the path to it is known, rather than fail later.
+    private static void EnsureReadable(JsonElement value)
+    {
+        try
+        {
+            switch (value.ValueKind)
+            {
+                case JsonValueKind.String:
+                    _ = value.GetString();
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in value.EnumerateArray())
+                    {
+                        EnsureReadable(item);
+                    }
+
+                    break;
+                case JsonValueKind.Object:
+                    foreach (var property in value.EnumerateObject())
+                    {
+                        _ = property.Name;
+                        EnsureReadable(property.Value);
+                    }
+
+                    break;
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new JsonException($"A recipient's data holds a string that is not text: {e.Message}");
+        }
     }
 
     public override void Write(Utf8JsonWriter writer, RecipientInput value, JsonSerializerOptions options) =>

@@ -33,6 +33,7 @@ public sealed class BadInputTests(BrokerFixture broker) : IAsyncLifetime
         { "bad address at index 2", """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org","b@example.org","not-an-address"]}""", "recipients[2].email" },
         { "recipient object without email", """{"from":"a@example.com","subject":"s","text":"t","recipients":[{"data":{"name":"x"}}]}""", "recipients[0].email" },
         { "recipient neither string nor object", """{"from":"a@example.com","subject":"s","text":"t","recipients":[42]}""", "recipients[0]" },
+        { "recipient data with half a UTF-16 pair", """{"from":"a@example.com","subject":"s","text":"t","recipients":[{"email":"a@example.org","data":{"name":"x\ud800y"}}]}""", "recipients[0]" },
         { "recipient data not an object", """{"from":"a@example.com","subject":"s","text":"t","recipients":[{"email":"a@example.org","data":[1]}]}""", "recipients[0]" },
         { "reserved header", """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org"],"headers":{"Bcc":"x@evil.test"}}""", "headers.Bcc" },
         { "header value with LF", """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org"],"headers":{"X-Tag":"a\nb"}}""", "headers.X-Tag" },

@@ -1,0 +1,103 @@
+using System.Net;
+using System.Text;
+using Bulk.Tests.Infrastructure;
+using FsCheck;
+using FsCheck.Fluent;
+using Xunit.Abstractions;
+
+namespace Bulk.Tests.Campaigns;
+
+/// <summary>Thousands of generated malformed and hostile requests: never a 5xx, nothing enqueued for what is refused.</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class HostileInputTests(BrokerFixture broker, ITestOutputHelper output)
+{
+    private const string Valid = """{"from":"News <news@example.com>","subject":"Hi {{ name }}","text":"Hello {{ name }}","html":"<p>{{ name }}</p>","recipients":["a@example.org",{"email":"b@example.org","data":{"name":"Bea"}}],"headers":{"X-Tag":"t"}}""";
+
+    private sealed record Hostile(string Body, string ContentType);
+
+    private static readonly string[] ContentTypes =
+    [
+        "application/json", "application/json; charset=utf-8", "application/problem+json", "text/plain", "",
+        "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "application/json; charset=utf-16", "application/xml",
+    ];
+
+    private static readonly string[] Pieces =
+    [
+        "{", "}", "[", "]", "\"", ",", ":", "null", "true", "1e999", "-0", "\\u0000", "\\ud800", "\r\n", "\u0000", "{{", "}}", "{%", "%}",
+        "\"from\"", "\"recipients\"", "\"subject\"", "\"headers\"", "\"data\"", "\"email\"", "@", "<", ">", "Bcc: x@evil.test",
+        "\"a@b\"", "\u202e", "😀", new string('x', 5000), new string('y', 120_000), "{% for i in (1..100000) %}x{% endfor %}", "[[[[[[[[[[",
+    ];
+
+    private static Gen<string> Mutated() =>
+        from cut in Gen.Choose(0, Valid.Length)
+        from length in Gen.Choose(0, 40)
+        from piece in Gen.Elements(Pieces)
+        from kind in Gen.Choose(0, 3)
+        select kind switch
+        {
+            0 => Valid[..cut] + piece + Valid[cut..],
+            1 => Valid[..cut] + Valid[Math.Min(Valid.Length, cut + length)..],
+            2 => Valid[..cut],
+            _ => Valid[..cut] + piece + Valid[Math.Min(Valid.Length, cut + length)..],
+        };
+
+    private static Gen<string> WrongTypes() =>
+        from field in Gen.Elements("from", "subject", "text", "html", "recipients", "headers")
+        from value in Gen.Elements("null", "42", "[]", "{}", "[1,2]", "\"\"", "true", "[{\"email\":5}]", "{\"a\":{\"b\":[]}}", "\"a\\r\\nb\"")
+        select Valid.Replace($"\"{field}\":", $"\"{field}\":{value},\"ignored_{field}\":", StringComparison.Ordinal);
+
+    private static Gen<string> Nested() =>
+        from depth in Gen.Choose(1, 3000)
+        from open in Gen.Elements("[", "{\"a\":")
+        select string.Concat(Enumerable.Repeat(open, depth));
+
+    private static Gen<string> Noise() =>
+        from parts in Gen.ArrayOf(Gen.Elements(Pieces))
+        select string.Concat(parts);
+
+    private static Arbitrary<Hostile> Requests() =>
+        (from body in Gen.OneOf(Mutated(), Mutated(), WrongTypes(), Nested(), Noise())
+         from contentType in Gen.Elements(ContentTypes)
+         select new Hostile(body, contentType)).ToArbitrary();
+
+    [Fact]
+    public async Task TenThousandHostileRequests_NeverGetA5xx_AndOnlyAcceptedCampaignsAreEnqueued()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker, "--Front:MaxBodyBytes=100000");
+        await Bulk.Tests.Delivery.EndToEndTests.WaitUntilAsync(
+            async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
+        var accepted = 0;
+        var statuses = new Dictionary<int, int>();
+
+        var property = Prop.ForAll(Requests(), request =>
+        {
+            using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(request.Body));
+            if (request.ContentType.Length > 0)
+            {
+                content.Headers.TryAddWithoutValidation("Content-Type", request.ContentType);
+            }
+
+            using var response = system.Http.PostAsync("/campaigns", content).GetAwaiter().GetResult();
+            var status = (int)response.StatusCode;
+            statuses[status] = statuses.GetValueOrDefault(status) + 1;
+            if (status == 202)
+            {
+                accepted++;
+            }
+
+            if (status >= 500)
+            {
+                var detail = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                var shown = request.Body.Length > 300 ? request.Body[..300] + "…" : request.Body;
+                throw new InvalidOperationException($"{status} for Content-Type '{request.ContentType}', body ({request.Body.Length} chars) {shown}: {detail}");
+            }
+
+            return status is >= 200 and < 500;
+        });
+        Check.One(Config.QuickThrowOnFailure.WithMaxTest(10_000).WithQuietOnSuccess(true), property);
+
+        output.WriteLine("statuses: " + string.Join(", ", statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}")));
+        Assert.Equal((uint)accepted, await system.WorkQueueDepthAsync());
+        Assert.Equal(HttpStatusCode.OK, (await system.Http.GetAsync("/healthz")).StatusCode);
+    }
+}
