@@ -137,9 +137,15 @@ public sealed partial class DeliveryConsumer(
                 await CatchUpAsync(stopping);
             }
 
-            var held = await HoldOrDropAsync(session, delivered.DeliveryTag, job);
-            if (held)
+            // A job of a paused campaign waits on the broker; one of a cancelled campaign is dropped unsent.
+            if (Destination(job.CampaignId) is var elsewhere && elsewhere != topology.WorkQueue)
             {
+                await session.CommitAsync(delivered.DeliveryTag, elsewhere is null ? [] : [(elsewhere, Serialize(job), null)]);
+                if (elsewhere is null)
+                {
+                    LogDropped(job.CampaignId, job.Recipients.Count);
+                }
+
                 return;
             }
 
@@ -174,24 +180,7 @@ public sealed partial class DeliveryConsumer(
 
     private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) => (topology.WorkQueue, Serialize(job), null);
 
-    /// <summary>A job of a paused campaign waits on the broker; one of a cancelled campaign is dropped unsent.</summary>
-    private async Task<bool> HoldOrDropAsync(Session session, ulong deliveryTag, DeliveryJob job)
-    {
-        switch (outcomes.Ledger.Find(job.CampaignId))
-        {
-            case { CancelledAt: not null }:
-                await session.CommitAsync(deliveryTag, []);
-                LogDropped(job.CampaignId, job.Recipients.Count);
-                return true;
-            case { Status: CampaignLedger.Statuses.Paused }:
-                await session.CommitAsync(deliveryTag, [(topology.RetryQueue(PauseRecheck), Serialize(job), null)]);
-                return true;
-            default:
-                return false;
-        }
-    }
-
-    /// <summary>Where recipients that were not attempted go: back to work, to wait out a pause, or nowhere if cancelled.</summary>
+    /// <summary>Where a campaign's unsent recipients belong: at work, waiting out a pause, or nowhere if it is cancelled.</summary>
     private string? Destination(string campaignId) => outcomes.Ledger.Find(campaignId) switch
     {
         { CancelledAt: not null } => null,
