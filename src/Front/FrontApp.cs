@@ -1,4 +1,5 @@
 using Bulk.Contracts;
+using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Bulk.Front.DeadLetters;
@@ -34,6 +35,10 @@ public static class FrontApp
         builder.Services.AddSingleton<DeadLetterReplay>();
         builder.Services.AddSingleton<CampaignPublisher>();
         builder.Services.AddSingleton<CampaignValidator>();
+        builder.Services.AddSingleton<ApiKeyGate>();
+        builder.Services.AddSingleton<AllowedSenders>();
+        var perMinute = builder.Configuration.GetValue<int?>($"{FrontOptions.Section}:CampaignsPerMinute") ?? new FrontOptions().CampaignsPerMinute;
+        builder.Services.AddCampaignRateLimit(Math.Max(0, perMinute));
         builder.Services.AddHealthChecks()
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
             .AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
@@ -42,6 +47,8 @@ public static class FrontApp
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseApiKeys();
+        app.UseRateLimiter();
         app.MapHealthEndpoints();
         app.MapCampaigns();
         app.MapDeadLetters();

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Bulk.Front;
 
-/// <summary>Limits on what one POST may ask for (<c>Front__MaxRecipients</c>, <c>Front__MaxBodyBytes</c>).</summary>
+/// <summary>Who may use the Front and what one POST may ask for (<c>Front__ApiKeys__0</c>, <c>Front__MaxRecipients</c>, …).</summary>
 public sealed class FrontOptions : IValidatableObject
 {
     public const string Section = "Front";
@@ -13,6 +13,21 @@ public sealed class FrontOptions : IValidatableObject
 
     /// <summary>How long the Front waits for the broker's confirm before it answers 503.</summary>
     public int PublishTimeoutSeconds { get; set; } = 15;
+
+    /// <summary>Keys accepted as <c>Authorization: Bearer</c>; with none (and no file) only loopback clients are served.</summary>
+    public List<string> ApiKeys { get; set; } = [];
+
+    /// <summary>A file with one API key per line (blank lines and lines starting with # are ignored).</summary>
+    public string? ApiKeysFile { get; set; }
+
+    /// <summary>Addresses (<c>news@example.com</c>) and domains (<c>@example.com</c>) a campaign may be sent from; empty allows any.</summary>
+    public List<string> AllowedSenders { get; set; } = [];
+
+    /// <summary>Campaigns one API key (or, without keys, one client address) may post per minute, in bursts up to the same number; 0 for no limit.</summary>
+    public int CampaignsPerMinute { get; set; } = 60;
+
+    /// <summary>The shortest API key accepted: anything shorter is guessable.</summary>
+    public const int MinApiKeyLength = 16;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
@@ -30,5 +45,54 @@ public sealed class FrontOptions : IValidatableObject
         {
             yield return new ValidationResult("Front__PublishTimeoutSeconds must be between 1 and 300", [nameof(PublishTimeoutSeconds)]);
         }
+
+        if (CampaignsPerMinute is < 0 or > 1_000_000)
+        {
+            yield return new ValidationResult("Front__CampaignsPerMinute must be 0 (no limit) or up to 1000000", [nameof(CampaignsPerMinute)]);
+        }
+
+        for (var i = 0; i < ApiKeys.Count; i++)
+        {
+            if (ApiKeys[i] is not { } key || key.Length < MinApiKeyLength || key.Any(c => c is <= ' ' or > '~'))
+            {
+                yield return new ValidationResult($"Front__ApiKeys__{i} must be at least {MinApiKeyLength} printable ASCII characters without spaces", [nameof(ApiKeys)]);
+            }
+        }
+
+        if (!string.IsNullOrEmpty(ApiKeysFile))
+        {
+            string? problem;
+            try
+            {
+                var keys = ReadKeysFile(ApiKeysFile);
+                problem = keys.Count == 0 ? "holds no key"
+                    : keys.Any(k => k.Length < MinApiKeyLength || k.Any(c => c is <= ' ' or > '~')) ? $"has a key shorter than {MinApiKeyLength} characters or with spaces"
+                    : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                problem = $"cannot be read ({e.Message})";
+            }
+
+            if (problem is not null)
+            {
+                yield return new ValidationResult($"Front__ApiKeysFile {problem}: one key per line, # for comments", [nameof(ApiKeysFile)]);
+            }
+        }
+
+        for (var i = 0; i < AllowedSenders.Count; i++)
+        {
+            if (!Access.AllowedSenders.IsValidEntry(AllowedSenders[i]))
+            {
+                yield return new ValidationResult($"Front__AllowedSenders__{i} must be an address (news@example.com) or a domain (@example.com)", [nameof(AllowedSenders)]);
+            }
+        }
     }
+
+    /// <summary>Every key this Front accepts: those in the configuration and those in the keys file.</summary>
+    public IReadOnlyList<string> AllApiKeys() =>
+        [.. ApiKeys, .. string.IsNullOrEmpty(ApiKeysFile) ? [] : ReadKeysFile(ApiKeysFile)];
+
+    private static List<string> ReadKeysFile(string path) =>
+        [.. File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'))];
 }

@@ -16,11 +16,18 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
 
     private static readonly FluidParser TemplateParser = new();
 
+    /// <summary>Custom headers a campaign may carry at most, each value at most one RFC 5322 line.</summary>
+    public const int MaxHeaders = 50;
+
+    /// <summary>Headers Bulk or the relay sets: a campaign may not give them (nor any <c>Resent-</c>, <c>Content-</c> or <c>X-Bulk-</c> header).</summary>
     private static readonly HashSet<string> ReservedHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
-        "From", "To", "Cc", "Bcc", "Subject", "Message-ID", "Date", "Return-Path", "Sender", "Reply-To-All",
-        "MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Received", "DKIM-Signature", "X-Bulk-Campaign",
+        "From", "To", "Cc", "Bcc", "Subject", "Message-ID", "Date", "Return-Path", "Sender", "MIME-Version",
+        "Received", "DKIM-Signature", "List-Unsubscribe", "List-Unsubscribe-Post", "Authentication-Results",
+        "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
     };
+
+    private static readonly string[] ReservedPrefixes = ["Resent-", "Content-", "X-Bulk-"];
 
     private static readonly ParserOptions AddressParser = new() { AllowAddressesWithoutDomain = false };
 
@@ -125,6 +132,12 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
             return null;
         }
 
+        if (headers.Count > MaxHeaders)
+        {
+            errors["headers"] = [$"At most {MaxHeaders} custom headers; this campaign has {headers.Count}."];
+            return null;
+        }
+
         var valid = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var (name, value) in headers)
         {
@@ -133,13 +146,17 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
             {
                 errors[key] = ["A header name is printable ASCII without spaces or ':'."];
             }
-            else if (ReservedHeaders.Contains(name))
+            else if (ReservedHeaders.Contains(name) || ReservedPrefixes.Any(p => name.StartsWith(p, StringComparison.OrdinalIgnoreCase)))
             {
                 errors[key] = [$"'{name}' is set by Bulk and cannot be given."];
             }
             else if (value is null || HasLineBreakOrNul(value))
             {
                 errors[key] = ["A header value is required and must not contain CR, LF or NUL."];
+            }
+            else if (name.Length + value.Length > MaxSubjectLength)
+            {
+                errors[key] = [$"A header is at most {MaxSubjectLength} characters, name included."];
             }
             else
             {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Bulk.Contracts;
+using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
@@ -20,7 +21,7 @@ public static partial class CampaignsApi
     public static RouteGroupBuilder MapCampaigns(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/campaigns");
-        group.MapPost("/", PostCampaign);
+        group.MapPost("/", PostCampaign).RequireRateLimiting(Access.CampaignRateLimit.Policy);
         group.MapGet("/", ListCampaigns);
         group.MapGet("/{id}", GetCampaign);
         group.MapGet("/{id}/failures", GetFailures);
@@ -31,8 +32,8 @@ public static partial class CampaignsApi
 
     /// <summary>Validates the campaign, enqueues it whole, answers 202 and closes the connection.</summary>
     internal static async Task<Results<Accepted<CampaignAccepted>, ValidationProblem, ProblemHttpResult>> PostCampaign(
-        HttpContext http, CampaignValidator validator, CampaignPublisher publisher, IdempotencyGate gate, OutcomeLog outcomes,
-        IOptions<FrontOptions> options, ILoggerFactory loggers)
+        HttpContext http, CampaignValidator validator, AllowedSenders senders, CampaignPublisher publisher, IdempotencyGate gate,
+        OutcomeLog outcomes, IOptions<FrontOptions> options, ILoggerFactory loggers)
     {
         // The old "answer then keep working" trick, done properly: the work is on the broker, the client is free.
         http.Response.Headers.Connection = "close";
@@ -89,6 +90,16 @@ public static partial class CampaignsApi
         if (!result.IsValid)
         {
             return TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields");
+        }
+
+        var sender = MimeKit.MailboxAddress.Parse(result.Job!.Template.From).Address;
+        if (!senders.Allows(sender))
+        {
+            return TypedResults.Problem(
+                statusCode: StatusCodes.Status403Forbidden,
+                title: "Sender not allowed",
+                detail: $"This Front may send only from {senders.Describe()} (Front__AllowedSenders).",
+                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["from"] = [$"'{sender}' is not an allowed sender."] } });
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));

@@ -13,6 +13,7 @@ namespace Bulk.Front.Campaigns;
 [JsonSerializable(typeof(Bulk.Contracts.CampaignStatus))]
 [JsonSerializable(typeof(CampaignList))]
 [JsonSerializable(typeof(FailurePage))]
+[JsonSerializable(typeof(Dictionary<string, string[]>))]
 [JsonSerializable(typeof(Bulk.Front.DeadLetters.ReplayResult))]
 [JsonSerializable(typeof(Bulk.Front.DeadLetters.DeadLetterCount))]
 public sealed partial class FrontJson : JsonSerializerContext;
