@@ -8,4 +8,5 @@ namespace Bulk.Contracts;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeliveryJob))]
 [JsonSerializable(typeof(OutcomeEvent))]
+[JsonSerializable(typeof(SuppressionEvent))]
 public sealed partial class BulkJson : JsonSerializerContext;

@@ -24,12 +24,16 @@ public sealed record DeliveryJob(
 }
 
 /// <summary>The message every recipient of a campaign receives, before personalization.</summary>
+/// <param name="Bounce">The envelope sender (MAIL FROM) bounces go to; the From address when null.</param>
+/// <param name="Verp">Give each recipient its own bounce address, <c>local+{campaign}-{recipient index}@domain</c>.</param>
 public sealed record MessageTemplate(
     string From,
     string Subject,
     string? Text,
     string? Html,
-    IReadOnlyDictionary<string, string>? Headers = null);
+    IReadOnlyDictionary<string, string>? Headers = null,
+    string? Bounce = null,
+    bool Verp = false);
 
 /// <summary>A recipient with its position in the campaign as posted, and its placeholder data.</summary>
 public sealed record JobRecipient(int Index, string Email, IReadOnlyDictionary<string, JsonElement>? Data = null);

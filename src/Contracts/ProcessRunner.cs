@@ -22,6 +22,12 @@ public static class ProcessRunner
             Console.Error.WriteLine(ConfigurationErrors.OneLine(process, e.Failures));
             return 2;
         }
+        catch (AggregateException e) when (e.InnerExceptions.All(i => i is OptionsValidationException))
+        {
+            // Several option sections are wrong at once: still one line, naming every setting.
+            Console.Error.WriteLine(ConfigurationErrors.OneLine(process, e.InnerExceptions.SelectMany(i => ((OptionsValidationException)i).Failures)));
+            return 2;
+        }
         catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
         {
             // A value of the wrong type (e.g. Smtp__Security=Sometimes); the message names the setting.

@@ -39,6 +39,15 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix)
         ["x-stream-max-segment-size-bytes"] = (int)Math.Min(maxBytes / 4, 100_000_000),
     };
 
+    /// <summary>The append-only stream of suppressed addresses (unsubscribes, hard bounces, operators' entries).</summary>
+    public string SuppressionsStream => $"{Prefix}.suppressions";
+
+    /// <summary>No age or size limit: a suppression must last as long as the list is used.</summary>
+    public static IDictionary<string, object?> SuppressionsStreamArguments => new Dictionary<string, object?>
+    {
+        ["x-queue-type"] = "stream",
+    };
+
     /// <summary>A delay tier: jobs wait here for <paramref name="delay"/>, then dead-letter back onto the work queue.</summary>
     public string RetryQueue(TimeSpan delay) => $"{Prefix}.retry.{(long)delay.TotalMilliseconds}ms";
 

@@ -5,6 +5,7 @@ using Bulk.Front.Campaigns;
 using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 using Bulk.Front.Page;
+using Bulk.Front.Suppressions;
 
 namespace Bulk.Front;
 
@@ -27,6 +28,11 @@ public static class FrontApp
 
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
         builder.Services.AddProblemDetails();
+        builder.Services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton<SuppressionList>();
+        builder.Services.AddSingleton<SuppressionLog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SuppressionLog>());
         builder.Services.AddSingleton<CampaignLedger>();
         builder.Services.AddSingleton<OutcomeLog>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeLog>());
@@ -52,6 +58,8 @@ public static class FrontApp
         app.MapHealthEndpoints();
         app.MapCampaigns();
         app.MapDeadLetters();
+        app.MapSuppressions();
+        app.MapUnsubscribe();
         app.MapPage();
 
         return app;

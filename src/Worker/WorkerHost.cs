@@ -19,6 +19,11 @@ public static class WorkerHost
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section)
+            .ValidateDataAnnotations()
+            .Validate(o => !string.IsNullOrEmpty(o.BaseUrl),
+                "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
+            .ValidateOnStart();
 
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
@@ -27,6 +32,9 @@ public static class WorkerHost
         builder.Services.AddSingleton<CampaignLedger>();
         builder.Services.AddSingleton<OutcomeLog>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeLog>());
+        builder.Services.AddSingleton<SuppressionList>();
+        builder.Services.AddSingleton<SuppressionLog>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SuppressionLog>());
         builder.Services.AddSingleton<OutcomeRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         builder.Services.AddSingleton<SmtpConnectionPool>();

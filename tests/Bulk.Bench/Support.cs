@@ -194,11 +194,20 @@ internal sealed class FrontClient(Process process, HttpClient http)
 
 internal static class BulkProcesses
 {
+    private const string UnsubscribeSecret = "bench-unsubscribe-secret-0123456789abcdef";
+
     public static async Task<FrontClient> StartFrontAsync(Processes processes, string root, string brokerUri, string prefix)
     {
         var port = Net.FreePort();
         var process = processes.Start("dotnet", [Path.Combine(root, "src/Front/bin/Release/net10.0/Bulk.Front.dll"), "--urls", $"http://127.0.0.1:{port}"],
-            new Dictionary<string, string> { ["RabbitMq__Uri"] = brokerUri, ["RabbitMq__Prefix"] = prefix, ["Logging__LogLevel__Default"] = "Warning" });
+            new Dictionary<string, string>
+            {
+                ["RabbitMq__Uri"] = brokerUri,
+                ["RabbitMq__Prefix"] = prefix,
+                ["Logging__LogLevel__Default"] = "Warning",
+                ["Unsubscribe__Secret"] = UnsubscribeSecret,
+                ["Front__CampaignsPerMinute"] = "0", // the bench posts as fast as it can
+            });
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(2) };
         for (var i = 0; i < 300; i++)
         {
@@ -231,6 +240,8 @@ internal static class BulkProcesses
                 ["Smtp__Security"] = "None",
                 ["Smtp__MaxConnections"] = connections.ToString(CultureInfo.InvariantCulture),
                 ["Logging__LogLevel__Default"] = "Warning",
+                ["Unsubscribe__Secret"] = UnsubscribeSecret,
+                ["Unsubscribe__BaseUrl"] = "https://mail.example.com",
             });
         await Task.Delay(TimeSpan.FromSeconds(3)); // connects, declares, catches up with the stream
         return process;

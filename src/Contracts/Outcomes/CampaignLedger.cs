@@ -16,7 +16,8 @@ public sealed record CampaignStatus(
     DateTimeOffset? CompletedAt,
     double RatePerSecond,
     DateTimeOffset? CancelledAt = null,
-    long Version = 0)
+    long Version = 0,
+    int Suppressed = 0)
 {
     /// <summary>Nothing more will happen to it: every recipient is done, or it was cancelled.</summary>
     public bool IsFinished => CompletedAt is not null || CancelledAt is not null;
@@ -28,7 +29,7 @@ public enum RecipientState
     /// <summary>Send it.</summary>
     Pending,
 
-    /// <summary>Already delivered or failed: skip it.</summary>
+    /// <summary>Already delivered, failed or suppressed: skip it.</summary>
     Done,
 
     /// <summary>The campaign is paused: keep the recipient's work on the broker, unsent.</summary>
@@ -220,6 +221,14 @@ public sealed class CampaignLedger
             }
         }
 
+        foreach (var index in e.Suppressed ?? [])
+        {
+            if (c.MarkDone(index))
+            {
+                c.Suppressed++;
+            }
+        }
+
         foreach (var deferred in e.Deferred ?? [])
         {
             if (!c.IsDone(deferred.Index))
@@ -228,7 +237,7 @@ public sealed class CampaignLedger
             }
         }
 
-        if (c.Total > 0 && c.Delivered + c.Failed >= c.Total && c.CompletedAt is null)
+        if (c.Total > 0 && c.Delivered + c.Failed + c.Suppressed >= c.Total && c.CompletedAt is null)
         {
             c.CompletedAt = e.At;
             c.Compact();
@@ -243,6 +252,10 @@ public sealed class CampaignLedger
         public int Total { get; set; } = total;
         public int Delivered { get; set; }
         public int Failed { get; set; }
+
+        /// <summary>On the suppression list when their turn came: not sent, not failed.</summary>
+        public int Suppressed { get; set; }
+
         public HashSet<int> DeferredNow { get; } = [];
         public Dictionary<int, FailedRecipient> Failures { get; } = [];
         public DateTimeOffset? CreatedAt { get; set; }
@@ -332,7 +345,7 @@ public sealed class CampaignLedger
 
         public CampaignStatus Snapshot()
         {
-            var status = (Delivered + Failed, CompletedAt) switch
+            var status = (Delivered + Failed + Suppressed, CompletedAt) switch
             {
                 _ when CancelledAt is not null => Statuses.Cancelled,
                 (_, not null) when Failed > 0 => Statuses.CompletedWithFailures,
@@ -345,7 +358,7 @@ public sealed class CampaignLedger
             var seconds = FirstDeliveryAt is { } first && end is { } last ? (last - first).TotalSeconds : 0;
             var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;
             return new CampaignStatus(Id, status, Total, Delivered, Failed, DeferredNow.Count,
-                Math.Max(0, Total - Delivered - Failed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version);
+                Math.Max(0, Total - Delivered - Failed - Suppressed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version, Suppressed);
         }
     }
 }

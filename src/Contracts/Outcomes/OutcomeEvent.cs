@@ -6,7 +6,7 @@ public static class OutcomeTypes
     /// <summary>The Front enqueued a campaign (carries its total and idempotency key).</summary>
     public const string Accepted = "accepted";
 
-    /// <summary>What happened to some recipients of a campaign: delivered, failed, deferred.</summary>
+    /// <summary>What happened to some recipients of a campaign: delivered, failed, deferred, suppressed.</summary>
     public const string Progress = "progress";
 
     /// <summary>Dead-lettered recipients were put back on the work queue by an operator.</summary>
@@ -38,7 +38,8 @@ public sealed record OutcomeEvent(
     IReadOnlyList<FailedRecipient>? Failed = null,
     IReadOnlyList<DeferredRecipient>? Deferred = null,
     IReadOnlyList<int>? Replayed = null,
-    int DuplicatesDropped = 0);
+    int DuplicatesDropped = 0,
+    IReadOnlyList<int>? Suppressed = null);
 
 /// <summary>A recipient that will not be mailed, with the relay's last reply; <paramref name="DeadLettered"/> when its retry tiers ran out.</summary>
 public sealed record FailedRecipient(int Index, string Email, string Reply, bool DeadLettered = false);

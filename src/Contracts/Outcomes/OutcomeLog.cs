@@ -1,223 +1,26 @@
-using System.Text.Json;
-using Microsoft.Extensions.Hosting;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using RabbitMQ.Client;
-using RabbitMQ.Client.Events;
 
 namespace Bulk.Contracts;
 
-/// <summary>Writes to the outcomes stream, and tails it into this process's <see cref="CampaignLedger"/>.</summary>
-/// <remarks>
-/// The tail starts at the first entry the stream still holds, so a restarted process rebuilds its ledger, and after
-/// a broker outage it resumes from the offset after the last entry it applied. Writes wait for the broker's confirm.
-/// </remarks>
-public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, CampaignLedger ledger, ILogger<OutcomeLog> logger)
-    : BackgroundService
+/// <summary>The outcomes stream: what happened to every recipient of every campaign, folded into a <see cref="CampaignLedger"/>.</summary>
+public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, CampaignLedger ledger, ILogger<OutcomeLog> logger)
+    : EventStream<OutcomeEvent>(options, logger)
 {
-    private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
-    private static readonly CreateChannelOptions ConfirmedChannel = new(
-        publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
-
-    private readonly Topology topology = options.Value.ToTopology();
-    private readonly SemaphoreSlim writeGate = new(1, 1);
-    private IConnection? writeConnection;
-    private IChannel? writeChannel;
-    private readonly TaskCompletionSource caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long nextOffset = -1;
+    private readonly RabbitMqOptions settings = options.Value;
 
     public CampaignLedger Ledger => ledger;
 
-    /// <summary>Completes once the ledger holds everything the stream held when this process started.</summary>
-    public Task CaughtUp => caughtUp.Task;
+    protected override string StreamName => settings.ToTopology().OutcomesStream;
 
-    /// <summary>Appends events and returns once the broker has confirmed them all.</summary>
-    /// <exception cref="IOException">The broker is unreachable or did not confirm.</exception>
-    public async Task AppendAsync(IReadOnlyList<OutcomeEvent> events, CancellationToken cancellationToken)
-    {
-        await writeGate.WaitAsync(cancellationToken);
-        try
-        {
-            var channel = await WriteChannelAsync(cancellationToken);
-            foreach (var e in events)
-            {
-                var body = JsonSerializer.SerializeToUtf8Bytes(e, BulkJson.Default.OutcomeEvent);
-                await channel.BasicPublishAsync("", topology.OutcomesStream, mandatory: true,
-                    new BasicProperties { Persistent = true, ContentType = "application/json" }, body, cancellationToken);
-            }
-        }
-        catch (Exception e)
-        {
-            // Whatever went wrong (a timeout included), the channel may hold an unconfirmed write: start afresh.
-            await DropWriterAsync();
-            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
+    protected override IDictionary<string, object?> StreamArguments =>
+        Topology.OutcomesStreamArguments(settings.OutcomesMaxAge, settings.OutcomesMaxBytes);
 
-            throw new IOException($"the outcomes stream did not confirm: {e.Message}", e);
-        }
-        finally
-        {
-            writeGate.Release();
-        }
-    }
+    protected override JsonTypeInfo<OutcomeEvent> TypeInfo => BulkJson.Default.OutcomeEvent;
 
-    /// <summary>Returns once this process's ledger holds every entry written to the stream before the call.</summary>
-    public async Task CatchUpAsync(CancellationToken cancellationToken)
-    {
-        var marker = Guid.NewGuid().ToString("N");
-        var seen = ledger.WaitForMarkerAsync(marker);
-        await AppendAsync([new OutcomeEvent(OutcomeTypes.Marker, marker, DateTimeOffset.UtcNow)], cancellationToken);
-        await seen.WaitAsync(cancellationToken);
-    }
+    protected override void Apply(OutcomeEvent e) => ledger.Apply(e);
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
-        TailUntilDisconnectedAsync,
-        (reason, delay) => LogTailInterrupted(reason, delay.TotalSeconds),
-        TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken);
-
-    private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
-    {
-        await using var connection = await Factory("tail").CreateConnectionAsync(stoppingToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
-        await DeclareAsync(channel, stoppingToken);
-        // A stream consumer must have a prefetch; its acks only return credit.
-        await channel.BasicQosAsync(0, 500, global: false, stoppingToken);
-
-        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        channel.ChannelShutdownAsync += (_, _) =>
-        {
-            lost.TrySetResult();
-            return Task.CompletedTask;
-        };
-
-        var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += async (_, delivered) =>
-        {
-            Apply(delivered);
-            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
-        };
-
-        object start = Interlocked.Read(ref nextOffset) is >= 0 and var from ? from : "first";
-        await channel.BasicConsumeAsync(topology.OutcomesStream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
-            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
-        LogTailing(topology.OutcomesStream, start.ToString());
-        if (!caughtUp.Task.IsCompleted)
-        {
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await CatchUpAsync(stoppingToken);
-                    caughtUp.TrySetResult();
-                }
-                catch (Exception e) when (e is IOException or OperationCanceledException)
-                {
-                    // The next connection tries again.
-                }
-            }, stoppingToken);
-        }
-
-        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using (stoppingToken.Register(() => stopped.TrySetResult()))
-        {
-            await Task.WhenAny(lost.Task, stopped.Task);
-        }
-
-        if (!stoppingToken.IsCancellationRequested)
-        {
-            throw new IOException("the outcomes tail lost its channel");
-        }
-    }
-
-    private void Apply(BasicDeliverEventArgs delivered)
-    {
-        if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at)
-        {
-            if (at < Interlocked.Read(ref nextOffset))
-            {
-                return; // already applied before a reconnect
-            }
-
-            Interlocked.Exchange(ref nextOffset, at + 1);
-        }
-
-        try
-        {
-            if (JsonSerializer.Deserialize(delivered.Body.Span, BulkJson.Default.OutcomeEvent) is { } e)
-            {
-                ledger.Apply(e);
-            }
-        }
-        catch (JsonException e)
-        {
-            LogUnreadableEntry(e.Message);
-        }
-    }
-
-    private async Task<IChannel> WriteChannelAsync(CancellationToken cancellationToken)
-    {
-        if (writeChannel is { IsOpen: true } open)
-        {
-            return open;
-        }
-
-        await DropWriterAsync();
-        writeConnection = await Factory("writer").CreateConnectionAsync(cancellationToken);
-        writeChannel = await writeConnection.CreateChannelAsync(ConfirmedChannel, cancellationToken);
-        await DeclareAsync(writeChannel, cancellationToken);
-        return writeChannel;
-    }
-
-    private async Task DropWriterAsync()
-    {
-        if (writeChannel is not null)
-        {
-            await writeChannel.DisposeAsync();
-            writeChannel = null;
-        }
-
-        if (writeConnection is not null)
-        {
-            await writeConnection.DisposeAsync();
-            writeConnection = null;
-        }
-    }
-
-    private Task DeclareAsync(IChannel channel, CancellationToken cancellationToken) =>
-        channel.QueueDeclareAsync(topology.OutcomesStream, durable: true, exclusive: false, autoDelete: false,
-            arguments: Topology.OutcomesStreamArguments(options.Value.OutcomesMaxAge, options.Value.OutcomesMaxBytes),
-            cancellationToken: cancellationToken);
-
-    private ConnectionFactory Factory(string role) => new()
-    {
-        Uri = options.Value.ToBrokerUri(),
-        ClientProvidedName = $"bulk-outcomes-{role}@{Environment.MachineName}",
-        AutomaticRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-    };
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        await writeGate.WaitAsync(cancellationToken);
-        try
-        {
-            await DropWriterAsync();
-        }
-        finally
-        {
-            writeGate.Release();
-        }
-    }
-
-    [LoggerMessage(LogLevel.Information, "Tailing {Stream} from offset {Offset}")]
-    private partial void LogTailing(string stream, string? offset);
-
-    [LoggerMessage(LogLevel.Warning, "Outcomes tail interrupted ({Reason}); resuming in {Seconds} s")]
-    private partial void LogTailInterrupted(string reason, double seconds);
-
-    [LoggerMessage(LogLevel.Error, "Skipped an unreadable outcomes entry: {Reason}")]
-    private partial void LogUnreadableEntry(string reason);
+    protected override (OutcomeEvent Marker, Task Seen) NewMarker(string id) =>
+        (new OutcomeEvent(OutcomeTypes.Marker, id, DateTimeOffset.UtcNow), ledger.WaitForMarkerAsync(id));
 }

@@ -12,6 +12,12 @@ public sealed class CampaignRequest
     public string? Html { get; set; }
     public List<RecipientInput?>? Recipients { get; set; }
     public Dictionary<string, string?>? Headers { get; set; }
+
+    /// <summary>The envelope sender bounces go to; the From address when absent.</summary>
+    public string? Bounce { get; set; }
+
+    /// <summary>Give each recipient its own bounce address (<c>local+{campaign}-{recipient}@domain</c>).</summary>
+    public bool? Verp { get; set; }
 }
 
 /// <summary>A recipient as posted: either a bare address or <c>{ "email": ..., "data": { ... } }</c>.</summary>

@@ -44,6 +44,7 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         ValidateSubject(request.Subject, errors);
         ValidateBodies(request.Text, request.Html, errors);
         var headers = ValidateHeaders(request.Headers, errors);
+        ValidateBounce(request.Bounce, request.Verp ?? false, errors);
         var (recipients, duplicates) = ValidateRecipients(request.Recipients, errors);
 
         if (errors.Count > 0)
@@ -51,7 +52,8 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
             return new Result(null, 0, errors);
         }
 
-        var template = new MessageTemplate(from!, request.Subject!, Blank(request.Text), Blank(request.Html), headers);
+        var template = new MessageTemplate(from!, request.Subject!, Blank(request.Text), Blank(request.Html), headers,
+            request.Bounce?.Trim(), request.Verp ?? false);
         return new Result(new DeliveryJob(DeliveryJob.CurrentVersion, campaignId, template, recipients, Total: recipients.Count), duplicates, errors);
     }
 
@@ -76,6 +78,32 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
 
         return mailbox.ToString();
+    }
+
+    /// <summary>With VERP the local part grows by "+", a 32-character campaign id, "-" and the recipient's index.</summary>
+    public const int MaxVerpLocalPart = 64 - 1 - 32 - 1 - 8;
+
+    private static void ValidateBounce(string? bounce, bool verp, Dictionary<string, string[]> errors)
+    {
+        if (bounce is null)
+        {
+            if (verp)
+            {
+                errors["verp"] = ["VERP needs a bounce address: give \"bounce\": \"bounces@example.com\"."];
+            }
+
+            return;
+        }
+
+        var address = bounce.Trim();
+        if (!IsRecipientAddress(address))
+        {
+            errors["bounce"] = [$"'{bounce}' is not a bare email address, e.g. bounces@example.com."];
+        }
+        else if (verp && address.LastIndexOf('@') > MaxVerpLocalPart)
+        {
+            errors["bounce"] = [$"With VERP the bounce address's local part is at most {MaxVerpLocalPart} characters (an address's is 64 in all)."];
+        }
     }
 
     private static void ValidateSubject(string? subject, Dictionary<string, string[]> errors)
@@ -216,7 +244,8 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         return (recipients, duplicates);
     }
 
-    private static bool IsRecipientAddress(string email) =>
+    /// <summary>A bare address (no display name, no comments) MimeKit reads back unchanged.</summary>
+    public static bool IsRecipientAddress(string email) =>
         !HasLineBreakOrNul(email)
         && MailboxAddress.TryParse(AddressParser, email, out var mailbox)
         && string.Equals(mailbox.Address, email, StringComparison.Ordinal)

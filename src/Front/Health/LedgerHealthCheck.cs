@@ -3,11 +3,12 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Bulk.Front.Health;
 
-/// <summary>Ready once the ledger has read the outcomes stream up to where it stood when the Front started.</summary>
-public sealed class LedgerHealthCheck(OutcomeLog outcomes) : IHealthCheck
+/// <summary>Ready once the ledger and the suppression list have read their streams up to where they stood at start.</summary>
+public sealed class LedgerHealthCheck(OutcomeLog outcomes, SuppressionLog suppressions) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(outcomes.CaughtUp.IsCompleted
-            ? HealthCheckResult.Healthy()
-            : HealthCheckResult.Unhealthy("still reading the outcomes stream"));
+        Task.FromResult(
+            !outcomes.CaughtUp.IsCompleted ? HealthCheckResult.Unhealthy("still reading the outcomes stream")
+            : !suppressions.CaughtUp.IsCompleted ? HealthCheckResult.Unhealthy("still reading the suppressions stream")
+            : HealthCheckResult.Healthy());
 }

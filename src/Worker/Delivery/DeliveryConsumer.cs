@@ -18,6 +18,7 @@ public sealed partial class DeliveryConsumer(
     IOptions<DeliveryOptions> delivery,
     JobDelivery jobs,
     OutcomeLog outcomes,
+    SuppressionLog suppressions,
     ILogger<DeliveryConsumer> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
@@ -75,8 +76,9 @@ public sealed partial class DeliveryConsumer(
         await channel.BasicQosAsync(0, prefetch, global: false, stopping);
         await channel.TxSelectAsync(stopping);
 
-        // Know everything already delivered before taking any job, so that a redelivered one skips it.
+        // Know everything already delivered, and every suppressed address, before taking any job.
         await CatchUpAsync(stopping);
+        await CatchUpAsync(suppressions, stopping);
 
         // Jobs in hand stop taking recipients when the Worker stops or when this connection is lost: a lost
         // connection returns them to the queue, and another consumer must not find them still being worked on.
@@ -190,11 +192,14 @@ public sealed partial class DeliveryConsumer(
 
     private static byte[] Serialize(DeliveryJob job) => JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
 
-    private async Task CatchUpAsync(CancellationToken stopping)
+    private Task CatchUpAsync(CancellationToken stopping) => CatchUpAsync(outcomes, stopping);
+
+    private static async Task CatchUpAsync<T>(EventStream<T> stream, CancellationToken stopping)
+        where T : class
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(CatchUpTimeout);
-        await outcomes.CatchUpAsync(timeout.Token);
+        await stream.CatchUpAsync(timeout.Token);
     }
 
     private static DeliveryJob? TryRead(ReadOnlySpan<byte> body, out string? reason)

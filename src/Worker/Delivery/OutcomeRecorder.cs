@@ -37,6 +37,10 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
     public Task FailedAsync(DeliveryJob job, FailedRecipient failure, Slot? slot = null) =>
         Enqueue(new Entry(job.CampaignId, job.Total, slot, Failed: failure));
 
+    /// <summary>The recipient is on the suppression list: counted as suppressed, never sent.</summary>
+    public Task SuppressedAsync(DeliveryJob job, JobRecipient recipient) =>
+        Enqueue(new Entry(job.CampaignId, job.Total, null, Suppressed: recipient.Index));
+
     public Task DeferredAsync(DeliveryJob job, DeferredRecipient deferred, Slot slot) =>
         Enqueue(new Entry(job.CampaignId, job.Total, slot, Deferred: deferred));
 
@@ -112,7 +116,8 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
             Total: g.Max(e => e.Total),
             Delivered: Nullable([.. g.Where(e => e.Delivered is not null).Select(e => e.Delivered!.Value)]),
             Failed: Nullable([.. g.Where(e => e.Failed is not null).Select(e => e.Failed!)]),
-            Deferred: Nullable([.. g.Where(e => e.Deferred is not null).Select(e => e.Deferred!)])))];
+            Deferred: Nullable([.. g.Where(e => e.Deferred is not null).Select(e => e.Deferred!)]),
+            Suppressed: Nullable([.. g.Where(e => e.Suppressed is not null).Select(e => e.Suppressed!.Value)])))];
     }
 
     private static List<T>? Nullable<T>(List<T> items) => items.Count == 0 ? null : items;
@@ -131,7 +136,8 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
         }
     }
 
-    private sealed record Entry(string CampaignId, int Total, Slot? Slot, int? Delivered = null, FailedRecipient? Failed = null, DeferredRecipient? Deferred = null)
+    private sealed record Entry(string CampaignId, int Total, Slot? Slot, int? Delivered = null, FailedRecipient? Failed = null, DeferredRecipient? Deferred = null,
+        int? Suppressed = null)
     {
         public TaskCompletionSource Recorded { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 

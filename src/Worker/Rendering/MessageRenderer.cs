@@ -3,6 +3,7 @@ using System.Text.Json;
 using Bulk.Contracts;
 using Fluid;
 using Fluid.Values;
+using Microsoft.Extensions.Options;
 using MimeKit;
 
 namespace Bulk.Worker.Rendering;
@@ -14,16 +15,26 @@ public sealed record CompiledCampaign(
     IFluidTemplate Subject,
     IFluidTemplate? Text,
     IFluidTemplate? Html,
-    IReadOnlyDictionary<string, string>? Headers);
+    IReadOnlyDictionary<string, string>? Headers,
+    MailboxAddress? Bounce = null,
+    bool Verp = false);
 
 /// <summary>The template of a job could not be used; the Front validates templates, so this means a foreign job.</summary>
 public sealed class TemplateException(string message) : Exception(message);
 
 /// <summary>Fills a campaign's Liquid templates with one recipient's data and builds the MIME message.</summary>
-public sealed class MessageRenderer
+/// <remarks>
+/// Every message carries a one-click unsubscribe (RFC 8058) for its recipient, whose link is also in the templates as
+/// <c>{{ unsubscribe_url }}</c>.
+/// </remarks>
+public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe)
 {
     private static readonly FluidParser Parser = new();
     private static readonly TemplateOptions Options = new();
+
+    private readonly string secret = unsubscribe.Value.Secret!;
+    private readonly string baseUrl = unsubscribe.Value.BaseUrl!.TrimEnd('/');
+    private readonly string? mailto = string.IsNullOrEmpty(unsubscribe.Value.Mailto) ? null : unsubscribe.Value.Mailto;
 
     public CompiledCampaign Compile(string campaignId, MessageTemplate template)
     {
@@ -32,13 +43,40 @@ public sealed class MessageRenderer
             throw new TemplateException($"the sender '{template.From}' is not a mailbox");
         }
 
+        MailboxAddress? bounce = null;
+        if (template.Bounce is not null && !MailboxAddress.TryParse(template.Bounce, out bounce))
+        {
+            throw new TemplateException($"the bounce address '{template.Bounce}' is not a mailbox");
+        }
+
         return new CompiledCampaign(
             campaignId,
             from,
             Parse("subject", template.Subject)!,
             Parse("text", template.Text),
             Parse("html", template.Html),
-            template.Headers);
+            template.Headers,
+            bounce,
+            template.Verp);
+    }
+
+    /// <summary>The MAIL FROM of a recipient's message: the campaign's bounce address, per recipient with VERP.</summary>
+    public static MailboxAddress EnvelopeSender(CompiledCampaign campaign, JobRecipient recipient)
+    {
+        if (campaign.Bounce is not { } bounce)
+        {
+            return campaign.From;
+        }
+
+        if (!campaign.Verp)
+        {
+            return bounce;
+        }
+
+        // The recipient's index rather than its address keeps the local part short (64 characters at most) and
+        // does not hand the address to whoever relays the bounce; the campaign maps the index back to it.
+        var at = bounce.Address.LastIndexOf('@');
+        return new MailboxAddress("", $"{bounce.Address[..at]}+{campaign.CampaignId}-{recipient.Index}{bounce.Address[at..]}");
     }
 
     public MimeMessage Render(CompiledCampaign campaign, JobRecipient recipient)
@@ -53,6 +91,9 @@ public sealed class MessageRenderer
         }
 
         context.SetValue("email", new StringValue(recipient.Email));
+        var token = UnsubscribeToken.Create(secret, campaign.CampaignId, recipient.Email);
+        var unsubscribeUrl = $"{baseUrl}/unsubscribe/{token}";
+        context.SetValue("unsubscribe_url", new StringValue(unsubscribeUrl));
 
         var message = new MimeMessage();
         message.From.Add(campaign.From);
@@ -63,6 +104,10 @@ public sealed class MessageRenderer
         // Stable per recipient, so the same recipient of the same campaign is recognisable wherever it lands.
         message.MessageId = $"{campaign.CampaignId}.{recipient.Index}@{campaign.From.Domain}";
         message.Headers.Add("X-Bulk-Campaign", campaign.CampaignId);
+        // RFC 2369 and RFC 8058: mail clients show an unsubscribe button, and a POST to the link unsubscribes at once.
+        message.Headers.Add(HeaderId.ListUnsubscribe,
+            mailto is null ? $"<{unsubscribeUrl}>" : $"<{unsubscribeUrl}>, <mailto:{mailto}?subject=unsubscribe%20{token}>");
+        message.Headers.Add(HeaderId.ListUnsubscribePost, "List-Unsubscribe=One-Click");
         if (campaign.Headers is not null)
         {
             foreach (var (name, value) in campaign.Headers)

@@ -67,19 +67,21 @@ public sealed partial class SmtpSender
         pipeline = builder.Build();
     }
 
-    /// <summary>Sends <paramref name="message"/>; <paramref name="stopping"/> cancels waiting, never a send under way.</summary>
+    /// <summary>Sends <paramref name="message"/> to its To addresses with <paramref name="envelopeFrom"/> as MAIL FROM.</summary>
+    /// <remarks><paramref name="stopping"/> cancels waiting, never a send under way.</remarks>
     /// <exception cref="OperationCanceledException">Stopped before the message was handed to the relay.</exception>
-    public async Task<SendResult> SendAsync(MimeMessage message, CancellationToken stopping) =>
-        await pipeline.ExecuteAsync(static (state, token) => state.self.AttemptAsync(state.message, token), (self: this, message), stopping);
+    public async Task<SendResult> SendAsync(MimeMessage message, MailboxAddress envelopeFrom, CancellationToken stopping) =>
+        await pipeline.ExecuteAsync(static (state, token) => state.self.AttemptAsync(state.message, state.envelopeFrom, token),
+            (self: this, message, envelopeFrom), stopping);
 
     /// <summary>One attempt, in the relay's time: within the rate limits, and waiting out "too many" answers.</summary>
-    private async ValueTask<SendResult> AttemptAsync(MimeMessage message, CancellationToken stopping)
+    private async ValueTask<SendResult> AttemptAsync(MimeMessage message, MailboxAddress envelopeFrom, CancellationToken stopping)
     {
         var domain = message.To.Mailboxes.First().Domain;
         for (var waits = 0; ; waits++)
         {
             await limits.WaitTurnAsync(domain, stopping);
-            var result = await SendOnceAsync(message, stopping);
+            var result = await SendOnceAsync(message, envelopeFrom, stopping);
             if (result.Throttled && waits < MaxThrottleWaits)
             {
                 limits.Throttled(domain, result.Reply);
@@ -95,7 +97,7 @@ public sealed partial class SmtpSender
         }
     }
 
-    private async ValueTask<SendResult> SendOnceAsync(MimeMessage message, CancellationToken stopping)
+    private async ValueTask<SendResult> SendOnceAsync(MimeMessage message, MailboxAddress envelopeFrom, CancellationToken stopping)
     {
         SmtpClient client;
         try
@@ -110,7 +112,7 @@ public sealed partial class SmtpSender
         try
         {
             // Once the message is on its way it is not abandoned half sent: the send has its own timeout instead.
-            await client.SendAsync(message, CancellationToken.None);
+            await client.SendAsync(message, envelopeFrom, message.To.Mailboxes, CancellationToken.None);
             pool.Return(client, reusable: true);
             return SendResult.Delivered;
         }

@@ -136,7 +136,8 @@ public sealed class AccessTests(BrokerFixture broker)
     [InlineData("--Front:CampaignsPerMinute=-1", "Front__CampaignsPerMinute")]
     public async Task ABadAccessSetting_StopsTheFrontWithALineNamingIt(string setting, string named)
     {
-        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/", setting]);
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/",
+            $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}", setting]);
 
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
 

@@ -39,6 +39,26 @@ public sealed class StartupConfigurationTests
     }
 
     [Fact]
+    public async Task AWorkerProcessWithSeveralSectionsWrong_ExitsWithCode2_AndOneLineNamingEach()
+    {
+        await using var worker = Bulk.Tests.Infrastructure.ChildProcess.Start("dotnet",
+            [Bulk.Tests.Infrastructure.Repository.WorkerAssembly, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Unsubscribe:Secret=", "--Smtp:Host="]);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!worker.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        Assert.True(worker.HasExited, worker.Output);
+        Assert.Equal(2, worker.ExitCode);
+        var line = Assert.Single(worker.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("Bulk.Worker: invalid configuration: ", line);
+        Assert.Contains("Smtp__Host is required", line);
+        Assert.Contains("Unsubscribe__Secret is required", line);
+        Assert.Contains("Unsubscribe__BaseUrl is required", line);
+    }
+
+    [Fact]
     public async Task AFrontWithoutABroker_DoesNotStart_AndNamesRabbitMqUri()
     {
         // Empty on the command line overrides any RabbitMq__Uri in the environment.
@@ -52,7 +72,8 @@ public sealed class StartupConfigurationTests
     [Fact]
     public async Task AFrontWithAnAbsurdRecipientLimit_DoesNotStart()
     {
-        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Front:MaxRecipients=0"]);
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Front:MaxRecipients=0",
+            $"--Unsubscribe:Secret={Bulk.Tests.Infrastructure.BulkSystem.UnsubscribeSecret}"]);
 
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
 

@@ -7,7 +7,12 @@ namespace Bulk.Tests.Delivery;
 
 public sealed class MessageRendererTests
 {
-    private readonly MessageRenderer renderer = new();
+    private readonly MessageRenderer renderer = new(Microsoft.Extensions.Options.Options.Create(new UnsubscribeOptions
+    {
+        Secret = Infrastructure.BulkSystem.UnsubscribeSecret,
+        BaseUrl = "https://mail.example.com/",
+        Mailto = "unsubscribe@example.com",
+    }));
 
     private static JobRecipient Recipient(string email, string dataJson) =>
         new(7, email, JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(dataJson));
@@ -89,5 +94,55 @@ public sealed class MessageRendererTests
     public void ATemplateThatDoesNotParse_IsATemplateException()
     {
         Assert.Throws<TemplateException>(() => renderer.Compile("c1", new MessageTemplate("news@example.com", "{% if %}", "t", null)));
+    }
+
+    [Fact]
+    public void EveryMessage_CarriesAOneClickUnsubscribeForItsRecipient_AlsoAsATemplateValue()
+    {
+        var campaign = renderer.Compile("c9", new MessageTemplate("news@example.com", "s", "Leave: {{ unsubscribe_url }}", "<a href=\"{{ unsubscribe_url }}\">leave</a>"));
+
+        var message = renderer.Render(campaign, new JobRecipient(3, "bea@example.org"));
+
+        var header = message.Headers[HeaderId.ListUnsubscribe] ?? "";
+        var match = System.Text.RegularExpressions.Regex.Match(header,
+            @"^<https://mail\.example\.com/unsubscribe/(?<token>[A-Za-z0-9_.-]+)>, <mailto:unsubscribe@example\.com\?subject=unsubscribe%20(?<same>[A-Za-z0-9_.-]+)>$");
+        Assert.True(match.Success, header);
+        var token = match.Groups["token"].Value;
+        Assert.Equal(token, match.Groups["same"].Value);
+        Assert.Equal("List-Unsubscribe=One-Click", message.Headers[HeaderId.ListUnsubscribePost]);
+        Assert.True(UnsubscribeToken.TryRead(Infrastructure.BulkSystem.UnsubscribeSecret, token, out var campaignId, out var email));
+        Assert.Equal(("c9", "bea@example.org"), (campaignId, email));
+        Assert.Equal($"Leave: https://mail.example.com/unsubscribe/{token}", message.TextBody);
+        Assert.Contains($"href=\"https://mail.example.com/unsubscribe/{token}\"", message.HtmlBody, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AnUnsubscribeToken_IsRefusedWhenAlteredOrSignedWithAnotherSecret()
+    {
+        var token = UnsubscribeToken.Create(Infrastructure.BulkSystem.UnsubscribeSecret, "c1", "a@example.org");
+        var forged = UnsubscribeToken.Create("another-secret-0123456789abcdef-0123456789", "c1", "a@example.org");
+        var otherAddress = UnsubscribeToken.Create("x", "c1", "victim@example.org");
+        var swapped = $"{otherAddress[..otherAddress.IndexOf('.')]}{token[token.IndexOf('.')..]}";
+
+        Assert.True(UnsubscribeToken.TryRead(Infrastructure.BulkSystem.UnsubscribeSecret, token, out _, out _));
+        foreach (var bad in new[] { forged, swapped, token[..^2], token + "A", "nodot", ".", "!!!.???" })
+        {
+            Assert.False(UnsubscribeToken.TryRead(Infrastructure.BulkSystem.UnsubscribeSecret, bad, out _, out _), bad);
+        }
+    }
+
+    [Fact]
+    public void TheEnvelopeSender_IsTheFromAddress_OrTheBounceAddress_OrWithVerpOnePerRecipient()
+    {
+        var plain = renderer.Compile("c1", new MessageTemplate("News <news@example.com>", "s", "t", null));
+        var bounce = renderer.Compile("c1", new MessageTemplate("news@example.com", "s", "t", null, Bounce: "bounces@example.net"));
+        var verp = renderer.Compile("0123456789abcdef0123456789abcdef", new MessageTemplate("news@example.com", "s", "t", null, Bounce: "bounces@example.net", Verp: true));
+        var recipient = new JobRecipient(41, "a@example.org");
+
+        Assert.Equal("news@example.com", MessageRenderer.EnvelopeSender(plain, recipient).Address);
+        Assert.Equal("bounces@example.net", MessageRenderer.EnvelopeSender(bounce, recipient).Address);
+        var perRecipient = MessageRenderer.EnvelopeSender(verp, recipient).Address;
+        Assert.Equal("bounces+0123456789abcdef0123456789abcdef-41@example.net", perRecipient);
+        Assert.True(perRecipient.IndexOf('@') <= 64, "an address's local part is at most 64 characters");
     }
 }

@@ -15,6 +15,9 @@ namespace Bulk.Tests.Infrastructure;
 /// <summary>A Front on a real loopback port and any number of Workers (in this process or as real processes), on their own queues.</summary>
 public sealed class BulkSystem : IAsyncDisposable
 {
+    /// <summary>The unsubscribe secret every Front and Worker of the tests shares.</summary>
+    public const string UnsubscribeSecret = "test-unsubscribe-secret-0123456789abcdef";
+
     /// <summary>Short delay tiers, so that tests see a recipient go through them.</summary>
     public static readonly string[] TestTiers = ["1s", "2s", "4s"];
 
@@ -56,6 +59,7 @@ public sealed class BulkSystem : IAsyncDisposable
             $"--RabbitMq:Uri={brokerUri}",
             $"--RabbitMq:Prefix={Topology.Prefix}",
             "--Logging:LogLevel:Default=Error",
+            $"--Unsubscribe:Secret={UnsubscribeSecret}",
             .. frontSettings,
         ]);
         await front.StartAsync();
@@ -84,6 +88,9 @@ public sealed class BulkSystem : IAsyncDisposable
         "--Delivery:RetryBaseDelayMilliseconds=20",
         $"--Delivery:RetryTiers={string.Join(',', TestTiers)}",
         "--Logging:LogLevel:Default=Error",
+        $"--Unsubscribe:Secret={UnsubscribeSecret}",
+        // The Front's unsubscribe links, as recipients would reach them.
+        $"--Unsubscribe:BaseUrl={(front is null ? "http://127.0.0.1" : FrontAddress.ToString())}",
         .. settings,
     ];
 
@@ -171,7 +178,7 @@ public sealed class BulkSystem : IAsyncDisposable
         Http.Dispose();
         if (brokerUri == broker.Uri)
         {
-            await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream,
+            await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
                 Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck),
                 .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
         }

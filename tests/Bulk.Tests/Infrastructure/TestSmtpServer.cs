@@ -12,8 +12,8 @@ using SmtpServer.Storage;
 
 namespace Bulk.Tests.Infrastructure;
 
-/// <summary>A mail received by <see cref="TestSmtpServer"/>, with when it was accepted.</summary>
-public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At);
+/// <summary>A mail received by <see cref="TestSmtpServer"/>, with when it was accepted and its envelope sender (MAIL FROM).</summary>
+public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At, string? EnvelopeFrom = null);
 
 /// <summary>A real SMTP server (the SmtpServer library) on loopback that records mails and can refuse chosen recipients.</summary>
 public sealed class TestSmtpServer : IAsyncDisposable
@@ -139,7 +139,7 @@ public sealed class TestSmtpServer : IAsyncDisposable
             var message = await MimeMessage.LoadAsync(stream, cancellationToken);
             foreach (var to in transaction.To)
             {
-                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow));
+                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow, transaction.From is { } from ? Address(from) : null));
             }
 
             return SmtpResponse.Ok;

@@ -1,0 +1,237 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace Bulk.Contracts;
+
+/// <summary>Writes to one of Bulk's streams, and tails it into this process's fold of it.</summary>
+/// <remarks>
+/// The tail starts at the first entry the stream still holds, so a restarted process rebuilds its state, and after
+/// a broker outage it resumes from the offset after the last entry it applied. Writes wait for the broker's confirm.
+/// A marker written by the process itself tells it when its tail has read everything written before.
+/// </remarks>
+public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILogger logger) : BackgroundService
+    where TEvent : class
+{
+    private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
+    private static readonly CreateChannelOptions ConfirmedChannel = new(
+        publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+
+    private readonly RabbitMqOptions settings = options.Value;
+    private readonly SemaphoreSlim writeGate = new(1, 1);
+    private IConnection? writeConnection;
+    private IChannel? writeChannel;
+    private readonly TaskCompletionSource caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long nextOffset = -1;
+
+    /// <summary>The stream's name on the broker.</summary>
+    protected abstract string StreamName { get; }
+
+    protected abstract IDictionary<string, object?> StreamArguments { get; }
+
+    protected abstract JsonTypeInfo<TEvent> TypeInfo { get; }
+
+    /// <summary>Folds one entry into this process's state.</summary>
+    protected abstract void Apply(TEvent e);
+
+    /// <summary>A marker entry, and the wait (registered before it is written) for the tail to apply it.</summary>
+    protected abstract (TEvent Marker, Task Seen) NewMarker(string id);
+
+    /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
+    public Task CaughtUp => caughtUp.Task;
+
+    /// <summary>Appends events and returns once the broker has confirmed them all.</summary>
+    /// <exception cref="IOException">The broker is unreachable or did not confirm.</exception>
+    public async Task AppendAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken)
+    {
+        await writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            var channel = await WriteChannelAsync(cancellationToken);
+            foreach (var e in events)
+            {
+                var body = JsonSerializer.SerializeToUtf8Bytes(e, TypeInfo);
+                await channel.BasicPublishAsync("", StreamName, mandatory: true,
+                    new BasicProperties { Persistent = true, ContentType = "application/json" }, body, cancellationToken);
+            }
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong (a timeout included), the channel may hold an unconfirmed write: start afresh.
+            await DropWriterAsync();
+            if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            throw new IOException($"the stream {StreamName} did not confirm: {e.Message}", e);
+        }
+        finally
+        {
+            writeGate.Release();
+        }
+    }
+
+    /// <summary>Returns once this process's fold holds every entry written to the stream before the call.</summary>
+    public async Task CatchUpAsync(CancellationToken cancellationToken)
+    {
+        var (marker, seen) = NewMarker(Guid.NewGuid().ToString("N"));
+        await AppendAsync([marker], cancellationToken);
+        await seen.WaitAsync(cancellationToken);
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
+        TailUntilDisconnectedAsync,
+        (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
+        TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken);
+
+    private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
+    {
+        await using var connection = await Factory("tail").CreateConnectionAsync(stoppingToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
+        await DeclareAsync(channel, stoppingToken);
+        // A stream consumer must have a prefetch; its acks only return credit.
+        await channel.BasicQosAsync(0, 500, global: false, stoppingToken);
+
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        channel.ChannelShutdownAsync += (_, _) =>
+        {
+            lost.TrySetResult();
+            return Task.CompletedTask;
+        };
+
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, delivered) =>
+        {
+            Apply(delivered);
+            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+        };
+
+        object start = Interlocked.Read(ref nextOffset) is >= 0 and var from ? from : "first";
+        await channel.BasicConsumeAsync(StreamName, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
+            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
+        StreamLogMessages.Tailing(logger, StreamName, start.ToString());
+        if (!caughtUp.Task.IsCompleted)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await CatchUpAsync(stoppingToken);
+                    caughtUp.TrySetResult();
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException)
+                {
+                    // The next connection tries again.
+                }
+            }, stoppingToken);
+        }
+
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (stoppingToken.Register(() => stopped.TrySetResult()))
+        {
+            await Task.WhenAny(lost.Task, stopped.Task);
+        }
+
+        if (!stoppingToken.IsCancellationRequested)
+        {
+            throw new IOException($"the tail of {StreamName} lost its channel");
+        }
+    }
+
+    private void Apply(BasicDeliverEventArgs delivered)
+    {
+        if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at)
+        {
+            if (at < Interlocked.Read(ref nextOffset))
+            {
+                return; // already applied before a reconnect
+            }
+
+            Interlocked.Exchange(ref nextOffset, at + 1);
+        }
+
+        try
+        {
+            if (JsonSerializer.Deserialize(delivered.Body.Span, TypeInfo) is { } e)
+            {
+                Apply(e);
+            }
+        }
+        catch (JsonException e)
+        {
+            StreamLogMessages.UnreadableEntry(logger, StreamName, e.Message);
+        }
+    }
+
+    private async Task<IChannel> WriteChannelAsync(CancellationToken cancellationToken)
+    {
+        if (writeChannel is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await DropWriterAsync();
+        writeConnection = await Factory("writer").CreateConnectionAsync(cancellationToken);
+        writeChannel = await writeConnection.CreateChannelAsync(ConfirmedChannel, cancellationToken);
+        await DeclareAsync(writeChannel, cancellationToken);
+        return writeChannel;
+    }
+
+    private async Task DropWriterAsync()
+    {
+        if (writeChannel is not null)
+        {
+            await writeChannel.DisposeAsync();
+            writeChannel = null;
+        }
+
+        if (writeConnection is not null)
+        {
+            await writeConnection.DisposeAsync();
+            writeConnection = null;
+        }
+    }
+
+    private Task DeclareAsync(IChannel channel, CancellationToken cancellationToken) =>
+        channel.QueueDeclareAsync(StreamName, durable: true, exclusive: false, autoDelete: false,
+            arguments: StreamArguments, cancellationToken: cancellationToken);
+
+    private ConnectionFactory Factory(string role) => new()
+    {
+        Uri = settings.ToBrokerUri(),
+        ClientProvidedName = $"bulk-{StreamName}-{role}@{Environment.MachineName}",
+        AutomaticRecoveryEnabled = false,
+        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
+    };
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        await writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            await DropWriterAsync();
+        }
+        finally
+        {
+            writeGate.Release();
+        }
+    }
+}
+
+internal static partial class StreamLogMessages
+{
+    [LoggerMessage(LogLevel.Information, "Tailing {Stream} from offset {Offset}")]
+    public static partial void Tailing(ILogger logger, string stream, string? offset);
+
+    [LoggerMessage(LogLevel.Warning, "Tail of {Stream} interrupted ({Reason}); resuming in {Seconds} s")]
+    public static partial void TailInterrupted(ILogger logger, string stream, string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Error, "Skipped an unreadable entry of {Stream}: {Reason}")]
+    public static partial void UnreadableEntry(ILogger logger, string stream, string reason);
+}

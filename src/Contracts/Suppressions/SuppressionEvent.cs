@@ -1,0 +1,41 @@
+namespace Bulk.Contracts;
+
+/// <summary>The kinds of fact the suppressions stream records.</summary>
+public static class SuppressionTypes
+{
+    /// <summary>The address is never mailed again by any campaign.</summary>
+    public const string Suppressed = "suppressed";
+
+    /// <summary>An operator took the address off the list.</summary>
+    public const string Unsuppressed = "unsuppressed";
+
+    /// <summary>Written by a process to learn when its tail has caught up; carries no fact.</summary>
+    public const string Marker = "marker";
+}
+
+/// <summary>Why an address is suppressed.</summary>
+public static class SuppressionReasons
+{
+    /// <summary>The recipient used an unsubscribe link or the one-click POST.</summary>
+    public const string Unsubscribed = "unsubscribed";
+
+    /// <summary>The relay answered that the mailbox does not exist (5.1.1).</summary>
+    public const string HardBounce = "hard_bounce";
+
+    /// <summary>Added through <c>POST /suppressions</c>.</summary>
+    public const string Operator = "operator";
+}
+
+/// <summary>One entry of the suppressions stream; <paramref name="Email"/> is the marker's id for markers.</summary>
+/// <param name="CampaignId">The campaign whose link or bounce caused it, when there is one.</param>
+/// <param name="Detail">The relay's reply for a bounce, an operator's note otherwise.</param>
+public sealed record SuppressionEvent(
+    string Type,
+    string Email,
+    DateTimeOffset At,
+    string? Reason = null,
+    string? CampaignId = null,
+    string? Detail = null);
+
+/// <summary>An address on the suppression list, and why.</summary>
+public sealed record Suppression(string Email, string Reason, DateTimeOffset At, string? CampaignId, string? Detail);

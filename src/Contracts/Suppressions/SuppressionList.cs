@@ -1,0 +1,73 @@
+namespace Bulk.Contracts;
+
+/// <summary>The fold of the suppressions stream: every address no campaign may mail, with why.</summary>
+/// <remarks>Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.</remarks>
+public sealed class SuppressionList
+{
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, TaskCompletionSource> markers = new(StringComparer.Ordinal);
+
+    public int Count
+    {
+        get
+        {
+            lock (gate)
+            {
+                return entries.Count;
+            }
+        }
+    }
+
+    public void Apply(SuppressionEvent e)
+    {
+        lock (gate)
+        {
+            switch (e.Type)
+            {
+                case SuppressionTypes.Marker:
+                    if (markers.Remove(e.Email, out var waiter))
+                    {
+                        waiter.TrySetResult();
+                    }
+
+                    break;
+                case SuppressionTypes.Suppressed:
+                    // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
+                    entries.TryAdd(e.Email, new Suppression(e.Email, e.Reason ?? SuppressionReasons.Operator, e.At, e.CampaignId, e.Detail));
+                    break;
+                case SuppressionTypes.Unsuppressed:
+                    entries.Remove(e.Email);
+                    break;
+            }
+        }
+    }
+
+    public Suppression? Find(string email)
+    {
+        lock (gate)
+        {
+            return entries.GetValueOrDefault(email);
+        }
+    }
+
+    /// <summary>A page of the list, most recent first, with how many there are in all.</summary>
+    public (IReadOnlyList<Suppression> Page, int Count) Page(int offset, int limit)
+    {
+        lock (gate)
+        {
+            return ([.. entries.Values.OrderByDescending(s => s.At).ThenBy(s => s.Email, StringComparer.OrdinalIgnoreCase).Skip(offset).Take(limit)], entries.Count);
+        }
+    }
+
+    /// <summary>Registers interest in a marker before it is written; completes when the tail applies it.</summary>
+    public Task WaitForMarkerAsync(string markerId)
+    {
+        lock (gate)
+        {
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            markers[markerId] = waiter;
+            return waiter.Task;
+        }
+    }
+}

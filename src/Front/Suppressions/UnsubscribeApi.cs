@@ -1,0 +1,56 @@
+using System.Net;
+using Bulk.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Bulk.Front.Suppressions;
+
+/// <summary>Recipients' unsubscribe links: <c>GET /unsubscribe/{token}</c> asks, <c>POST</c> unsubscribes (RFC 8058 one-click).</summary>
+/// <remarks>
+/// A GET never unsubscribes: mail scanners and link previews follow links. Mail clients' one-click button POSTs
+/// <c>List-Unsubscribe=One-Click</c> to the same address; the page's button does the same. Both need no API key:
+/// the signed token is the proof.
+/// </remarks>
+public static class UnsubscribeApi
+{
+    public static IEndpointRouteBuilder MapUnsubscribe(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/unsubscribe/{token}", Ask).ExcludeFromDescription();
+        app.MapPost("/unsubscribe/{token}", UnsubscribeAsync).ExcludeFromDescription().DisableAntiforgery();
+        return app;
+    }
+
+    internal static IResult Ask(string token, IOptions<UnsubscribeOptions> options)
+    {
+        if (!UnsubscribeToken.TryRead(options.Value.Secret!, token, out _, out var email))
+        {
+            return Page(StatusCodes.Status400BadRequest, "This unsubscribe link is not valid.", null);
+        }
+
+        return Page(StatusCodes.Status200OK, $"Stop all mail to {email}?",
+            $"<form method=\"post\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\">Unsubscribe</button></form>");
+    }
+
+    internal static async Task<IResult> UnsubscribeAsync(string token, IOptions<UnsubscribeOptions> options, SuppressionLog log, CancellationToken cancellationToken)
+    {
+        if (!UnsubscribeToken.TryRead(options.Value.Secret!, token, out var campaignId, out var email))
+        {
+            return Page(StatusCodes.Status400BadRequest, "This unsubscribe link is not valid.", null);
+        }
+
+        if (log.List.Find(email) is null)
+        {
+            var unsubscribed = new SuppressionEvent(SuppressionTypes.Suppressed, email, DateTimeOffset.UtcNow, SuppressionReasons.Unsubscribed, campaignId);
+            if (await SuppressionsApi.RecordAsync(log, [unsubscribed], cancellationToken) is not null)
+            {
+                return Page(StatusCodes.Status503ServiceUnavailable, "We could not record your request just now. Please try again in a minute.", null);
+            }
+        }
+
+        return Page(StatusCodes.Status200OK, $"{email} is unsubscribed and will get no more mail from this sender.", null);
+    }
+
+    private static IResult Page(int status, string message, string? form) => Results.Content(
+        $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Unsubscribe</title></head>" +
+        $"<body><main><p>{WebUtility.HtmlEncode(message)}</p>{form}</main></body></html>",
+        "text/html; charset=utf-8", statusCode: status);
+}
