@@ -15,6 +15,7 @@ namespace Bulk.Worker.Smtp;
 public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, ILogger<SmtpConnectionPool> logger) : IAsyncDisposable
 {
     private readonly SmtpOptions smtp = options.Value;
+    private readonly RelayTrust? trust = string.IsNullOrWhiteSpace(options.Value.CaFile) ? null : RelayTrust.Load(options.Value.CaFile);
     private readonly SemaphoreSlim slots = new(options.Value.MaxConnections, options.Value.MaxConnections);
     private readonly ConcurrentQueue<SmtpClient> idle = new();
     private long opened;
@@ -70,6 +71,13 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
             client.LocalDomain = smtp.LocalDomain;
         }
 
+        // Without a CA file MailKit's own check stands: the system store, host name, dates, revocation.
+        string? refusal = null;
+        if (trust is not null)
+        {
+            client.ServerCertificateValidationCallback = (_, certificate, chain, errors) => trust.Accepts(certificate, chain, errors, out refusal);
+        }
+
         try
         {
             // Our own socket, so that Nagle's algorithm is off: the last small write of each message (the final
@@ -91,6 +99,20 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
                 await client.AuthenticateAsync(smtp.Username, smtp.Password ?? "", cancellationToken);
             }
         }
+        catch (SslHandshakeException e)
+        {
+            client.Dispose();
+            var reason = refusal ?? OneLine(e.Message);
+            LogTlsFailed(smtp.Host!, smtp.Port, reason);
+            throw new RelayTlsException($"TLS with {smtp.Host}:{smtp.Port} failed: {reason}", e);
+        }
+        catch (NotSupportedException e) when (smtp.Security == SmtpSecurity.StartTls)
+        {
+            // MailKit's answer when EHLO lacks STARTTLS: the one place a downgrade to plain text could have happened.
+            client.Dispose();
+            LogStartTlsNotOffered(smtp.Host!, smtp.Port);
+            throw new RelayTlsException($"{smtp.Host}:{smtp.Port} does not offer STARTTLS, and Smtp__Security=StartTls never sends in plain text", e);
+        }
         catch
         {
             client.Dispose();
@@ -109,6 +131,10 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
         SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
         _ => SecureSocketOptions.Auto,
     };
+
+    /// <summary>MailKit's handshake message is a bulleted multi-line text; a reply and a log line want it on one line.</summary>
+    private static string OneLine(string message) =>
+        string.Join(" ", message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(line => line.TrimStart('\u2022', ' ')));
 
     public async ValueTask DisposeAsync()
     {
@@ -132,4 +158,10 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
 
     [LoggerMessage(LogLevel.Information, "Opened SMTP connection to {Host}:{Port} ({Count} opened so far)")]
     private partial void LogOpened(string host, int port, long count);
+
+    [LoggerMessage(LogLevel.Warning, "TLS with SMTP relay {Host}:{Port} failed, nothing sent on this connection: {Reason}")]
+    private partial void LogTlsFailed(string host, int port, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "SMTP relay {Host}:{Port} does not offer STARTTLS; Smtp__Security=StartTls refuses to send in plain text")]
+    private partial void LogStartTlsNotOffered(string host, int port);
 }

@@ -2,11 +2,27 @@ using System.ComponentModel.DataAnnotations;
 
 namespace Bulk.Worker.Smtp;
 
+/// <summary>How the connection to the relay is protected (<c>Smtp__Security</c>).</summary>
+/// <remarks>Wherever TLS is negotiated the relay's certificate is validated; a certificate failure never falls back to plain text.</remarks>
 public enum SmtpSecurity
 {
+    /// <summary>Plain text, never TLS: only for a relay on the same host or a trusted network (smtp-sink, Mailpit).</summary>
     None,
+
+    /// <summary>Plain connection upgraded with STARTTLS; a relay that does not offer STARTTLS is refused, never used in plain text.</summary>
     StartTls,
+
+    /// <summary>TLS from the first byte (SMTPS, usually port 465).</summary>
     SslOnConnect,
+
+    /// <summary>
+    /// MailKit's choice: TLS on connect for port 465, otherwise STARTTLS <em>if the relay offers it</em>, else plain text.
+    /// </summary>
+    /// <remarks>
+    /// Opportunistic, and so a downgrade anyone on the path can force by removing STARTTLS from the EHLO reply.
+    /// Kept as the default because it works with every relay out of the box; set StartTls or SslOnConnect when the
+    /// network between Worker and relay is not trusted.
+    /// </remarks>
     Auto,
 }
 
@@ -20,6 +36,12 @@ public sealed class SmtpOptions : IValidatableObject
     public int Port { get; set; } = 25;
 
     public SmtpSecurity Security { get; set; } = SmtpSecurity.Auto;
+
+    /// <summary>
+    /// A PEM file with the CA certificate(s) of a private relay (<c>Smtp__CaFile</c>): when set, the relay's certificate
+    /// must chain to one of them, <em>instead of</em> to the system store; host name and dates are checked all the same.
+    /// </summary>
+    public string? CaFile { get; set; }
 
     public string? Username { get; set; }
 
@@ -58,6 +80,20 @@ public sealed class SmtpOptions : IValidatableObject
         if (!Enum.IsDefined(Security))
         {
             yield return new ValidationResult("Smtp__Security must be None, StartTls, SslOnConnect or Auto", [nameof(Security)]);
+        }
+
+        if (!string.IsNullOrWhiteSpace(CaFile))
+        {
+            if (RelayTrust.Problem(CaFile) is { } problem)
+            {
+                yield return new ValidationResult($"Smtp__CaFile {problem}", [nameof(CaFile)]);
+            }
+
+            if (Security == SmtpSecurity.None)
+            {
+                // A CA file says TLS is wanted; None would silently ignore it.
+                yield return new ValidationResult("Smtp__CaFile is set but Smtp__Security=None never uses TLS: set StartTls, SslOnConnect or Auto", [nameof(CaFile)]);
+            }
         }
 
         if (string.IsNullOrEmpty(Username) != string.IsNullOrEmpty(Password))

@@ -132,9 +132,11 @@ public sealed partial class SmtpSender
         }
     }
 
+    // A relay's TLS refusal counts too: it is the relay's configuration, so the tiers give time to fix it, then it is parked.
     private static bool IsTransient(Exception e) => e is IOException or SocketException or TimeoutException
         or OperationCanceledException or SmtpProtocolException or ServiceNotConnectedException
-        or ServiceNotAuthenticatedException or AuthenticationException or SslHandshakeException or SmtpCommandException;
+        or ServiceNotAuthenticatedException or AuthenticationException or SslHandshakeException or SmtpCommandException
+        or RelayTlsException;
 
     [LoggerMessage(LogLevel.Debug, "SMTP attempt {Attempt} failed ({Reply}); retrying in {DelayMs} ms")]
     private partial void LogRetry(int attempt, string? reply, double delayMs);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using MimeKit;
 using SmtpServer;
 using SmtpServer.Authentication;
@@ -12,8 +13,8 @@ using SmtpServer.Storage;
 
 namespace Bulk.Tests.Infrastructure;
 
-/// <summary>A mail received by <see cref="TestSmtpServer"/>, with when it was accepted and its envelope sender (MAIL FROM).</summary>
-public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At, string? EnvelopeFrom = null);
+/// <summary>A mail received by <see cref="TestSmtpServer"/>: when it was accepted, its envelope sender (MAIL FROM), whether the session was under TLS.</summary>
+public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At, string? EnvelopeFrom = null, bool OverTls = false);
 
 /// <summary>A real SMTP server (the SmtpServer library) on loopback that records mails and can refuse chosen recipients.</summary>
 public sealed class TestSmtpServer : IAsyncDisposable
@@ -27,12 +28,22 @@ public sealed class TestSmtpServer : IAsyncDisposable
     private int sessions;
     private int authenticated;
 
-    private TestSmtpServer(int port)
+    private int plainTextTransactions;
+
+    private TestSmtpServer(int port, X509Certificate2? certificate, bool tlsOnConnect)
     {
         Port = port;
         var options = new SmtpServerOptionsBuilder()
             .ServerName("test-relay")
-            .Endpoint(e => e.Endpoint(new IPEndPoint(IPAddress.Loopback, port)).AllowUnsecureAuthentication(true).AuthenticationRequired(true))
+            .Endpoint(e =>
+            {
+                e.Endpoint(new IPEndPoint(IPAddress.Loopback, port)).AllowUnsecureAuthentication(true).AuthenticationRequired(true);
+                if (certificate is not null)
+                {
+                    // With a certificate the server offers STARTTLS, or speaks TLS from the first byte.
+                    e.Certificate(certificate).IsSecure(tlsOnConnect);
+                }
+            })
             .Build();
         var services = new ServiceProvider();
         services.Add(new Store(this));
@@ -49,6 +60,9 @@ public sealed class TestSmtpServer : IAsyncDisposable
     /// <summary>SMTP sessions (TCP connections) opened by clients so far.</summary>
     public int Sessions => Volatile.Read(ref sessions);
 
+    /// <summary>MAIL FROM commands received on a session that was not under TLS.</summary>
+    public int PlainTextTransactions => Volatile.Read(ref plainTextTransactions);
+
     /// <summary>Sessions that authenticated successfully.</summary>
     public int Authenticated => Volatile.Read(ref authenticated);
 
@@ -61,9 +75,12 @@ public sealed class TestSmtpServer : IAsyncDisposable
     /// <summary>How many times a recipient was offered in RCPT TO.</summary>
     public int AttemptsFor(string recipient) => rcptAttempts.TryGetValue(recipient, out var n) ? n : 0;
 
-    public static Task<TestSmtpServer> StartAsync()
+    public static Task<TestSmtpServer> StartAsync() => StartAsync(null, tlsOnConnect: false);
+
+    /// <summary>A server presenting <paramref name="certificate"/>: over STARTTLS, or from the first byte when <paramref name="tlsOnConnect"/>.</summary>
+    public static Task<TestSmtpServer> StartAsync(X509Certificate2? certificate, bool tlsOnConnect)
     {
-        var smtp = new TestSmtpServer(FreePort());
+        var smtp = new TestSmtpServer(FreePort(), certificate, tlsOnConnect);
         _ = smtp.server.StartAsync(smtp.stop.Token);
         return Task.FromResult(smtp);
     }
@@ -110,8 +127,15 @@ public sealed class TestSmtpServer : IAsyncDisposable
 
     private sealed class Filter(TestSmtpServer owner) : IMailboxFilter
     {
-        public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken) =>
-            Task.FromResult(true);
+        public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken)
+        {
+            if (!context.Pipe.IsSecure)
+            {
+                Interlocked.Increment(ref owner.plainTextTransactions);
+            }
+
+            return Task.FromResult(true);
+        }
 
         public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
         {
@@ -139,7 +163,8 @@ public sealed class TestSmtpServer : IAsyncDisposable
             var message = await MimeMessage.LoadAsync(stream, cancellationToken);
             foreach (var to in transaction.To)
             {
-                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow, transaction.From is { } from ? Address(from) : null));
+                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow,
+                    transaction.From is { } from ? Address(from) : null, context.Pipe.IsSecure));
             }
 
             return SmtpResponse.Ok;
