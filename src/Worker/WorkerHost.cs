@@ -19,6 +19,8 @@ public static class WorkerHost
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
 
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
@@ -34,6 +36,7 @@ public static class WorkerHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<GlobalRateLimit>());
         builder.Services.AddSingleton<SendRateLimits>();
         builder.Services.AddSingleton<SmtpSender>();
+        builder.Services.AddSingleton<MessageSigner>();
         builder.Services.AddSingleton<MessageRenderer>();
         builder.Services.AddSingleton<JobDelivery>();
         builder.Services.AddHostedService<DeliveryConsumer>();

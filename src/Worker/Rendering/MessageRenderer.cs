@@ -20,10 +20,16 @@ public sealed record CompiledCampaign(
 public sealed class TemplateException(string message) : Exception(message);
 
 /// <summary>Fills a campaign's Liquid templates with one recipient's data and builds the MIME message.</summary>
-public sealed class MessageRenderer
+public sealed class MessageRenderer(MessageSigner signer)
 {
     private static readonly FluidParser Parser = new();
     private static readonly TemplateOptions Options = new();
+
+    /// <summary>A renderer that does not sign.</summary>
+    public MessageRenderer()
+        : this(MessageSigner.Unsigned)
+    {
+    }
 
     public CompiledCampaign Compile(string campaignId, MessageTemplate template)
     {
@@ -77,6 +83,7 @@ public sealed class MessageRenderer
             HtmlBody = campaign.Html?.Render(context, HtmlEncoder.Default),
         };
         message.Body = body.ToMessageBody();
+        signer.Sign(message); // last: nothing may change a message once it is signed
         return message;
     }
 
