@@ -2,7 +2,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using MimeKit.Cryptography;
-using Org.BouncyCastle.Security;
 
 namespace Bulk.Worker.Rendering;
 
@@ -43,7 +42,7 @@ public sealed partial class MessageSigner
         var bits = rsa!.KeySize;
         using (rsa)
         {
-            signer = new DkimSigner(DotNetUtilities.GetRsaKeyPair(rsa).Private, dkim.Domain!, dkim.Selector!, DkimSignatureAlgorithm.RsaSha256)
+            signer = new PlatformRsaDkimSigner(rsa, dkim.Domain!, dkim.Selector!)
             {
                 HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
                 BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
