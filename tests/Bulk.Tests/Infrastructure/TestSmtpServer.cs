@@ -12,8 +12,8 @@ using SmtpServer.Storage;
 
 namespace Bulk.Tests.Infrastructure;
 
-/// <summary>A mail received by <see cref="TestSmtpServer"/>, with when it was accepted.</summary>
-public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At);
+/// <summary>A mail received by <see cref="TestSmtpServer"/>, with when it was accepted and the bytes that came after DATA.</summary>
+public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At, byte[]? Raw = null);
 
 /// <summary>A real SMTP server (the SmtpServer library) on loopback that records mails and can refuse chosen recipients.</summary>
 public sealed class TestSmtpServer : IAsyncDisposable
@@ -135,11 +135,12 @@ public sealed class TestSmtpServer : IAsyncDisposable
                 await Task.Delay(owner.AcceptDelay, cancellationToken);
             }
 
-            using var stream = new MemoryStream(buffer.ToArray());
+            var raw = buffer.ToArray();
+            using var stream = new MemoryStream(raw);
             var message = await MimeMessage.LoadAsync(stream, cancellationToken);
             foreach (var to in transaction.To)
             {
-                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow));
+                owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow, raw));
             }
 
             return SmtpResponse.Ok;
