@@ -33,9 +33,14 @@ public sealed partial class DkimOptions : IValidatableObject
         {
             pem = File.ReadAllText(PrivateKeyFile!);
         }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            error = $"Dkim__PrivateKeyFile '{PrivateKeyFile}' does not exist";
+            return false;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            error = $"Dkim__PrivateKeyFile cannot be read: {e.Message}";
+            error = $"Dkim__PrivateKeyFile '{PrivateKeyFile}' cannot be read: {e.Message}";
             return false;
         }
 
