@@ -24,6 +24,8 @@ public static class WorkerHost
             .Validate(o => !string.IsNullOrEmpty(o.BaseUrl),
                 "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
             .ValidateOnStart();
+        builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
 
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
@@ -42,6 +44,7 @@ public static class WorkerHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<GlobalRateLimit>());
         builder.Services.AddSingleton<SendRateLimits>();
         builder.Services.AddSingleton<SmtpSender>();
+        builder.Services.AddSingleton<MessageSigner>();
         builder.Services.AddSingleton<MessageRenderer>();
         builder.Services.AddSingleton<JobDelivery>();
         builder.Services.AddHostedService<DeliveryConsumer>();

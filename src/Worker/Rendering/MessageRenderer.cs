@@ -27,7 +27,7 @@ public sealed class TemplateException(string message) : Exception(message);
 /// Every message carries a one-click unsubscribe (RFC 8058) for its recipient, whose link is also in the templates as
 /// <c>{{ unsubscribe_url }}</c>.
 /// </remarks>
-public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe)
+public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, MessageSigner signer)
 {
     private static readonly FluidParser Parser = new();
     private static readonly TemplateOptions Options = new();
@@ -122,6 +122,7 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe)
             HtmlBody = campaign.Html?.Render(context, HtmlEncoder.Default),
         };
         message.Body = body.ToMessageBody();
+        signer.Sign(message); // last: nothing may change a message once it is signed
         return message;
     }
 

@@ -12,7 +12,7 @@ public sealed class StartupConfigurationTests
 {
     /// <summary>Settings every Worker needs, so that each test sees only the error it is about.</summary>
     private static readonly string[] Unsubscribe =
-        [$"--Unsubscribe:Secret={Bulk.Tests.Infrastructure.BulkSystem.UnsubscribeSecret}", "--Unsubscribe:BaseUrl=https://mail.example.com"];
+        [$"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}", "--Unsubscribe:BaseUrl=https://mail.example.com"];
 
     [Fact]
     public async Task AWorkerWithoutSmtpHostOrWithABadPort_DoesNotStart_AndSaysWhichSettings()
@@ -43,18 +43,73 @@ public sealed class StartupConfigurationTests
         Assert.Contains(named, message);
     }
 
+    [Theory]
+    [InlineData("selector only", "Dkim__Domain, Dkim__Selector and Dkim__PrivateKeyFile are given together or not at all")]
+    [InlineData("no key file", "Dkim__Domain, Dkim__Selector and Dkim__PrivateKeyFile are given together or not at all")]
+    [InlineData("missing key file", "Dkim__PrivateKeyFile '/nonexistent/bulk-dkim.pem' does not exist")]
+    [InlineData("unreadable key file", "Dkim__PrivateKeyFile '/' cannot be read")]
+    [InlineData("public key", "holds no unencrypted RSA private key in PEM")]
+    [InlineData("not a key", "holds no unencrypted RSA private key in PEM")]
+    [InlineData("short key", "holds a 512-bit RSA key; receivers ignore DKIM keys under 1024 bits")]
+    [InlineData("bad domain", "Dkim__Domain must be a domain name")]
+    public async Task AWorkerWithIncompleteOrUnusableDkimSettings_DoesNotStart_AndSaysWhyInOneLine(string setup, string expected)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"bulk-dkim-{Guid.NewGuid():N}.pem");
+        using var rsa = System.Security.Cryptography.RSA.Create(setup == "short key" ? 512 : 2048);
+        File.WriteAllText(file, setup switch
+        {
+            "public key" => rsa.ExportSubjectPublicKeyInfoPem(),
+            "not a key" => "not a PEM file",
+            _ => rsa.ExportRSAPrivateKeyPem(),
+        });
+        string[] dkim = setup switch
+        {
+            "selector only" => ["--Dkim:Selector=bulk"],
+            "no key file" => ["--Dkim:Domain=example.com", "--Dkim:Selector=bulk"],
+            "missing key file" => ["--Dkim:Domain=example.com", "--Dkim:Selector=bulk", "--Dkim:PrivateKeyFile=/nonexistent/bulk-dkim.pem"],
+            "unreadable key file" => ["--Dkim:Domain=example.com", "--Dkim:Selector=bulk", "--Dkim:PrivateKeyFile=/"],
+            "bad domain" => ["--Dkim:Domain=example.com; x=1", "--Dkim:Selector=bulk", $"--Dkim:PrivateKeyFile={file}"],
+            _ => ["--Dkim:Domain=example.com", "--Dkim:Selector=bulk", $"--Dkim:PrivateKeyFile={file}"],
+        };
+
+        try
+        {
+            using var worker = WorkerHost.Create([.. Unsubscribe, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1", .. dkim]);
+
+            var e = await Assert.ThrowsAsync<OptionsValidationException>(() => worker.StartAsync());
+            var line = ConfigurationErrors.OneLine("Bulk.Worker", e.Failures);
+
+            Assert.DoesNotContain('\n', line);
+            Assert.Contains(expected, line);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
+    public async Task AWorkerProcessWhoseDkimKeyFileIsMissing_PrintsOneLine_AndExitsWith2()
+    {
+        await using var worker = ChildProcess.Start("dotnet", [Repository.WorkerAssembly, .. Unsubscribe,
+            "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1",
+            "--Dkim:Domain=example.com", "--Dkim:Selector=bulk", "--Dkim:PrivateKeyFile=/nonexistent/bulk-dkim.pem"]);
+
+        await worker.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, worker.ExitCode);
+        var line = Assert.Single(worker.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("Bulk.Worker: invalid configuration: Dkim__PrivateKeyFile '/nonexistent/bulk-dkim.pem' does not exist", line);
+    }
+
     [Fact]
     public async Task AWorkerProcessWithSeveralSectionsWrong_ExitsWithCode2_AndOneLineNamingEach()
     {
-        await using var worker = Bulk.Tests.Infrastructure.ChildProcess.Start("dotnet",
-            [Bulk.Tests.Infrastructure.Repository.WorkerAssembly, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Unsubscribe:Secret=", "--Smtp:Host="]);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!worker.HasExited && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100);
-        }
+        await using var worker = ChildProcess.Start("dotnet",
+            [Repository.WorkerAssembly, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Unsubscribe:Secret=", "--Smtp:Host="]);
 
-        Assert.True(worker.HasExited, worker.Output);
+        await worker.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
         Assert.Equal(2, worker.ExitCode);
         var line = Assert.Single(worker.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("Bulk.Worker: invalid configuration: ", line);
@@ -122,7 +177,7 @@ public sealed class StartupConfigurationTests
     public async Task AFrontWithAnAbsurdRecipientLimit_DoesNotStart()
     {
         await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Front:MaxRecipients=0",
-            $"--Unsubscribe:Secret={Bulk.Tests.Infrastructure.BulkSystem.UnsubscribeSecret}"]);
+            $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}"]);
 
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
 

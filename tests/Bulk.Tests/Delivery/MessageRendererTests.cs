@@ -7,12 +7,15 @@ namespace Bulk.Tests.Delivery;
 
 public sealed class MessageRendererTests
 {
-    private readonly MessageRenderer renderer = new(Microsoft.Extensions.Options.Options.Create(new UnsubscribeOptions
+    /// <summary>Unsubscribe settings for renderers built by hand in tests.</summary>
+    internal static readonly Microsoft.Extensions.Options.IOptions<UnsubscribeOptions> Unsubscribe = Microsoft.Extensions.Options.Options.Create(new UnsubscribeOptions
     {
         Secret = Infrastructure.BulkSystem.UnsubscribeSecret,
         BaseUrl = "https://mail.example.com/",
         Mailto = "unsubscribe@example.com",
-    }));
+    });
+
+    private readonly MessageRenderer renderer = new(Unsubscribe, MessageSigner.Unsigned);
 
     private static JobRecipient Recipient(string email, string dataJson) =>
         new(7, email, JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(dataJson));

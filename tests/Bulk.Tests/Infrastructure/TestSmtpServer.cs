@@ -13,8 +13,8 @@ using SmtpServer.Storage;
 
 namespace Bulk.Tests.Infrastructure;
 
-/// <summary>A mail received by <see cref="TestSmtpServer"/>: when it was accepted, its envelope sender (MAIL FROM), whether the session was under TLS.</summary>
-public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At, string? EnvelopeFrom = null, bool OverTls = false);
+/// <summary>A mail received by <see cref="TestSmtpServer"/>: when it was accepted, its envelope sender (MAIL FROM), whether the session was under TLS, and the bytes that came after DATA.</summary>
+public sealed record ReceivedMail(string Recipient, MimeMessage Message, DateTimeOffset At, string? EnvelopeFrom = null, bool OverTls = false, byte[]? Raw = null);
 
 /// <summary>A real SMTP server (the SmtpServer library) on loopback that records mails and can refuse chosen recipients.</summary>
 public sealed class TestSmtpServer : IAsyncDisposable
@@ -159,12 +159,13 @@ public sealed class TestSmtpServer : IAsyncDisposable
                 await Task.Delay(owner.AcceptDelay, cancellationToken);
             }
 
-            using var stream = new MemoryStream(buffer.ToArray());
+            var raw = buffer.ToArray();
+            using var stream = new MemoryStream(raw);
             var message = await MimeMessage.LoadAsync(stream, cancellationToken);
             foreach (var to in transaction.To)
             {
                 owner.Mails.Enqueue(new ReceivedMail(Address(to), message, DateTimeOffset.UtcNow,
-                    transaction.From is { } from ? Address(from) : null, context.Pipe.IsSecure));
+                    transaction.From is { } from ? Address(from) : null, context.Pipe.IsSecure, raw));
             }
 
             return SmtpResponse.Ok;
