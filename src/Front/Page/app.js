@@ -7,6 +7,30 @@ let events = null;
 let current = null;
 let failuresShown = -1;
 
+// ---- access: with API keys configured every call carries "Authorization: Bearer", kept in this tab only ----
+
+const keyInput = $("api-key");
+keyInput.value = sessionStorage.getItem("bulk.apiKey") ?? "";
+$("access").hidden = keyInput.value === "";
+keyInput.addEventListener("change", () => {
+  sessionStorage.setItem("bulk.apiKey", keyInput.value.trim());
+  $("access-help").textContent = "This server needs an API key. It is kept in this browser tab only.";
+  loadRecent();
+  if (current) openCampaign(current.id);
+});
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers ?? {});
+  const key = keyInput.value.trim();
+  if (key) headers.set("Authorization", `Bearer ${key}`);
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    $("access").hidden = false;
+    $("access-help").textContent = key ? "This API key was refused; check it." : "This server needs an API key. It is kept in this browser tab only.";
+  }
+  return response;
+}
+
 // ---- recipients: one address per line, or CSV with a header row whose columns become placeholder data ----
 
 function parseCsv(text) {
@@ -127,7 +151,7 @@ form.addEventListener("submit", async (event) => {
   send.disabled = true;
   formStatus("Sending…");
   try {
-    const response = await fetch("/campaigns", {
+    const response = await api("/campaigns", {
       method: "POST",
       headers: { "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID() },
       body: JSON.stringify(body),
@@ -170,13 +194,14 @@ function duration(seconds) {
 function render(status) {
   current = status;
   $("view-status").textContent = status.status.replaceAll("_", " ");
-  const done = status.delivered + status.failed;
+  const done = status.delivered + status.failed + (status.suppressed ?? 0);
   const percent = status.total > 0 ? Math.floor((done * 100) / status.total) : 0;
   $("progress").value = percent;
   $("progress-text").textContent = `${percent} %`;
   $("count-delivered").textContent = status.delivered;
   $("count-failed").textContent = status.failed;
   $("count-deferred").textContent = status.deferred;
+  $("count-suppressed").textContent = status.suppressed ?? 0;
   $("count-pending").textContent = status.pending;
   $("count-rate").textContent = status.ratePerSecond > 0 ? `${status.ratePerSecond}/s` : "–";
   const over = finished.has(status.status);
@@ -192,7 +217,7 @@ async function loadFailures(id, count) {
   failuresShown = count;
   const table = $("failures");
   if (count === 0) { table.hidden = true; $("no-failures").hidden = false; return; }
-  const response = await fetch(`/campaigns/${id}/failures?limit=100`);
+  const response = await api(`/campaigns/${id}/failures?limit=100`);
   if (!response.ok) return;
   const page = await response.json();
   const rows = page.failures.map((f) => {
@@ -211,23 +236,61 @@ async function loadFailures(id, count) {
 }
 
 function openCampaign(id) {
-  if (events) events.close();
+  if (events) events.abort();
   failuresShown = -1;
   $("campaign-view").hidden = false;
   $("view-id").textContent = id;
   $("view-message").textContent = "";
   if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
-  // The browser reconnects by itself and sends Last-Event-ID; the server carries on from there.
-  events = new EventSource(`/campaigns/${id}/events`);
-  const update = (event) => render(JSON.parse(event.data));
-  events.addEventListener("progress", update);
-  events.addEventListener("end", (event) => { update(event); events.close(); loadRecent(); });
-  events.addEventListener("error", () => { if (events.readyState === EventSource.CLOSED) $("view-message").textContent = "Live updates stopped; reload to see the latest."; });
+  events = new AbortController();
+  follow(id, events.signal);
+}
+
+// Server-Sent Events read through fetch() rather than EventSource, which cannot send an Authorization header.
+// Like EventSource it reconnects after a drop and sends Last-Event-ID; the server carries on from there.
+async function follow(id, signal) {
+  let lastEventId = null;
+  while (!signal.aborted) {
+    try {
+      const headers = { Accept: "text/event-stream" };
+      if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+      const response = await api(`/campaigns/${id}/events`, { headers, signal });
+      if (!response.ok) {
+        $("view-message").textContent = `Live updates unavailable (${response.status}).`;
+        return;
+      }
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let type = "message", data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) type = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).trim();
+            else if (line.startsWith("id:")) lastEventId = line.slice(3).trim();
+          }
+          if (data === "") continue;
+          render(JSON.parse(data));
+          if (type === "end") { loadRecent(); return; }
+        }
+      }
+    } catch {
+      if (signal.aborted) return;
+    }
+    $("view-message").textContent = "Reconnecting…";
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (!signal.aborted) $("view-message").textContent = "";
+  }
 }
 
 async function control(action) {
   if (!current) return;
-  const response = await fetch(`/campaigns/${current.id}/${action}`, { method: "POST" });
+  const response = await api(`/campaigns/${current.id}/${action}`, { method: "POST" });
   const answer = await response.json().catch(() => ({}));
   if (response.ok) render(answer);
   else $("view-message").textContent = answer.detail ?? `Could not ${action} (${response.status}).`;
@@ -240,7 +303,7 @@ $("cancel").addEventListener("click", () => { if (confirm("Cancel this campaign?
 // ---- recent campaigns: from the server, so every tab and every reload sees the same ----
 
 async function loadRecent() {
-  const response = await fetch("/campaigns?limit=20");
+  const response = await api("/campaigns?limit=20");
   if (!response.ok) return;
   const { campaigns } = await response.json();
   const items = campaigns.map((c) => {

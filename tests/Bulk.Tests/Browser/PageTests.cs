@@ -65,6 +65,39 @@ public sealed class PageTests(BrokerFixture broker, BrowserFixture browser, ITes
     }
 
     [Fact]
+    public async Task AFrontWithApiKeys_AsksForTheKey_ThenSendsAndFollowsTheCampaignLiveWithIt()
+    {
+        const string key = "page-key-0123456789abcdef";
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker, $"--Front:ApiKeys:0={key}");
+        await system.StartWorkerAsync(smtp);
+        var page = await browser.Browser.NewPageAsync();
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        // The page itself is public; the first API call is refused and the page asks for a key.
+        await Expect(page.GetByLabel("API key")).ToBeVisibleAsync();
+        await FillAsync(page, Csv(20));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.Locator("#form-status")).ToContainTextAsync("Unauthorized");
+        Assert.Equal(0u, await system.WorkQueueDepthAsync());
+
+        await page.GetByLabel("API key").FillAsync("wrong-key-0123456789abcdef");
+        await page.GetByLabel("API key").DispatchEventAsync("change");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.Locator("#access-help")).ToContainTextAsync("refused");
+
+        await page.GetByLabel("API key").FillAsync(key);
+        await page.GetByLabel("API key").DispatchEventAsync("change");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+
+        await Expect(page.Locator("#form-status")).ToContainTextAsync("Accepted, 20 recipients");
+        await Expect(page.Locator("#progress-text")).ToHaveTextAsync("100 %", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("completed");
+        await Expect(page.Locator("#count-delivered")).ToHaveTextAsync("20");
+        await Expect(page.Locator("#recent-list")).ToContainTextAsync("20 recipients");
+    }
+
+    [Fact]
     public async Task AFormTheServerRefuses_ShowsTheServersErrorNextToTheField()
     {
         await using var system = await BulkSystem.StartFrontAsync(broker);
