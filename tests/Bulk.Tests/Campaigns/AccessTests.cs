@@ -39,6 +39,21 @@ public sealed class AccessTests(BrokerFixture broker)
         Assert.Equal(1u, await system.WorkQueueDepthAsync());
     }
 
+    [Theory]
+    [InlineData(false, "No API key is configured (Front__ApiKeys, Front__ApiKeysFile): serving loopback clients only")]
+    [InlineData(true, "1 API keys configured")]
+    public async Task AFrontSaysAtStartWhoItServes(bool withKey, string line)
+    {
+        var prefix = $"test-{Guid.NewGuid():N}"[..17];
+        await using var front = ChildProcess.Start("dotnet", [Repository.FrontAssembly, "--urls=http://127.0.0.1:0",
+            $"--RabbitMq:Uri={broker.Uri}", $"--RabbitMq:Prefix={prefix}", $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}",
+            .. withKey ? [$"--Front:ApiKeys:0={KeyA}"] : Array.Empty<string>()]);
+
+        await front.WaitForOutputAsync(line, TimeSpan.FromSeconds(60));
+        await front.TerminateAsync(TimeSpan.FromSeconds(20));
+        await broker.DeleteQueuesAsync([$"{prefix}.outcomes", $"{prefix}.suppressions"]);
+    }
+
     [Fact]
     public async Task WithKeys_ABearerKeyFromTheSettingsOrTheFileIsNeeded_AndAnythingElseIsA401()
     {
