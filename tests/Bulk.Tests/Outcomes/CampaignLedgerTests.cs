@@ -36,6 +36,43 @@ public sealed class CampaignLedgerTests
     }
 
     [Fact]
+    public void SuppressedRecipients_AreDoneAndCountedApart_AndTheCampaignCompletesWithThem()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("c", 3));
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Progress, "c", T0.AddSeconds(1), 3, Delivered: [0], Suppressed: [2]));
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Progress, "c", T0.AddSeconds(2), 3, Suppressed: [2])); // read twice
+        var sending = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Sending, 1, 1, 1), (sending.Status, sending.Delivered, sending.Suppressed, sending.Pending));
+        Assert.Equal(RecipientState.Done, ledger.State("c", 2));
+        Assert.Equal(RecipientState.Pending, ledger.State("c", 1));
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Progress, "c", T0.AddSeconds(3), 3, Delivered: [1]));
+        var done = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Completed, 2, 0, 1, 0), (done.Status, done.Delivered, done.Failed, done.Suppressed, done.Pending));
+        Assert.Equal(0, ledger.DuplicateDeliveries);
+    }
+
+    [Fact]
+    public void TheSuppressionList_KeepsTheFirstReason_ComparesAddressesIgnoringCase_AndForgetsRemovedOnes()
+    {
+        var list = new SuppressionList();
+
+        list.Apply(new SuppressionEvent(SuppressionTypes.Suppressed, "Bea@Example.org", T0, SuppressionReasons.Unsubscribed, "c1"));
+        list.Apply(new SuppressionEvent(SuppressionTypes.Suppressed, "bea@example.org", T0.AddSeconds(1), SuppressionReasons.HardBounce, "c2"));
+        list.Apply(new SuppressionEvent(SuppressionTypes.Suppressed, "ann@example.org", T0.AddSeconds(2), SuppressionReasons.Operator));
+        list.Apply(new SuppressionEvent(SuppressionTypes.Suppressed, "cid@example.org", T0.AddSeconds(3), SuppressionReasons.Operator));
+        list.Apply(new SuppressionEvent(SuppressionTypes.Unsuppressed, "CID@example.org", T0.AddSeconds(4)));
+
+        Assert.Equal((SuppressionReasons.Unsubscribed, "c1"), (list.Find("BEA@EXAMPLE.ORG")!.Reason, list.Find("bea@example.org")!.CampaignId));
+        Assert.Null(list.Find("cid@example.org"));
+        var (page, count) = list.Page(0, 10);
+        Assert.Equal(2, count);
+        Assert.Equal(["ann@example.org", "Bea@Example.org"], page.Select(p => p.Email));
+    }
+
+    [Fact]
     public void FailuresAndDeferrals_AreCounted_AndAFailedRecipientIsDone()
     {
         var ledger = new CampaignLedger();
