@@ -76,6 +76,23 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         }
     }
 
+    /// <summary>
+    /// Waits (up to <paramref name="timeout"/>) for a process that just started to rebuild its state from the stream,
+    /// so that it does not answer "unknown" meanwhile; false when the broker is away and the state is what it is.
+    /// </summary>
+    public async Task<bool> WhenCaughtUpAsync(TimeSpan timeout)
+    {
+        try
+        {
+            await CaughtUp.WaitAsync(timeout);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Returns once this process's fold holds every entry written to the stream before the call.</summary>
     public async Task CatchUpAsync(CancellationToken cancellationToken)
     {

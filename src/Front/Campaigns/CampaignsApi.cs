@@ -193,14 +193,9 @@ public static partial class CampaignsApi
         var ledger = outcomes.Ledger;
         var from = offset ?? 0;
         var take = limit ?? 100;
-        if (from < 0)
+        if (CheckPage(from, take, MaxFailuresPage) is { } invalid)
         {
-            return Invalid("offset", "The offset is 0 or more.");
-        }
-
-        if (take is < 1 or > MaxFailuresPage)
-        {
-            return Invalid("limit", $"The limit is between 1 and {MaxFailuresPage}.");
+            return invalid;
         }
 
         return ledger.Failures(id, from, take) is var (page, count)
@@ -208,18 +203,15 @@ public static partial class CampaignsApi
             : Unknown(id);
     }
 
-    /// <summary>A Front that just started rebuilds its ledger from the stream; give it a moment before saying "unknown".</summary>
-    internal static async Task WhenCaughtUpAsync(OutcomeLog outcomes)
-    {
-        try
-        {
-            await outcomes.CaughtUp.WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (TimeoutException)
-        {
-            // The broker is away: answer from what the ledger has.
-        }
-    }
+    /// <summary>A Front that just started rebuilds its state from a stream; give it a moment before saying "unknown".</summary>
+    internal static Task WhenCaughtUpAsync<T>(EventStream<T> stream)
+        where T : class => stream.WhenCaughtUpAsync(TimeSpan.FromSeconds(10));
+
+    /// <summary>The offset and limit of a paged list, or the problem with them.</summary>
+    internal static ValidationProblem? CheckPage(int offset, int limit, int max) =>
+        offset < 0 ? Invalid("offset", "The offset is 0 or more.")
+        : limit < 1 || limit > max ? Invalid("limit", $"The limit is between 1 and {max}.")
+        : null;
 
     private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>
         TypedResults.Accepted($"/campaigns/{id}", new CampaignAccepted(id, status ?? CampaignLedger.Statuses.Queued, total, duplicatesDropped));
@@ -227,7 +219,7 @@ public static partial class CampaignsApi
     internal static ProblemHttpResult Unknown(string id) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound, title: "Unknown campaign", detail: $"No campaign '{id}' is known.");
 
-    private static ValidationProblem Invalid(string field, string message, string title = "Invalid request") =>
+    internal static ValidationProblem Invalid(string field, string message, string title = "Invalid request") =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: title);
 
     // System.Text.Json appends its own "Path: ... | LineNumber: ..." to the message; the field already names the path.

@@ -34,14 +34,9 @@ public static class SuppressionsApi
         await WhenCaughtUpAsync(log);
         var from = offset ?? 0;
         var take = limit ?? 100;
-        if (from < 0)
+        if (CampaignsApi.CheckPage(from, take, MaxPage) is { } invalid)
         {
-            return Invalid("offset", "The offset is 0 or more.");
-        }
-
-        if (take is < 1 or > MaxPage)
-        {
-            return Invalid("limit", $"The limit is between 1 and {MaxPage}.");
+            return invalid;
         }
 
         var (page, count) = log.List.Page(from, take);
@@ -132,21 +127,10 @@ public static class SuppressionsApi
         }
     }
 
-    private static async Task WhenCaughtUpAsync(SuppressionLog log)
-    {
-        try
-        {
-            await log.CaughtUp.WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (TimeoutException)
-        {
-            // The broker is away: answer from what the list has.
-        }
-    }
+    private static Task WhenCaughtUpAsync(SuppressionLog log) => CampaignsApi.WhenCaughtUpAsync(log);
 
     private static ProblemHttpResult NotSuppressed(string email) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound, title: "Not suppressed", detail: $"'{email}' is not on the suppression list.");
 
-    private static ValidationProblem Invalid(string field, string message) =>
-        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: "Invalid request");
+    private static ValidationProblem Invalid(string field, string message) => CampaignsApi.Invalid(field, message);
 }
