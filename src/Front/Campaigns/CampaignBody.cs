@@ -9,10 +9,11 @@ internal sealed record CampaignBody(CampaignRequest? Request, string Hash)
     /// Deserializes the body as it streams in, never holding a copy of it, and hashes every byte for the idempotency check.
     /// </summary>
     /// <exception cref="JsonException">The body is not JSON, or not a campaign's.</exception>
+    /// <exception cref="CampaignBodyRefusedException">The body broke a limit while it streamed in (recipients, subject, a value's size).</exception>
     /// <exception cref="BadHttpRequestException">Kestrel refused the body: over Front__MaxBodyBytes (413) or badly framed.</exception>
-    public static async Task<CampaignBody> ReadAsync(HttpRequest http, CancellationToken cancellationToken)
+    public static async Task<CampaignBody> ReadAsync(HttpRequest http, FrontOptions options, CancellationToken cancellationToken)
     {
-        await using var body = new CampaignBodyStream(http.Body);
+        await using var body = new CampaignBodyStream(http.Body, new CampaignBodyGuard(options.MaxRecipients, options.MaxTemplateBytes));
         var request = await JsonSerializer.DeserializeAsync(body, FrontJson.Default.CampaignRequest, cancellationToken);
 
         // The serializer reads on to make sure nothing but whitespace follows the JSON; whatever it left unread, the

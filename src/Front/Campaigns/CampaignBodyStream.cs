@@ -3,10 +3,10 @@ using System.Security.Cryptography;
 namespace Bulk.Front.Campaigns;
 
 /// <summary>
-/// The request body as the serializer reads it, hashed on the way through, so that the idempotency hash needs no
-/// copy of the body in memory.
+/// The request body as the serializer reads it, hashed and watched on the way through, so that neither the
+/// idempotency hash nor the early refusals need a copy of the body in memory.
 /// </summary>
-internal sealed class CampaignBodyStream(Stream body) : Stream
+internal sealed class CampaignBodyStream(Stream body, CampaignBodyGuard guard) : Stream
 {
     private readonly IncrementalHash hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -33,6 +33,7 @@ internal sealed class CampaignBodyStream(Stream body) : Stream
     private void Observe(ReadOnlySpan<byte> bytes)
     {
         hash.AppendData(bytes);
+        guard.Observe(bytes);
     }
 
     public override bool CanRead => true;

@@ -55,8 +55,9 @@ public static partial class CampaignsApi
         CampaignBody body;
         try
         {
-            // Read as it streams in: Kestrel enforces Front__MaxBodyBytes while this reads, and no copy of the body is kept.
-            body = await CampaignBody.ReadAsync(http.Request, http.RequestAborted);
+            // Read as it streams in: Kestrel enforces Front__MaxBodyBytes while this reads, the guard the counts and
+            // sizes that can be told before the end, and no copy of the body is kept.
+            body = await CampaignBody.ReadAsync(http.Request, options.Value, http.RequestAborted);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -69,6 +70,10 @@ public static partial class CampaignsApi
         {
             // Kestrel could not read the body: broken chunked framing, fewer bytes than the Content-Length said…
             return TypedResults.Problem(statusCode: e.StatusCode, title: "The body could not be read", detail: e.Message);
+        }
+        catch (CampaignBodyRefusedException e)
+        {
+            return Invalid(e.Field, e.Message, "The campaign has invalid fields");
         }
         catch (JsonException e)
         {
