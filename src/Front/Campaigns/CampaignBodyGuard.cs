@@ -13,15 +13,17 @@ public sealed class CampaignBodyRefusedException(string field, string message) :
 
 /// <summary>
 /// Follows the campaign body's bytes as they stream in and refuses, before the serializer has buffered or built
-/// it, what would only be refused once it had all been read: more recipients than Front__MaxRecipients, a subject
-/// over 998 characters, and any string (text, html or other), number or literal over Front__MaxTemplateBytes.
+/// it, what would only be refused once it had all been read: more recipients than Front__MaxRecipients, more than
+/// 50 custom headers, a subject over 998 characters, and any string (text, html or other), number or literal over
+/// Front__MaxTemplateBytes.
 /// </summary>
 /// <remarks>
 /// The serializer holds a whole token in memory before it looks at it, and builds every recipient before the
 /// validator can count them, so without this a 60 MB text or a million addresses under the body limit cost the
 /// Front hundreds of MB before the 400. This is a lexer, not a parser: it follows strings, nesting and the
 /// top-level property names, and leaves malformed JSON to the serializer reading the same bytes. On malformed JSON
-/// it may refuse first, with its own reason; it never lets through what the serializer or the validator would refuse.
+/// it may refuse first, with its own reason, and it counts recipients and headers as written (a header given twice
+/// counts twice); anything else it lets through, the serializer and the validator then judge.
 /// </remarks>
 internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
 {
@@ -30,6 +32,9 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
 
     /// <summary>"recipients" with every letter escaped (\u0072…) is 60 bytes: a longer property name is none that is watched.</summary>
     private const int MaxWatchedNameBytes = 64;
+
+    private const string Recipients = "recipients";
+    private const string Headers = "headers";
 
     private static readonly SearchValues<byte> Whitespace = SearchValues.Create(" \t\r\n"u8);
     private static readonly SearchValues<byte> LiteralEnd = SearchValues.Create(" \t\r\n\"{}[],:"u8);
@@ -41,9 +46,9 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
     private bool rootIsObject;
     private bool expectName;
     private string? field;
-    private bool inRecipients;
-    private bool expectRecipient;
-    private int recipients;
+    private string? counted; // the top-level list whose items are being counted: recipients or headers
+    private bool expectItem;
+    private int items;
     private long literalBytes;
 
     private bool inString;
@@ -74,13 +79,10 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                 continue;
             }
 
-            if (expectRecipient && b is not ((byte)',' or (byte)']'))
+            if (expectItem && b is not ((byte)',' or (byte)']' or (byte)'}'))
             {
-                expectRecipient = false;
-                if (++recipients > maxRecipients)
-                {
-                    throw new CampaignBodyRefusedException("recipients", $"At most {maxRecipients} recipients per campaign; this one has more.");
-                }
+                expectItem = false;
+                CountItem();
             }
 
             if (LiteralEnd.Contains(b))
@@ -118,19 +120,19 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                     rootIsObject = b == (byte)'{';
                     expectName = rootIsObject;
                 }
-                else if (depth == 2 && b == (byte)'[' && rootIsObject && Is("recipients"))
+                else if (depth == 2 && rootIsObject)
                 {
-                    inRecipients = true;
-                    expectRecipient = true;
-                    recipients = 0;
+                    counted = b == (byte)'[' && Is(Recipients) ? Recipients : b == (byte)'{' && Is(Headers) ? Headers : null;
+                    expectItem = counted is not null;
+                    items = 0;
                 }
 
                 break;
             case (byte)'}' or (byte)']':
                 if (depth == 2)
                 {
-                    inRecipients = false;
-                    expectRecipient = false;
+                    counted = null;
+                    expectItem = false;
                 }
 
                 depth = Math.Max(0, depth - 1);
@@ -140,9 +142,9 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                 {
                     expectName = rootIsObject;
                 }
-                else if (depth == 2 && inRecipients)
+                else if (depth == 2 && counted is not null)
                 {
-                    expectRecipient = true;
+                    expectItem = true;
                 }
 
                 break;
@@ -153,6 +155,20 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                 }
 
                 break;
+        }
+    }
+
+    private void CountItem()
+    {
+        items++;
+        if (counted == Recipients && items > maxRecipients)
+        {
+            throw new CampaignBodyRefusedException(Recipients, $"At most {maxRecipients} recipients per campaign; this one has more.");
+        }
+
+        if (counted == Headers && items > CampaignValidator.MaxHeaders)
+        {
+            throw new CampaignBodyRefusedException(Headers, $"At most {CampaignValidator.MaxHeaders} custom headers; this campaign has more.");
         }
     }
 
@@ -309,7 +325,7 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
 
     /// <summary>The field a refusal names: the recipient, the top-level property, or the body itself.</summary>
     private string Where() =>
-        inRecipients && depth >= 2 && recipients > 0 ? string.Create(CultureInfo.InvariantCulture, $"recipients[{recipients - 1}]")
+        counted == Recipients && depth >= 2 && items > 0 ? string.Create(CultureInfo.InvariantCulture, $"recipients[{items - 1}]")
         : depth >= 1 && !stringIsName && field is not null ? field
         : "body";
 

@@ -26,6 +26,7 @@ public sealed class CampaignBodyGuardTests
         "{\"text\":\"" + string.Concat(Enumerable.Repeat("\\u00e9", MaxTemplateBytes / 2)) + "\"}",
         "{\"text\":\"" + string.Concat(Enumerable.Repeat("\\ud83d\\ude00", MaxTemplateBytes / 4)) + "\"}",
         "{\"n\":" + new string('1', MaxTemplateBytes) + "}",
+        Headers(CampaignValidator.MaxHeaders),
     };
 
     public static TheoryData<string, string> Refused => new()
@@ -43,6 +44,7 @@ public sealed class CampaignBodyGuardTests
         { "{\"from\":" + new string('1', MaxTemplateBytes + 1) + "}", "from" },
         { "\"" + new string('x', MaxTemplateBytes + 1) + "\"", "body" },
         { "{\"" + new string('x', MaxTemplateBytes + 1) + "\":1}", "body" },
+        { Headers(CampaignValidator.MaxHeaders + 1), "headers" },
     };
 
     [Theory]
@@ -86,6 +88,9 @@ public sealed class CampaignBodyGuardTests
 
         guard.Observe(Encoding.UTF8.GetBytes(SampleCampaigns.Personal(1000)));
     }
+
+    private static string Headers(int count) =>
+        "{\"recipients\":[\"a@example.org\"],\"headers\":{" + string.Join(",", Enumerable.Range(0, count).Select(i => $"\"X-{i}\":\"{{}},[]\"")) + "}}";
 
     private static CampaignBodyRefusedException? Refusal(string json, bool byteByByte)
     {
