@@ -46,6 +46,7 @@ public sealed class OversizedInputTests(BrokerFixture broker) : IAsyncLifetime
         { "1 MB subject", "subject", "longer than 998 characters" },
         { "60 MB text", "text", "larger than 1048576 bytes (Front__MaxTemplateBytes)" },
         { "a million recipients", "recipients", "At most 100000 recipients per campaign" },
+        { "3 million custom headers", "headers", "At most 50 custom headers" },
     };
 
     [Theory]
@@ -95,6 +96,7 @@ public sealed class OversizedInputTests(BrokerFixture broker) : IAsyncLifetime
         "1 MB subject" => OversizedBodies.WithSubject(1024 * 1024),
         "60 MB text" => OversizedBodies.WithText(60L * 1024 * 1024),
         "a million recipients" => OversizedBodies.WithRecipients(1_000_000),
+        "3 million custom headers" => OversizedBodies.WithHeaders(3_000_000),
         _ => throw new ArgumentOutOfRangeException(nameof(input), input, "no such input"),
     };
 

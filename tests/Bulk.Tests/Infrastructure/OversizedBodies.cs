@@ -34,6 +34,14 @@ public static class OversizedBodies
     public static IEnumerable<ReadOnlyMemory<byte>> WithRecipients(int count) =>
         Pieces([Json(Head + "'subject':'s','text':'t','recipients':[")], Recipients(count), ["]}"]);
 
+    /// <summary>A campaign with <paramref name="count"/> custom headers (about 15 bytes each).</summary>
+    public static IEnumerable<ReadOnlyMemory<byte>> WithHeaders(int count) =>
+        Pieces([Json(Head + "'subject':'s','text':'t','recipients':['a@example.org'],'headers':{")], Numbered(count, "'X-{0:D7}':'v'"), ["}}"]);
+
+    /// <summary>A campaign to one recipient with <paramref name="count"/> placeholder values (about 12 bytes each).</summary>
+    public static IEnumerable<ReadOnlyMemory<byte>> WithData(int count) =>
+        Pieces([Json(Head + "'subject':'s','text':'t','recipients':[{'email':'a@example.org','data':{")], Numbered(count, "'k{0:D7}':0"), ["}}]}"]);
+
     /// <summary>A campaign with a property nested <paramref name="depth"/> arrays deep.</summary>
     public static IEnumerable<ReadOnlyMemory<byte>> Nested(int depth) =>
         Pieces([Json(Head + "'subject':'s','text':'t','recipients':['a@example.org'],'nested':")], Repeat("[", depth), Repeat("]", depth), ["}"]);
@@ -59,11 +67,15 @@ public static class OversizedBodies
     /// <summary>JSON written with ' for " (no value here has an apostrophe), to keep the bodies above readable.</summary>
     private static string Json(string text) => text.Replace('\'', '"');
 
-    private static IEnumerable<string> Recipients(int count)
+    private static IEnumerable<string> Recipients(int count) => Numbered(count, "'r{0:D7}@example.org'");
+
+    /// <summary><paramref name="count"/> items of JSON, comma-separated, each the format with its number.</summary>
+    private static IEnumerable<string> Numbered(int count, string format)
     {
+        var item = Json(format);
         for (var i = 0; i < count; i++)
         {
-            yield return string.Create(CultureInfo.InvariantCulture, $"{(i == 0 ? "" : ",")}\"r{i:D7}@example.org\"");
+            yield return (i == 0 ? "" : ",") + string.Format(CultureInfo.InvariantCulture, item, i);
         }
     }
 
