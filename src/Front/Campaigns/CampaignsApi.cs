@@ -55,8 +55,8 @@ public static partial class CampaignsApi
         CampaignBody body;
         try
         {
-            // Read as it streams in: Kestrel enforces Front__MaxBodyBytes while this reads, the guard the counts and
-            // sizes that can be told before the end, and no copy of the body is kept.
+            // Read as it streams in, with no copy kept: Kestrel enforces Front__MaxBodyBytes while this reads, and the
+            // body's guard refuses what can be told before the end (too many recipients, a value too large).
             body = await CampaignBody.ReadAsync(http.Request, options.Value, http.RequestAborted);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
