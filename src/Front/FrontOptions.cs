@@ -11,6 +11,16 @@ public sealed class FrontOptions : IValidatableObject
 
     public long MaxBodyBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// The most a text or html template may be, in UTF-8 bytes; no other value in a campaign may be larger either.
+    /// </summary>
+    /// <remarks>
+    /// 1 MiB is ten times what Gmail shows before it clips a message, and a twentieth of what relays take for a whole
+    /// message with attachments (SendGrid 30 MB, Mailgun 25 MB). The limit is what lets the Front refuse a huge
+    /// value as it streams in, instead of holding it whole (and twice over, as text) before saying no.
+    /// </remarks>
+    public int MaxTemplateBytes { get; set; } = 1024 * 1024;
+
     /// <summary>How long the Front waits for the broker's confirm before it answers 503.</summary>
     public int PublishTimeoutSeconds { get; set; } = 15;
 
@@ -39,6 +49,11 @@ public sealed class FrontOptions : IValidatableObject
         if (MaxBodyBytes is < 1024 or > 1024L * 1024 * 1024)
         {
             yield return new ValidationResult("Front__MaxBodyBytes must be between 1024 and 1073741824", [nameof(MaxBodyBytes)]);
+        }
+
+        if (MaxTemplateBytes is < 1024 or > 16 * 1024 * 1024)
+        {
+            yield return new ValidationResult("Front__MaxTemplateBytes must be between 1024 and 16777216", [nameof(MaxTemplateBytes)]);
         }
 
         if (PublishTimeoutSeconds is < 1 or > 300)

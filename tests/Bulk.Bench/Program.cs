@@ -1,5 +1,6 @@
-// ./bulk bench: measures this machine's SMTP path with Postfix's smtp-source, then the whole of Bulk against the
-// same smtp-sink, and prints one table (also written as JSON). Everything runs on 127.0.0.1 and every loop is bounded.
+// ./bulk bench: measures what oversized inputs cost the Front, this machine's SMTP path with Postfix's smtp-source,
+// then the whole of Bulk against the same smtp-sink, and prints one table (also written as JSON). Everything runs on
+// 127.0.0.1 and every loop is bounded. BENCH_ONLY=oversized runs the first section alone.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
@@ -17,7 +18,22 @@ var results = new List<(string Name, string Value, string Target)>();
 var json = new JsonObject { ["date"] = DateTimeOffset.UtcNow.ToString("u"), ["machine"] = Machine.Describe() };
 await using var processes = new Processes();
 
+var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
+if (only is not (null or "" or "oversized"))
+{
+    Console.Error.WriteLine($"BENCH_ONLY={only}: the only section that runs alone is 'oversized'");
+    return 2;
+}
+
 Console.WriteLine($"Bulk benchmark on {Machine.Describe()}; broker {brokerUri}");
+
+// 0. Oversized inputs, each against a fresh Front on a quiet machine: refused how fast, at what cost in memory.
+Console.WriteLine("Oversized inputs:");
+json["oversized"] = await OversizedInputs.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", results);
+if (only == "oversized")
+{
+    return await WriteReportAsync();
+}
 
 // 1. The reference: smtp-source into smtp-sink, 2 KB messages, 4 reused sessions, for at least 5 seconds.
 var sinkPort = Net.FreePort();
@@ -166,18 +182,25 @@ json["slowRelay"] = new JsonObject
     ["speedUp"] = Math.Round(speeds[1] / speeds[0], 2),
 };
 
-var table = new StringBuilder();
-table.AppendLine(CultureInfo.InvariantCulture, $"| measure | value | target |");
-table.AppendLine("|---|---|---|");
-foreach (var (name, value, target) in results)
-{
-    table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {value} | {target} |");
-}
+return await WriteReportAsync();
 
-Console.WriteLine();
-Console.Write(table);
-var outDir = Path.Combine(root, ".run", "bench");
-Directory.CreateDirectory(outDir);
-var outFile = Path.Combine(outDir, $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
-await File.WriteAllTextAsync(outFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-Console.WriteLine($"\nwritten to {outFile}");
+// The table on the console, the figures as JSON under .run/bench.
+async Task<int> WriteReportAsync()
+{
+    var table = new StringBuilder();
+    table.AppendLine(CultureInfo.InvariantCulture, $"| measure | value | target |");
+    table.AppendLine("|---|---|---|");
+    foreach (var (name, value, target) in results)
+    {
+        table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {value} | {target} |");
+    }
+
+    Console.WriteLine();
+    Console.Write(table);
+    var outDir = Path.Combine(root, ".run", "bench");
+    Directory.CreateDirectory(outDir);
+    var outFile = Path.Combine(outDir, $"bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}.json");
+    await File.WriteAllTextAsync(outFile, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"\nwritten to {outFile}");
+    return 0;
+}

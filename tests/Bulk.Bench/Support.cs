@@ -122,6 +122,20 @@ internal static class Machine
 
     public static double CurrentRssMegabytes(int pid) => StatusKilobytes(pid, "VmRSS") / 1024.0;
 
+    /// <summary>Sets a process's VmHWM back to its current RSS (Linux 4.0+, "5" into /proc/PID/clear_refs); false where that is not allowed.</summary>
+    public static bool ResetPeakRss(int pid)
+    {
+        try
+        {
+            File.WriteAllText($"/proc/{pid}/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     private static long StatusKilobytes(int pid, string field) =>
         long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))
             .Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
@@ -153,6 +167,8 @@ internal static class Campaign
 internal sealed class FrontClient(Process process, HttpClient http)
 {
     public Process Process => process;
+
+    public Uri Address => http.BaseAddress!;
 
     public async Task<string> PostAsync(string body)
     {
@@ -275,11 +291,26 @@ internal static class Broker
         return seen;
     }
 
+    /// <summary>Messages ready in a queue; 0 when it does not exist.</summary>
+    public static async Task<uint> MessageCountAsync(string uri, string queue)
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+        {
+            return 0;
+        }
+    }
+
     public static async Task DeleteQueuesAsync(string uri, Topology topology)
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
-        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.RetryQueue(TimeSpan.FromSeconds(2)),
+        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.SuppressionsStream, topology.RetryQueue(TimeSpan.FromSeconds(2)),
             topology.RetryQueue(TimeSpan.FromSeconds(30)), topology.RetryQueue(TimeSpan.FromMinutes(5)), topology.RetryQueue(TimeSpan.FromMinutes(30)), topology.RetryQueue(TimeSpan.FromHours(2)) })
         {
             await channel.QueueDeleteAsync(queue);

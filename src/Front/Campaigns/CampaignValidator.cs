@@ -1,3 +1,4 @@
+using System.Text;
 using Bulk.Contracts;
 using Fluid;
 using Microsoft.Extensions.Options;
@@ -126,7 +127,7 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
     }
 
-    private static void ValidateBodies(string? text, string? html, Dictionary<string, string[]> errors)
+    private void ValidateBodies(string? text, string? html, Dictionary<string, string[]> errors)
     {
         if (Blank(text) is null && Blank(html) is null)
         {
@@ -136,12 +137,25 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
 
         if (text is not null)
         {
-            CheckTemplate("text", text, errors);
+            CheckBody("text", text, errors);
         }
 
         if (html is not null)
         {
-            CheckTemplate("html", html, errors);
+            CheckBody("html", html, errors);
+        }
+    }
+
+    private void CheckBody(string field, string source, Dictionary<string, string[]> errors)
+    {
+        var max = options.Value.MaxTemplateBytes;
+        if (Encoding.UTF8.GetByteCount(source) > max)
+        {
+            errors[field] = [$"The {field} template is larger than {max} bytes (Front__MaxTemplateBytes)."];
+        }
+        else
+        {
+            CheckTemplate(field, source, errors);
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Bulk.Contracts;
 using Bulk.Front.Access;
@@ -53,13 +52,12 @@ public static partial class CampaignsApi
             return Invalid(IdempotencyKeyHeader, "An idempotency key is 1 to 200 printable ASCII characters.");
         }
 
-        byte[] body;
+        CampaignBody body;
         try
         {
-            // Kestrel enforces Front__MaxBodyBytes while this reads, so an oversized body is refused, not buffered.
-            using var buffer = new MemoryStream();
-            await http.Request.Body.CopyToAsync(buffer, http.RequestAborted);
-            body = buffer.ToArray();
+            // Read as it streams in, with no copy kept: Kestrel enforces Front__MaxBodyBytes while this reads, and the
+            // body's guard refuses what can be told before the end (too many recipients, a value too large).
+            body = await CampaignBody.ReadAsync(http.Request, options.Value, http.RequestAborted);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -68,11 +66,14 @@ public static partial class CampaignsApi
                 title: "Body too large",
                 detail: "The campaign body is larger than Front__MaxBodyBytes allows.");
         }
-
-        CampaignRequest? request;
-        try
+        catch (BadHttpRequestException e)
         {
-            request = JsonSerializer.Deserialize(body, FrontJson.Default.CampaignRequest);
+            // Kestrel could not read the body: broken chunked framing, fewer bytes than the Content-Length said…
+            return TypedResults.Problem(statusCode: e.StatusCode, title: "The body could not be read", detail: e.Message);
+        }
+        catch (CampaignBodyRefusedException e)
+        {
+            return Invalid(e.Field, e.Message, "The campaign has invalid fields");
         }
         catch (JsonException e)
         {
@@ -80,6 +81,7 @@ public static partial class CampaignsApi
             return Invalid(field, JsonErrorMessage(e), "The body is not a valid campaign");
         }
 
+        var request = body.Request;
         if (request is null)
         {
             return Invalid("body", "A campaign object is required.", "The body is not a valid campaign");
@@ -103,7 +105,7 @@ public static partial class CampaignsApi
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
-        var hash = Convert.ToHexStringLower(SHA256.HashData(body));
+        var hash = body.Hash;
         IAsyncDisposable? lease = null;
         try
         {

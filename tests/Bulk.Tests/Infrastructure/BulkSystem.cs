@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Bulk.Tests.Infrastructure;
 
@@ -26,6 +27,7 @@ public sealed class BulkSystem : IAsyncDisposable
     private readonly List<IHost> workers = [];
     private readonly List<ChildProcess> processes = [];
     private string[] frontSettings = [];
+    private ILoggerProvider? frontLogs;
     private WebApplication? front;
 
     private BulkSystem(BrokerFixture broker, string brokerUri)
@@ -43,6 +45,25 @@ public sealed class BulkSystem : IAsyncDisposable
 
     public static Task<BulkSystem> StartFrontAsync(BrokerFixture broker, params string[] settings) =>
         StartFrontOnAsync(broker, broker.Uri, settings);
+
+    /// <summary>Starts the Front with every Warning-or-worse entry of its log also given to <paramref name="logs"/> (the console stays at Error).</summary>
+    public static async Task<BulkSystem> StartFrontAsync(BrokerFixture broker, ILoggerProvider logs, params string[] settings)
+    {
+        var system = new BulkSystem(broker, broker.Uri)
+        {
+            frontLogs = logs,
+            frontSettings =
+            [
+                "--Logging:LogLevel:Default=Warning",
+                "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
+                "--Logging:LogLevel:Bulk=Warning",
+                "--Logging:Console:LogLevel:Default=Error",
+                .. settings,
+            ],
+        };
+        await system.StartFrontAsync();
+        return system;
+    }
 
     /// <summary>Starts the Front against any broker address (a node of the test's own, or a dead one).</summary>
     public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture broker, string brokerUri, params string[] settings)
@@ -62,6 +83,11 @@ public sealed class BulkSystem : IAsyncDisposable
             $"--Unsubscribe:Secret={UnsubscribeSecret}",
             .. frontSettings,
         ]);
+        if (frontLogs is not null)
+        {
+            front.Services.GetRequiredService<ILoggerFactory>().AddProvider(frontLogs);
+        }
+
         await front.StartAsync();
         var address = front.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
         FrontAddress = new Uri(address);
