@@ -21,6 +21,12 @@ public sealed class FrontOptions : IValidatableObject
     /// </remarks>
     public int MaxTemplateBytes { get; set; } = 1024 * 1024;
 
+    /// <summary>Values one recipient's data may hold, nested members and elements included.</summary>
+    public int MaxDataValuesPerRecipient { get; set; } = 1000;
+
+    /// <summary>Values all recipients' data may hold together: each costs the Front memory until the campaign is enqueued.</summary>
+    public int MaxDataValues { get; set; } = 1_000_000;
+
     /// <summary>How long the Front waits for the broker's confirm before it answers 503.</summary>
     public int PublishTimeoutSeconds { get; set; } = 15;
 
@@ -49,6 +55,16 @@ public sealed class FrontOptions : IValidatableObject
         if (MaxBodyBytes is < 1024 or > 1024L * 1024 * 1024)
         {
             yield return new ValidationResult("Front__MaxBodyBytes must be between 1024 and 1073741824", [nameof(MaxBodyBytes)]);
+        }
+
+        if (MaxDataValuesPerRecipient is < 1 or > 1_000_000)
+        {
+            yield return new ValidationResult("Front__MaxDataValuesPerRecipient must be between 1 and 1000000", [nameof(MaxDataValuesPerRecipient)]);
+        }
+
+        if (MaxDataValues is < 1 or > 100_000_000)
+        {
+            yield return new ValidationResult("Front__MaxDataValues must be between 1 and 100000000", [nameof(MaxDataValues)]);
         }
 
         if (MaxTemplateBytes is < 1024 or > 16 * 1024 * 1024)

@@ -13,7 +13,8 @@ internal sealed record CampaignBody(CampaignRequest? Request, string Hash)
     /// <exception cref="BadHttpRequestException">Kestrel refused the body: over Front__MaxBodyBytes (413) or badly framed.</exception>
     public static async Task<CampaignBody> ReadAsync(HttpRequest http, FrontOptions options, CancellationToken cancellationToken)
     {
-        await using var body = new CampaignBodyStream(http.Body, new CampaignBodyGuard(options.MaxRecipients, options.MaxTemplateBytes));
+        await using var body = new CampaignBodyStream(http.Body, new CampaignBodyGuard(
+            options.MaxRecipients, options.MaxTemplateBytes, options.MaxDataValuesPerRecipient, options.MaxDataValues));
         var request = await JsonSerializer.DeserializeAsync(body, FrontJson.Default.CampaignRequest, cancellationToken);
 
         // The serializer reads on to make sure nothing but whitespace follows the JSON; whatever it left unread, the

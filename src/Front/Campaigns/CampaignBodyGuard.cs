@@ -25,7 +25,7 @@ public sealed class CampaignBodyRefusedException(string field, string message) :
 /// it may refuse first, with its own reason, and it counts recipients and headers as written (a header given twice
 /// counts twice); anything else it lets through, the serializer and the validator then judge.
 /// </remarks>
-internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
+internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes, int maxDataValuesPerRecipient = int.MaxValue, int maxDataValues = int.MaxValue)
 {
     /// <summary>A UTF-16 character is at most 3 UTF-8 bytes: a subject of more bytes than this is over 998 characters.</summary>
     private const int MaxSubjectBytes = 3 * CampaignValidator.MaxSubjectLength;
@@ -50,6 +50,9 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
     private bool expectItem;
     private int items;
     private long literalBytes;
+    private bool expectDataValue; // inside a recipient's data, a value (or an object member) may start next
+    private int recipientDataValues;
+    private long dataValues;
 
     private bool inString;
     private bool stringIsName;
@@ -85,6 +88,12 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                 CountItem();
             }
 
+            if (expectDataValue && b is not ((byte)',' or (byte)']' or (byte)'}'))
+            {
+                expectDataValue = false;
+                CountDataValue();
+            }
+
             if (LiteralEnd.Contains(b))
             {
                 literalBytes = 0;
@@ -115,6 +124,8 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                 break;
             case (byte)'{' or (byte)'[':
                 depth++;
+                // Depth 3 is a recipient object, 4 its data: every member or element from there down is a data value.
+                expectDataValue = depth >= 4 && counted == Recipients;
                 if (depth == 1)
                 {
                     rootIsObject = b == (byte)'{';
@@ -129,6 +140,7 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
 
                 break;
             case (byte)'}' or (byte)']':
+                expectDataValue = false;
                 if (depth == 2)
                 {
                     counted = null;
@@ -138,6 +150,7 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
                 depth = Math.Max(0, depth - 1);
                 break;
             case (byte)',':
+                expectDataValue = depth >= 4 && counted == Recipients;
                 if (depth == 1)
                 {
                     expectName = rootIsObject;
@@ -158,9 +171,32 @@ internal sealed class CampaignBodyGuard(int maxRecipients, int maxTemplateBytes)
         }
     }
 
+    /// <summary>
+    /// Counts the values in recipients' data as the validator does (each member or element, nested ones too): the
+    /// serializer builds every one, so a recipient with millions of them costs the Front as much as millions of recipients.
+    /// Whatever else a recipient object nests counts too: the serializer skips properties other than email and data,
+    /// but only junk has them.
+    /// </summary>
+    private void CountDataValue()
+    {
+        dataValues++;
+        if (++recipientDataValues > maxDataValuesPerRecipient)
+        {
+            throw new CampaignBodyRefusedException(string.Create(CultureInfo.InvariantCulture, $"recipients[{items - 1}].data"),
+                $"A recipient's data holds at most {maxDataValuesPerRecipient} values (Front__MaxDataValuesPerRecipient).");
+        }
+
+        if (dataValues > maxDataValues)
+        {
+            throw new CampaignBodyRefusedException(Recipients,
+                $"The recipients' data hold at most {maxDataValues} values in all (Front__MaxDataValues).");
+        }
+    }
+
     private void CountItem()
     {
         items++;
+        recipientDataValues = 0;
         if (counted == Recipients && items > maxRecipients)
         {
             throw new CampaignBodyRefusedException(Recipients, $"At most {maxRecipients} recipients per campaign; this one has more.");

@@ -226,6 +226,24 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
 
         var seen = new HashSet<string>(input.Count, StringComparer.OrdinalIgnoreCase);
+        long dataValues = 0;
+        for (var i = 0; i < input.Count; i++)
+        {
+            var values = input[i]?.Data is { } data ? data.Values.Sum(v => 1 + Nested(v)) : 0;
+            dataValues += values;
+            if (values > options.Value.MaxDataValuesPerRecipient)
+            {
+                errors[$"recipients[{i}].data"] = [$"A recipient's data holds at most {options.Value.MaxDataValuesPerRecipient} values (Front__MaxDataValuesPerRecipient)."];
+                return (recipients, 0);
+            }
+        }
+
+        if (dataValues > options.Value.MaxDataValues)
+        {
+            errors["recipients"] = [$"The recipients' data hold at most {options.Value.MaxDataValues} values in all (Front__MaxDataValues)."];
+            return (recipients, 0);
+        }
+
         var invalid = 0;
         var duplicates = 0;
         for (var i = 0; i < input.Count; i++)
@@ -257,6 +275,14 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
 
         return (recipients, duplicates);
     }
+
+    /// <summary>The members and elements inside a data value, counted as the body's guard counts them.</summary>
+    private static int Nested(System.Text.Json.JsonElement value) => value.ValueKind switch
+    {
+        System.Text.Json.JsonValueKind.Object => value.EnumerateObject().Sum(p => 1 + Nested(p.Value)),
+        System.Text.Json.JsonValueKind.Array => value.EnumerateArray().Sum(e => 1 + Nested(e)),
+        _ => 0,
+    };
 
     /// <summary>A bare address (no display name, no comments) MimeKit reads back unchanged.</summary>
     public static bool IsRecipientAddress(string email) =>

@@ -13,7 +13,8 @@ public sealed class BadInputTests(BrokerFixture broker) : IAsyncLifetime
     private BulkSystem system = null!;
 
     public async Task InitializeAsync() =>
-        system = await BulkSystem.StartFrontAsync(broker, "--Front:MaxRecipients=50", "--Front:MaxBodyBytes=200000");
+        system = await BulkSystem.StartFrontAsync(broker, "--Front:MaxRecipients=50", "--Front:MaxBodyBytes=200000",
+            "--Front:MaxDataValuesPerRecipient=4", "--Front:MaxDataValues=6");
 
     public async Task DisposeAsync() => await system.DisposeAsync();
 
@@ -49,6 +50,8 @@ public sealed class BadInputTests(BrokerFixture broker) : IAsyncLifetime
         { "VERP without a bounce address", """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org"],"verp":true}""", "verp" },
         { "bounce address not an address", """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org"],"bounce":"Bounces <b@example.com>"}""", "bounce" },
         { "VERP bounce local part too long", """{"from":"a@example.com","subject":"s","text":"t","recipients":["a@example.org"],"bounce":"a-very-long-bounce-mailbox-name@example.com","verp":true}""", "bounce" },
+        { "a recipient's data with more values than allowed (nested ones count)", """{"from":"a@example.com","subject":"s","text":"t","recipients":["x@example.org",{"email":"a@example.org","data":{"a":1,"b":[1,2],"c":{}}}]}""", "recipients[1].data" },
+        { "all recipients' data with more values than allowed", """{"from":"a@example.com","subject":"s","text":"t","recipients":[{"email":"a@example.org","data":{"a":1,"b":2,"c":3}},{"email":"b@example.org","data":{"a":1,"b":2}},{"email":"c@example.org","data":{"a":1,"b":2}}]}""", "recipients" },
         { "wrong type for subject", """{"from":"a@example.com","subject":5,"text":"t","recipients":["a@example.org"]}""", "subject" },
         { "malformed JSON", """{"from":"a@example.com",""", "body" },
         { "JSON that is not an object", "[1,2,3]", "body" },

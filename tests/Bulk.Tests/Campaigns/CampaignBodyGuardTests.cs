@@ -81,6 +81,23 @@ public sealed class CampaignBodyGuardTests
         Assert.InRange(seen, 100_000 * 20, 100_001 * 23);
     }
 
+    [Theory]
+    [InlineData("""{"a":1,"b":2,"c":3}""", 3)]
+    [InlineData("""{"a":[1,2],"b":{"c":"x,y]}"}}""", 5)]
+    [InlineData("""{"a":[],"b":{},"c":"[{,}]"}""", 3)]
+    [InlineData("""{ "deep" : [ [ [ 1 ] ] ] }""", 4)]
+    public void DataValues_AreCountedAsTheValidatorCountsThem_NestedOnesIncluded(string data, int values)
+    {
+        var json = $$"""{"recipients":["x@example.org",{"email":"a@example.org","data":{{data}}},{"email":"b@example.org","data":{{data}}}]}""";
+
+        foreach (var byteByByte in new[] { false, true })
+        {
+            Assert.Null(DataRefusal(json, values, values * 2, byteByByte));
+            Assert.Equal("recipients[1].data", DataRefusal(json, values - 1, int.MaxValue, byteByByte)?.Field);
+            Assert.Equal("recipients", DataRefusal(json, values, (values * 2) - 1, byteByByte)?.Field);
+        }
+    }
+
     [Fact]
     public void ACampaignOfTheMostRecipientsAllowed_IsLetThrough()
     {
@@ -92,9 +109,12 @@ public sealed class CampaignBodyGuardTests
     private static string Headers(int count) =>
         "{\"recipients\":[\"a@example.org\"],\"headers\":{" + string.Join(",", Enumerable.Range(0, count).Select(i => $"\"X-{i}\":\"{{}},[]\"")) + "}}";
 
-    private static CampaignBodyRefusedException? Refusal(string json, bool byteByByte)
+    private static CampaignBodyRefusedException? DataRefusal(string json, int perRecipient, int inAll, bool byteByByte) =>
+        Refusal(json, byteByByte, new CampaignBodyGuard(MaxRecipients, MaxTemplateBytes, perRecipient, inAll));
+
+    private static CampaignBodyRefusedException? Refusal(string json, bool byteByByte, CampaignBodyGuard? given = null)
     {
-        var guard = new CampaignBodyGuard(MaxRecipients, MaxTemplateBytes);
+        var guard = given ?? new CampaignBodyGuard(MaxRecipients, MaxTemplateBytes);
         var bytes = Encoding.UTF8.GetBytes(json);
         try
         {

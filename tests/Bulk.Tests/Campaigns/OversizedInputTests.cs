@@ -47,6 +47,7 @@ public sealed class OversizedInputTests(BrokerFixture broker) : IAsyncLifetime
         { "60 MB text", "text", "larger than 1048576 bytes (Front__MaxTemplateBytes)" },
         { "a million recipients", "recipients", "At most 100000 recipients per campaign" },
         { "3 million custom headers", "headers", "At most 50 custom headers" },
+        { "one recipient with 3 million data values", "recipients[0].data", "at most 1000 values (Front__MaxDataValuesPerRecipient)" },
     };
 
     [Theory]
@@ -97,6 +98,7 @@ public sealed class OversizedInputTests(BrokerFixture broker) : IAsyncLifetime
         "60 MB text" => OversizedBodies.WithText(60L * 1024 * 1024),
         "a million recipients" => OversizedBodies.WithRecipients(1_000_000),
         "3 million custom headers" => OversizedBodies.WithHeaders(3_000_000),
+        "one recipient with 3 million data values" => OversizedBodies.WithData(3_000_000),
         _ => throw new ArgumentOutOfRangeException(nameof(input), input, "no such input"),
     };
 
