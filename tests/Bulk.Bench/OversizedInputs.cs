@@ -27,9 +27,9 @@ internal static class OversizedInputs
         new("a million recipients", "recipients1M", () => OversizedBodies.WithRecipients(1_000_000), "400, peak < +16 MB"),
         new("3 million custom headers", "headers3M", () => OversizedBodies.WithHeaders(3_000_000), "400, peak < +5 MB"),
         new("JSON nested 100,000 deep", "nested100k", () => OversizedBodies.Nested(100_000), "400, peak < +5 MB"),
-        // Not refused: nothing limits a recipient's data yet. Measured so the cost is known, not hidden.
-        new("one recipient with 3 million data values", "data3M", () => OversizedBodies.WithData(3_000_000), "none yet (no limit on data)"),
+        new("one recipient with 3 million data values", "data3M", () => OversizedBodies.WithData(3_000_000), "400, peak < +5 MB"),
         new("for scale: 100,000 recipients, the most allowed (accepted)", "recipients100k", () => OversizedBodies.WithRecipients(100_000), "202"),
+        new("for scale: 100,000 recipients with 10 data values each, the most data allowed (accepted)", "data1M", () => OversizedBodies.WithRecipientsAndData(100_000, 10), "202"),
     ];
 
     public static async Task<JsonObject> MeasureAsync(Processes processes, string root, string brokerUri, string prefix, List<(string Name, string Value, string Target)> results)

@@ -34,6 +34,13 @@ public static class OversizedBodies
     public static IEnumerable<ReadOnlyMemory<byte>> WithRecipients(int count) =>
         Pieces([Json(Head + "'subject':'s','text':'t','recipients':[")], Recipients(count), ["]}"]);
 
+    /// <summary>A campaign to <paramref name="count"/> addresses with <paramref name="values"/> placeholder values each.</summary>
+    public static IEnumerable<ReadOnlyMemory<byte>> WithRecipientsAndData(int count, int values)
+    {
+        var data = string.Join(",", Enumerable.Range(0, values).Select(v => $"'k{v}':'value {v}'"));
+        return Pieces([Json(Head + "'subject':'s','text':'t','recipients':[")], Numbered(count, "{{'email':'r{0:D7}@example.org','data':{{" + data + "}}}}"), ["]}"]);
+    }
+
     /// <summary>A campaign with <paramref name="count"/> custom headers (about 15 bytes each).</summary>
     public static IEnumerable<ReadOnlyMemory<byte>> WithHeaders(int count) =>
         Pieces([Json(Head + "'subject':'s','text':'t','recipients':['a@example.org'],'headers':{")], Numbered(count, "'X-{0:D7}':'v'"), ["}}"]);
