@@ -117,6 +117,26 @@ results.Add(($"Front RSS after 1, 3, 5 campaigns ({recipients:N0} mails each)", 
 json["campaign"]!["frontRssSeriesAfterCampaignsMb"] = new JsonArray([.. frontRssSeries.Select(r => (JsonNode)Math.Round(r))]);
 await processes.StopAsync(worker);
 
+// 2b. The same campaign from a Worker that DKIM-signs every message (RSA-2048), against the same Front and sink.
+var dkimKey = Path.Combine(Path.GetTempPath(), $"bulk-bench-dkim-{Guid.NewGuid():N}.pem");
+using (var rsa = System.Security.Cryptography.RSA.Create(2048))
+{
+    await File.WriteAllTextAsync(dkimKey, rsa.ExportRSAPrivateKeyPem());
+}
+
+var signing = await BulkProcesses.StartWorkerAsync(processes, root, brokerUri, prefix, sinkPort, connections,
+    new Dictionary<string, string> { ["Dkim__Domain"] = "example.com", ["Dkim__Selector"] = "bench", ["Dkim__PrivateKeyFile"] = dkimKey });
+var signedCpuBefore = Machine.CpuSeconds(signing.Id);
+var signedId = await front.PostAsync(body);
+var signed = await front.WaitUntilAsync(signedId, s => s.IsFinished, TimeSpan.FromMinutes(10));
+var signedCpu = Machine.CpuSeconds(signing.Id) - signedCpuBefore;
+var signedRate = signed.Delivered / (signed.CompletedAt!.Value - signed.FirstDeliveryAt!.Value).TotalSeconds;
+await processes.StopAsync(signing);
+File.Delete(dkimKey);
+results.Add(("delivery rate with DKIM signing (RSA-2048)", $"{signedRate:F0} mails/s, {signedCpu / (signed.Delivered / 1000.0):F2} s Worker CPU per 1,000 ({signedRate / rate:P0} of unsigned)", ""));
+json["campaign"]!["dkimMailsPerSecond"] = Math.Round(signedRate);
+json["campaign"]!["dkimWorkerCpuSecondsPer1000"] = Math.Round(signedCpu / (signed.Delivered / 1000.0), 3);
+
 // 3. POST→202 latency, median of 5, with no Worker competing for the CPU.
 var latencies = new JsonObject();
 foreach (var size in new[] { 1_000, 10_000, 100_000 })

@@ -244,10 +244,11 @@ internal static class BulkProcesses
         throw new TimeoutException("the Front did not become ready");
     }
 
-    public static async Task<Process> StartWorkerAsync(Processes processes, string root, string brokerUri, string prefix, int smtpPort, int connections)
+    public static async Task<Process> StartWorkerAsync(Processes processes, string root, string brokerUri, string prefix, int smtpPort, int connections,
+        IReadOnlyDictionary<string, string>? extra = null)
     {
         var process = processes.Start("dotnet", [Path.Combine(root, "src/Worker/bin/Release/net10.0/Bulk.Worker.dll")],
-            new Dictionary<string, string>
+            new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
             {
                 ["RabbitMq__Uri"] = brokerUri,
                 ["RabbitMq__Prefix"] = prefix,
