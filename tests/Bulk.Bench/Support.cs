@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Bulk.Contracts;
+using Bulk.Tests.Infrastructure;
 using RabbitMQ.Client;
 
 namespace Bulk.Bench;
@@ -182,30 +183,12 @@ internal sealed class FrontClient(Process process, HttpClient http)
         return JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
     }
 
-    public async Task<CampaignStatus> StatusAsync(string id) =>
-        (await http.GetFromJsonAsync<CampaignStatus>($"/campaigns/{id}", JsonSerializerOptions.Web))!;
+    public Task<CampaignStatus> StatusAsync(string id) => CampaignPolling.StatusAsync(http, id);
 
     public async Task CancelAsync(string id) => (await http.PostAsync($"/campaigns/{id}/cancel", null)).Dispose();
 
-    public async Task<CampaignStatus> WaitUntilAsync(string id, Func<CampaignStatus, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var status = await StatusAsync(id);
-            if (done(status))
-            {
-                return status;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"campaign {id}: {status}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    public Task<CampaignStatus> WaitUntilAsync(string id, Func<CampaignStatus, bool> done, TimeSpan timeout) =>
+        CampaignPolling.WaitForStatusAsync(http, id, done, timeout);
 }
 
 internal static class BulkProcesses

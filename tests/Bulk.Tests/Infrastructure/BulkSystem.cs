@@ -158,29 +158,11 @@ public sealed class BulkSystem : IAsyncDisposable
         return JsonDocument.Parse(text).RootElement.GetProperty("id").GetString()!;
     }
 
-    public async Task<CampaignStatus> StatusAsync(string id) =>
-        (await Http.GetFromJsonAsync<CampaignStatus>($"/campaigns/{id}", new JsonSerializerOptions(JsonSerializerDefaults.Web)))!;
+    public Task<CampaignStatus> StatusAsync(string id) => CampaignPolling.StatusAsync(Http, id);
 
     /// <summary>Polls the campaign's status until <paramref name="done"/> holds.</summary>
-    public async Task<CampaignStatus> WaitForStatusAsync(string id, Func<CampaignStatus, bool> done, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var status = await StatusAsync(id);
-            if (done(status))
-            {
-                return status;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"campaign {id} still {status} after {timeout}");
-            }
-
-            await Task.Delay(100);
-        }
-    }
+    public Task<CampaignStatus> WaitForStatusAsync(string id, Func<CampaignStatus, bool> done, TimeSpan timeout) =>
+        CampaignPolling.WaitForStatusAsync(Http, id, done, timeout);
 
     public async ValueTask DisposeAsync()
     {
