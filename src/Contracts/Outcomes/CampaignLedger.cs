@@ -64,7 +64,7 @@ public sealed class CampaignLedger
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TaskCompletionSource> markers = new(StringComparer.Ordinal);
+    private readonly MarkerWaiters markers = new();
     private long duplicateDeliveries;
 
     /// <summary>Deliveries recorded for recipients already delivered: the duplicates the system sent.</summary>
@@ -77,11 +77,7 @@ public sealed class CampaignLedger
             switch (e.Type)
             {
                 case OutcomeTypes.Marker:
-                    if (markers.Remove(e.CampaignId, out var waiter))
-                    {
-                        waiter.TrySetResult();
-                    }
-
+                    markers.Seen(e.CampaignId);
                     break;
                 case OutcomeTypes.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
@@ -113,15 +109,7 @@ public sealed class CampaignLedger
     }
 
     /// <summary>Registers interest in a marker before it is written; completes when the tail applies it.</summary>
-    public Task WaitForMarkerAsync(string markerId)
-    {
-        lock (gate)
-        {
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            markers[markerId] = waiter;
-            return waiter.Task;
-        }
-    }
+    public Task WaitForMarkerAsync(string markerId) => markers.WaitAsync(markerId);
 
     public bool IsDone(string campaignId, int index) => State(campaignId, index) == RecipientState.Done;
 

@@ -6,7 +6,7 @@ public sealed class SuppressionList
 {
     private readonly Lock gate = new();
     private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Dictionary<string, TaskCompletionSource> markers = new(StringComparer.Ordinal);
+    private readonly MarkerWaiters markers = new();
 
     public int Count
     {
@@ -26,11 +26,7 @@ public sealed class SuppressionList
             switch (e.Type)
             {
                 case SuppressionTypes.Marker:
-                    if (markers.Remove(e.Email, out var waiter))
-                    {
-                        waiter.TrySetResult();
-                    }
-
+                    markers.Seen(e.Email);
                     break;
                 case SuppressionTypes.Suppressed:
                     // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
@@ -61,13 +57,5 @@ public sealed class SuppressionList
     }
 
     /// <summary>Registers interest in a marker before it is written; completes when the tail applies it.</summary>
-    public Task WaitForMarkerAsync(string markerId)
-    {
-        lock (gate)
-        {
-            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            markers[markerId] = waiter;
-            return waiter.Task;
-        }
-    }
+    public Task WaitForMarkerAsync(string markerId) => markers.WaitAsync(markerId);
 }
