@@ -32,7 +32,8 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
 
     private static readonly ParserOptions AddressParser = new() { AllowAddressesWithoutDomain = false };
 
-    public sealed record Result(DeliveryJob? Job, int DuplicatesDropped, Dictionary<string, string[]> Errors)
+    /// <param name="Sender">The bare address of <c>from</c>, for the allowed-senders check.</param>
+    public sealed record Result(DeliveryJob? Job, int DuplicatesDropped, Dictionary<string, string[]> Errors, string? Sender = null)
     {
         public bool IsValid => Errors.Count == 0;
     }
@@ -53,12 +54,13 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
             return new Result(null, 0, errors);
         }
 
-        var template = new MessageTemplate(from!, request.Subject!, Blank(request.Text), Blank(request.Html), headers,
+        var template = new MessageTemplate(from!.ToString(), request.Subject!, Blank(request.Text), Blank(request.Html), headers,
             request.Bounce?.Trim(), request.Verp ?? false);
-        return new Result(new DeliveryJob(DeliveryJob.CurrentVersion, campaignId, template, recipients, Total: recipients.Count), duplicates, errors);
+        return new Result(new DeliveryJob(DeliveryJob.CurrentVersion, campaignId, template, recipients, Total: recipients.Count), duplicates, errors,
+            from!.Address);
     }
 
-    private static string? ValidateFrom(string? from, Dictionary<string, string[]> errors)
+    private static MailboxAddress? ValidateFrom(string? from, Dictionary<string, string[]> errors)
     {
         if (string.IsNullOrWhiteSpace(from))
         {
@@ -78,7 +80,7 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
             return null;
         }
 
-        return mailbox.ToString();
+        return mailbox;
     }
 
     /// <summary>With VERP the local part grows by "+", a 32-character campaign id, "-" and the recipient's index.</summary>

@@ -94,7 +94,7 @@ public static partial class CampaignsApi
             return TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields");
         }
 
-        var sender = MimeKit.MailboxAddress.Parse(result.Job!.Template.From).Address;
+        var sender = result.Sender!;
         if (!senders.Allows(sender))
         {
             return TypedResults.Problem(
