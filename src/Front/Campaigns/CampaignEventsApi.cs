@@ -22,8 +22,12 @@ public static class CampaignEventsApi
         return group;
     }
 
-    private static async Task<IResult> StreamAsync(string id, HttpContext http, OutcomeLog outcomes, CancellationToken cancellationToken)
+    private static async Task<IResult> StreamAsync(string id, HttpContext http, OutcomeLog outcomes, IHostApplicationLifetime lifetime, CancellationToken aborted)
     {
+        // A stream ends when the client goes away or this Front stops: shutdown must not wait for open streams
+        // (the client reconnects, with Last-Event-ID, to whichever Front answers next).
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, lifetime.ApplicationStopping);
+        var cancellationToken = ending.Token;
         await CampaignsApi.WhenCaughtUpAsync(outcomes);
         if (outcomes.Ledger.Find(id) is null)
         {
@@ -69,7 +73,7 @@ public static class CampaignEventsApi
         }
         catch (OperationCanceledException)
         {
-            // The client went away.
+            // The client went away, or the Front is stopping.
         }
 
         return Results.Empty;

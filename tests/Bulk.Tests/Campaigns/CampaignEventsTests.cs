@@ -95,6 +95,27 @@ public sealed class CampaignEventsTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task AFrontThatStops_EndsItsOpenStreams_RatherThanWaitForThem()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var id = await system.PostAsync(SampleCampaigns.Personal(3)); // no Worker: it stays queued, its stream stays open
+        using var http = new HttpClient { BaseAddress = system.FrontAddress };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var response = await http.GetAsync($"/campaigns/{id}/events", HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
+        while (await reader.ReadLineAsync(timeout.Token) is { } line && line != "event: progress")
+        {
+        }
+
+        var restart = system.RestartFrontAsync();
+        var rest = await reader.ReadToEndAsync(timeout.Token);
+
+        // ASP.NET Core would wait up to 30 s for a request still running; the stream ends as the Front stops instead.
+        await restart.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.DoesNotContain("event: end", rest, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TheStreamOfAnUnknownCampaign_IsA404Problem()
     {
         await using var system = await BulkSystem.StartFrontAsync(broker);
