@@ -229,7 +229,16 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
-        await writeGate.WaitAsync(cancellationToken);
+        try
+        {
+            await writeGate.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // The host's time to stop is up and a write still holds the gate: its connection goes with the process.
+            return;
+        }
+
         try
         {
             await DropWriterAsync();
