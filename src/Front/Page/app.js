@@ -276,7 +276,7 @@ async function follow(id, signal) {
           }
           if (data === "") continue;
           render(JSON.parse(data));
-          if (type === "end") { loadRecent(); return; }
+          if (type === "end") { reader.cancel().catch(() => {}); loadRecent(); return; }
         }
       }
     } catch {
