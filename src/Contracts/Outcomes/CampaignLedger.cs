@@ -3,6 +3,7 @@ using System.Collections;
 namespace Bulk.Contracts;
 
 /// <summary>A campaign's state as the outcomes stream tells it.</summary>
+/// <param name="HeldReason">While the campaign is held: the relay's reply that refused its sender.</param>
 public sealed record CampaignStatus(
     string Id,
     string Status,
@@ -17,7 +18,9 @@ public sealed record CampaignStatus(
     double RatePerSecond,
     DateTimeOffset? CancelledAt = null,
     long Version = 0,
-    int Suppressed = 0)
+    int Suppressed = 0,
+    string? HeldReason = null,
+    DateTimeOffset? HeldAt = null)
 {
     /// <summary>Nothing more will happen to it: every recipient is done, or it was cancelled.</summary>
     public bool IsFinished => CompletedAt is not null || CancelledAt is not null;
@@ -37,6 +40,9 @@ public enum RecipientState
 
     /// <summary>The campaign is cancelled: drop the recipient, unsent.</summary>
     Cancelled,
+
+    /// <summary>The relay refused the campaign's sender: keep the recipient's work on the broker, unsent, until it is resumed.</summary>
+    Held,
 }
 
 /// <summary>What the stream remembers of an <c>Idempotency-Key</c>.</summary>
@@ -58,6 +64,7 @@ public sealed class CampaignLedger
         public const string CompletedWithFailures = "completed_with_failures";
         public const string Paused = "paused";
         public const string Cancelled = "cancelled";
+        public const string Held = "held";
     }
 
     private readonly Lock gate = new();
@@ -100,9 +107,9 @@ public sealed class CampaignLedger
                     }
 
                     break;
-                case OutcomeTypes.Paused or OutcomeTypes.Resumed or OutcomeTypes.Cancelled:
+                case OutcomeTypes.Paused or OutcomeTypes.Resumed or OutcomeTypes.Cancelled or OutcomeTypes.Held:
                     var controlled = GetOrAdd(e.CampaignId, e.Total);
-                    controlled.Control(e.Type, e.At);
+                    controlled.Control(e.Type, e.At, e.Reason);
                     break;
             }
         }
@@ -124,6 +131,7 @@ public sealed class CampaignLedger
 
             return c.IsDone(index) ? RecipientState.Done
                 : c.CancelledAt is not null ? RecipientState.Cancelled
+                : c.HeldReason is not null ? RecipientState.Held
                 : c.Paused ? RecipientState.Paused
                 : RecipientState.Pending;
         }
@@ -253,10 +261,18 @@ public sealed class CampaignLedger
         public DateTimeOffset? CancelledAt { get; set; }
         public bool Paused { get; set; }
 
+        /// <summary>The relay's reply that refused the campaign's sender; null when not held.</summary>
+        public string? HeldReason { get; set; }
+
+        public DateTimeOffset? HeldAt { get; set; }
+
+        /// <summary>The highest recipient index ever marked done: a reopened finished campaign needs its bits up to here.</summary>
+        private int highestIndex = -1;
+
         /// <summary>Goes up with every change, so a watcher can tell whether there is news.</summary>
         public long Version { get; set; }
 
-        public void Control(string type, DateTimeOffset at)
+        public void Control(string type, DateTimeOffset at, string? reason)
         {
             if (CompletedAt is not null || CancelledAt is not null)
             {
@@ -270,10 +286,19 @@ public sealed class CampaignLedger
                     break;
                 case OutcomeTypes.Resumed:
                     Paused = false;
+                    HeldReason = null;
+                    HeldAt = null;
+                    break;
+                case OutcomeTypes.Held:
+                    // Several Workers may each find the relay refusing: the first reply stays.
+                    HeldReason ??= string.IsNullOrWhiteSpace(reason) ? "the relay refused the sender" : reason;
+                    HeldAt ??= at;
                     break;
                 case OutcomeTypes.Cancelled:
                     CancelledAt = at;
                     Paused = false;
+                    HeldReason = null;
+                    HeldAt = null;
                     DeferredNow.Clear();
                     break;
             }
@@ -299,6 +324,7 @@ public sealed class CampaignLedger
             }
 
             done[index] = true;
+            highestIndex = Math.Max(highestIndex, index);
             DeferredNow.Remove(index);
             return true;
         }
@@ -322,11 +348,16 @@ public sealed class CampaignLedger
 
                 if (CompletedAt is not null)
                 {
-                    done = new BitArray(Total, true);
+                    // Indexes are positions as posted, so with duplicates dropped they run past Total.
+                    done = new BitArray(Math.Max(Total, highestIndex + 1), true);
                     CompletedAt = null;
                 }
 
-                done![index] = false;
+                if (done is not null && index < done.Length)
+                {
+                    done[index] = false;
+                }
+
                 Failed--;
             }
         }
@@ -338,6 +369,7 @@ public sealed class CampaignLedger
                 _ when CancelledAt is not null => Statuses.Cancelled,
                 (_, not null) when Failed > 0 => Statuses.CompletedWithFailures,
                 (_, not null) => Statuses.Completed,
+                _ when HeldReason is not null => Statuses.Held,
                 _ when Paused => Statuses.Paused,
                 (0, _) when DeferredNow.Count == 0 => Statuses.Queued,
                 _ => Statuses.Sending,
@@ -346,7 +378,8 @@ public sealed class CampaignLedger
             var seconds = FirstDeliveryAt is { } first && end is { } last ? (last - first).TotalSeconds : 0;
             var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;
             return new CampaignStatus(Id, status, Total, Delivered, Failed, DeferredNow.Count,
-                Math.Max(0, Total - Delivered - Failed - Suppressed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version, Suppressed);
+                Math.Max(0, Total - Delivered - Failed - Suppressed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version, Suppressed,
+                HeldReason, HeldAt);
         }
     }
 }

@@ -21,10 +21,14 @@ public static class OutcomeTypes
     /// <summary>What is left of the campaign is dropped; it is never sent.</summary>
     public const string Cancelled = "cancelled";
 
+    /// <summary>The relay refuses the campaign's sender (MAIL FROM, AUTH, DATA again and again): nothing more is sent until someone resumes it.</summary>
+    public const string Held = "held";
+
     /// <summary>Written by a process to learn when its tail has caught up with the stream; carries no fact.</summary>
     public const string Marker = "marker";
 }
 
+/// <param name="Reason">Why a campaign is held: the relay's reply.</param>
 /// <summary>One entry of the append-only outcomes stream. Every process folds these into its own <see cref="CampaignLedger"/>.</summary>
 /// <remarks>Outcomes of many recipients travel together (one entry per campaign per flush), so the log costs far fewer messages than mails.</remarks>
 public sealed record OutcomeEvent(
@@ -39,7 +43,8 @@ public sealed record OutcomeEvent(
     IReadOnlyList<DeferredRecipient>? Deferred = null,
     IReadOnlyList<int>? Replayed = null,
     int DuplicatesDropped = 0,
-    IReadOnlyList<int>? Suppressed = null);
+    IReadOnlyList<int>? Suppressed = null,
+    string? Reason = null);
 
 /// <summary>A recipient that will not be mailed, with the relay's last reply; <paramref name="DeadLettered"/> when its retry tiers ran out.</summary>
 public sealed record FailedRecipient(int Index, string Email, string Reply, bool DeadLettered = false);

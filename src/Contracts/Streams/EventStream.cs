@@ -183,6 +183,11 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         {
             StreamLogMessages.UnreadableEntry(logger, StreamName, e.Message);
         }
+        catch (Exception e)
+        {
+            // One entry the fold cannot take must not stop the tail: everything after it still counts.
+            StreamLogMessages.EntryNotApplied(logger, StreamName, Interlocked.Read(ref nextOffset) - 1, e.Message);
+        }
     }
 
     private async Task<IChannel> WriteChannelAsync(CancellationToken cancellationToken)
@@ -260,4 +265,7 @@ internal static partial class StreamLogMessages
 
     [LoggerMessage(LogLevel.Error, "Skipped an unreadable entry of {Stream}: {Reason}")]
     public static partial void UnreadableEntry(ILogger logger, string stream, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Entry {Offset} of {Stream} could not be applied and is skipped: {Reason}")]
+    public static partial void EntryNotApplied(ILogger logger, string stream, long offset, string reason);
 }
