@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 namespace Bulk.Front.Campaigns;
 
 /// <summary><c>POST /campaigns/{id}/pause|resume|cancel</c>: recorded on the outcomes stream, so every Front and Worker agrees.</summary>
+/// <remarks>Resume also releases a campaign the relay's refusal put on hold: once the relay is fixed, it goes on where it stopped.</remarks>
 public static class CampaignControlApi
 {
     public static RouteGroupBuilder MapCampaignControl(this RouteGroupBuilder group)
@@ -32,8 +33,8 @@ public static class CampaignControlApi
         {
             case OutcomeTypes.Paused when status.Status == CampaignLedger.Statuses.Paused:
                 return TypedResults.Ok(status); // pausing twice is still paused
-            case OutcomeTypes.Resumed when status.Status != CampaignLedger.Statuses.Paused:
-                return Conflict($"Campaign {id} is {status.Status}, not paused.");
+            case OutcomeTypes.Resumed when status.Status is not (CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held):
+                return Conflict($"Campaign {id} is {status.Status}, not paused or held.");
         }
 
         var control = new OutcomeEvent(action, id, DateTimeOffset.UtcNow, status.Total);
