@@ -4,6 +4,7 @@ namespace Bulk.Contracts;
 
 /// <param name="Attempt">How many delay tiers these recipients have been through.</param>
 /// <param name="Total">Recipients in the whole campaign, so any outcome can be counted against it.</param>
+/// <param name="Replayed">Moved back from the parking lot by an operator: the Worker that takes it first records its recipients as reopened (no longer failed), then sends.</param>
 /// <summary>One unit of work on the broker: a campaign's message template and some of its recipients.</summary>
 /// <remarks>
 /// The Front publishes a whole campaign as one job, so that a campaign is on the broker entirely or not at all.
@@ -17,7 +18,8 @@ public sealed record DeliveryJob(
     MessageTemplate Template,
     IReadOnlyList<JobRecipient> Recipients,
     int Attempt = 0,
-    int Total = 0)
+    int Total = 0,
+    bool Replayed = false)
 {
     /// <summary>The only job format this code reads and writes.</summary>
     public const int CurrentVersion = 1;

@@ -6,6 +6,7 @@ using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 using Bulk.Front.Page;
 using Bulk.Front.Suppressions;
+using Bulk.Templates;
 
 namespace Bulk.Front;
 
@@ -40,6 +41,9 @@ public static class FrontApp
         builder.Services.AddSingleton<IdempotencyGate>();
         builder.Services.AddSingleton<DeadLetterReplay>();
         builder.Services.AddSingleton<CampaignPublisher>();
+        builder.Services.AddOptions<TemplateLimits>().BindConfiguration(TemplateLimits.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(sp => new LiquidSandbox(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TemplateLimits>>().Value));
         builder.Services.AddSingleton<CampaignValidator>();
         builder.Services.AddSingleton<ApiKeyGate>();
         builder.Services.AddSingleton<AllowedSenders>();

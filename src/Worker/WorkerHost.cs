@@ -1,14 +1,17 @@
 using Bulk.Contracts;
+using Bulk.Templates;
 using Bulk.Worker.Delivery;
 using Bulk.Worker.Rendering;
 using Bulk.Worker.Smtp;
+using Microsoft.Extensions.Options;
 
 namespace Bulk.Worker;
 
 /// <summary>Builds a Worker: consumes jobs from the broker and delivers them over SMTP.</summary>
 public static class WorkerHost
 {
-    public static IHost Create(string[] args)
+    /// <param name="configure">Last word on the services, after Bulk's own registrations.</param>
+    public static IHost Create(string[] args, Action<IServiceCollection>? configure = null)
     {
         var builder = Host.CreateApplicationBuilder(args);
 
@@ -25,6 +28,8 @@ public static class WorkerHost
                 "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
             .ValidateOnStart();
         builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
+            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<TemplateLimits>().BindConfiguration(TemplateLimits.Section)
             .ValidateDataAnnotations().ValidateOnStart();
 
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
@@ -45,9 +50,13 @@ public static class WorkerHost
         builder.Services.AddSingleton<SendRateLimits>();
         builder.Services.AddSingleton<SmtpSender>();
         builder.Services.AddSingleton<MessageSigner>();
+        builder.Services.AddSingleton(sp => new LiquidSandbox(sp.GetRequiredService<IOptions<TemplateLimits>>().Value));
         builder.Services.AddSingleton<MessageRenderer>();
         builder.Services.AddSingleton<JobDelivery>();
-        builder.Services.AddHostedService<DeliveryConsumer>();
+        builder.Services.AddSingleton<DeliveryObserver>();
+        builder.Services.AddSingleton<DeliveryConsumer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DeliveryConsumer>());
+        configure?.Invoke(builder.Services);
 
         return builder.Build();
     }

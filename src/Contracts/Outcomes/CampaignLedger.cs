@@ -4,6 +4,7 @@ namespace Bulk.Contracts;
 
 /// <summary>A campaign's state as the outcomes stream tells it.</summary>
 /// <param name="HeldReason">While the campaign is held: the relay's reply that refused its sender.</param>
+/// <param name="ResumedAt">When it was last resumed: a Worker gives the relay a fresh try for it, even where the sender's circuit is open.</param>
 public sealed record CampaignStatus(
     string Id,
     string Status,
@@ -20,7 +21,8 @@ public sealed record CampaignStatus(
     long Version = 0,
     int Suppressed = 0,
     string? HeldReason = null,
-    DateTimeOffset? HeldAt = null)
+    DateTimeOffset? HeldAt = null,
+    DateTimeOffset? ResumedAt = null)
 {
     /// <summary>Nothing more will happen to it: every recipient is done, or it was cancelled.</summary>
     public bool IsFinished => CompletedAt is not null || CancelledAt is not null;
@@ -266,6 +268,8 @@ public sealed class CampaignLedger
 
         public DateTimeOffset? HeldAt { get; set; }
 
+        public DateTimeOffset? ResumedAt { get; set; }
+
         /// <summary>The highest recipient index ever marked done: a reopened finished campaign needs its bits up to here.</summary>
         private int highestIndex = -1;
 
@@ -285,6 +289,7 @@ public sealed class CampaignLedger
                     Paused = true;
                     break;
                 case OutcomeTypes.Resumed:
+                    ResumedAt = at;
                     Paused = false;
                     HeldReason = null;
                     HeldAt = null;
@@ -379,7 +384,7 @@ public sealed class CampaignLedger
             var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;
             return new CampaignStatus(Id, status, Total, Delivered, Failed, DeferredNow.Count,
                 Math.Max(0, Total - Delivered - Failed - Suppressed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version, Suppressed,
-                HeldReason, HeldAt);
+                HeldReason, HeldAt, ResumedAt);
         }
     }
 }

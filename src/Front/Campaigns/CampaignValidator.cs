@@ -1,5 +1,7 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using Bulk.Contracts;
+using Bulk.Templates;
 using Fluid;
 using Microsoft.Extensions.Options;
 using MimeKit;
@@ -7,7 +9,11 @@ using MimeKit;
 namespace Bulk.Front.Campaigns;
 
 /// <summary>Checks a posted campaign field by field and turns it into the job the Workers deliver.</summary>
-public sealed class CampaignValidator(IOptions<FrontOptions> options)
+/// <remarks>
+/// Templates are parsed and rendered once, for the first recipient, in the same <see cref="LiquidSandbox"/> and under the
+/// same limits as on a Worker: a template that cannot render is refused here, next to its field, not found out per mail.
+/// </remarks>
+public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSandbox sandbox)
 {
     /// <summary>RFC 5322 keeps a line under 998 characters; a subject template longer than that is a mistake.</summary>
     public const int MaxSubjectLength = 998;
@@ -15,7 +21,8 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
     /// <summary>Beyond this many bad recipients the answer says how many more there are instead of listing them.</summary>
     public const int MaxRecipientErrorsListed = 50;
 
-    private static readonly FluidParser TemplateParser = new();
+    /// <summary>Stands in for a recipient's unsubscribe link in the trial rendering: as long as a real one.</summary>
+    private const string TrialUnsubscribeUrl = "https://bulk.invalid/unsubscribe/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     /// <summary>Custom headers a campaign may carry at most, each value at most one RFC 5322 line.</summary>
     public const int MaxHeaders = 50;
@@ -43,11 +50,17 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
 
         var from = ValidateFrom(request.From, errors);
-        ValidateSubject(request.Subject, errors);
-        ValidateBodies(request.Text, request.Html, errors);
+        var templates = new Dictionary<string, IFluidTemplate>(StringComparer.Ordinal);
+        ValidateSubject(request.Subject, templates, errors);
+        ValidateBodies(request.Text, request.Html, templates, errors);
         var headers = ValidateHeaders(request.Headers, errors);
         ValidateBounce(request.Bounce, request.Verp ?? false, errors);
         var (recipients, duplicates) = ValidateRecipients(request.Recipients, errors);
+
+        if (errors.Count == 0)
+        {
+            RenderForFirstRecipient(templates, recipients[0], errors);
+        }
 
         if (errors.Count > 0)
         {
@@ -109,7 +122,25 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
     }
 
-    private static void ValidateSubject(string? subject, Dictionary<string, string[]> errors)
+    /// <summary>Renders every template with the first recipient's data, as a Worker will: render errors show next to their field.</summary>
+    private void RenderForFirstRecipient(Dictionary<string, IFluidTemplate> templates, JobRecipient first, Dictionary<string, string[]> errors)
+    {
+        var context = sandbox.NewContext(first.Data, first.Email, TrialUnsubscribeUrl);
+        foreach (var (field, template) in templates)
+        {
+            try
+            {
+                sandbox.Render(template, context, field == "html" ? HtmlEncoder.Default : NullEncoder.Default);
+            }
+            catch (TemplateRenderException e)
+            {
+                errors[field] = [$"The template cannot render for recipients[{first.Index}]: {e.Message}."];
+                return;
+            }
+        }
+    }
+
+    private void ValidateSubject(string? subject, Dictionary<string, IFluidTemplate> templates, Dictionary<string, string[]> errors)
     {
         if (string.IsNullOrWhiteSpace(subject))
         {
@@ -125,11 +156,11 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
         else
         {
-            CheckTemplate("subject", subject, errors);
+            CheckTemplate("subject", subject, templates, errors);
         }
     }
 
-    private void ValidateBodies(string? text, string? html, Dictionary<string, string[]> errors)
+    private void ValidateBodies(string? text, string? html, Dictionary<string, IFluidTemplate> templates, Dictionary<string, string[]> errors)
     {
         if (Blank(text) is null && Blank(html) is null)
         {
@@ -139,16 +170,16 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
 
         if (text is not null)
         {
-            CheckBody("text", text, errors);
+            CheckBody("text", text, templates, errors);
         }
 
         if (html is not null)
         {
-            CheckBody("html", html, errors);
+            CheckBody("html", html, templates, errors);
         }
     }
 
-    private void CheckBody(string field, string source, Dictionary<string, string[]> errors)
+    private void CheckBody(string field, string source, Dictionary<string, IFluidTemplate> templates, Dictionary<string, string[]> errors)
     {
         var max = options.Value.MaxTemplateBytes;
         if (Encoding.UTF8.GetByteCount(source) > max)
@@ -157,15 +188,20 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options)
         }
         else
         {
-            CheckTemplate(field, source, errors);
+            CheckTemplate(field, source, templates, errors);
         }
     }
 
-    private static void CheckTemplate(string field, string source, Dictionary<string, string[]> errors)
+    /// <summary>Parses a template; it joins <paramref name="templates"/> (those a Worker will render) when it parses and is not blank.</summary>
+    private void CheckTemplate(string field, string source, Dictionary<string, IFluidTemplate> templates, Dictionary<string, string[]> errors)
     {
-        if (!TemplateParser.TryParse(source, out _, out var error))
+        if (!sandbox.TryParse(source, out var template, out var error))
         {
-            errors[field] = [$"The template does not parse: {error}"];
+            errors[field] = [error];
+        }
+        else if (Blank(source) is not null)
+        {
+            templates.Add(field, template);
         }
     }
 

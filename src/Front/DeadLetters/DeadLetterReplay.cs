@@ -7,10 +7,11 @@ namespace Bulk.Front.DeadLetters;
 
 /// <summary>Moves parked jobs back onto the work queue, each with its delay tiers reset.</summary>
 /// <remarks>
-/// The recipients are first reopened in the outcomes stream (no longer failed), then each job moves in one
-/// transaction: publish to the work queue, ack from the parking lot. Messages that are not jobs stay parked.
+/// Each job moves in one transaction (publish to the work queue, ack from the parking lot), marked as replayed: the
+/// Worker that takes it reopens its recipients on the outcomes stream (no longer failed) before sending any. So the
+/// recipients are reopened only once their job has really moved. Messages that are not jobs stay parked.
 /// </remarks>
-public sealed partial class DeadLetterReplay(BrokerConnection broker, OutcomeLog outcomes, ILogger<DeadLetterReplay> logger)
+public sealed partial class DeadLetterReplay(BrokerConnection broker, ILogger<DeadLetterReplay> logger)
 {
     public async Task<uint> CountAsync(CancellationToken cancellationToken)
     {
@@ -53,9 +54,7 @@ public sealed partial class DeadLetterReplay(BrokerConnection broker, OutcomeLog
                 continue;
             }
 
-            await outcomes.AppendAsync([new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow,
-                job.Total, Replayed: [.. job.Recipients.Select(r => r.Index)])], cancellationToken);
-            var fresh = JsonSerializer.SerializeToUtf8Bytes(job with { Attempt = 0 }, BulkJson.Default.DeliveryJob);
+            var fresh = JsonSerializer.SerializeToUtf8Bytes(job with { Attempt = 0, Replayed = true }, BulkJson.Default.DeliveryJob);
             await channel.BasicPublishAsync("", broker.Topology.WorkQueue, mandatory: false,
                 new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType }, fresh, cancellationToken);
             await channel.BasicAckAsync(parked.DeliveryTag, multiple: false, cancellationToken);

@@ -18,9 +18,14 @@ public sealed partial class DeliveryConsumer(
     IOptions<DeliveryOptions> delivery,
     JobDelivery jobs,
     OutcomeLog outcomes,
+    OutcomeRecorder recorder,
     SuppressionLog suppressions,
+    DeliveryObserver observer,
     ILogger<DeliveryConsumer> logger) : BackgroundService
 {
+    /// <summary>A campaign's hold, or a replay's reopening, is written with this much patience before the job gives up.</summary>
+    private static readonly TimeSpan ControlWriteTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(60);
 
@@ -29,6 +34,11 @@ public sealed partial class DeliveryConsumer(
 
     /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
+
+    private volatile Session? current;
+
+    /// <summary>Jobs taken from the queue and not yet acknowledged.</summary>
+    public int JobsInHand => current?.InFlight.Count ?? 0;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
         ConsumeUntilDisconnectedAsync,
@@ -83,7 +93,8 @@ public sealed partial class DeliveryConsumer(
         // Jobs in hand stop taking recipients when the Worker stops or when this connection is lost: a lost
         // connection returns them to the queue, and another consumer must not find them still being worked on.
         using var life = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var session = new Session(channel);
+        var session = new Session(channel, observer);
+        current = session;
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivered) => HandleAsync(session, delivered, life.Token);
         var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);
@@ -114,9 +125,10 @@ public sealed partial class DeliveryConsumer(
     private async Task HandleAsync(Session session, BasicDeliverEventArgs delivered, CancellationToken stopping)
     {
         using var _ = session.InFlight.Enter();
+        DeliveryJob? job = null;
         try
         {
-            var job = TryRead(delivered.Body.Span, out var unreadable);
+            job = TryRead(delivered.Body.Span, out var unreadable);
             if (job is null)
             {
                 await session.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), unreadable)]);
@@ -139,7 +151,15 @@ public sealed partial class DeliveryConsumer(
                 await CatchUpAsync(stopping);
             }
 
-            // A job of a paused campaign waits on the broker; one of a cancelled campaign is dropped unsent.
+            if (job.Replayed)
+            {
+                // Moved back from the parking lot: its recipients stop being failed before any of them is sent.
+                await RecordAsync(new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
+                    Replayed: [.. job.Recipients.Select(r => r.Index)]), stopping);
+                job = job with { Replayed = false };
+            }
+
+            // A job of a paused or held campaign waits on the broker; one of a cancelled campaign is dropped unsent.
             if (Destination(job.CampaignId) is var elsewhere && elsewhere != topology.WorkQueue)
             {
                 await session.CommitAsync(delivered.DeliveryTag, elsewhere is null ? [] : [(elsewhere, Serialize(job), null)]);
@@ -152,6 +172,12 @@ public sealed partial class DeliveryConsumer(
             }
 
             var outcome = await jobs.DeliverAsync(job, stopping);
+            if (outcome.HeldBy is { } reply)
+            {
+                // Recorded before the remainder is routed, so that it goes where a held campaign's work waits.
+                await HoldAsync(job, reply, stopping);
+            }
+
             var remainder = new List<(string, byte[], string?)>(3);
             if (outcome.Returned.Count > 0 && Destination(job.CampaignId) is { } destination)
             {
@@ -173,20 +199,111 @@ public sealed partial class DeliveryConsumer(
             await session.CommitAsync(delivered.DeliveryTag, remainder);
             LogJobDone(job.CampaignId, job.Recipients.Count, outcome.Delivered, outcome.Failed, outcome.Deferred.Count, outcome.DeadLettered.Count, outcome.Skipped, outcome.Returned.Count);
         }
+        catch (Exception e) when (!session.IsOpen || (e is OperationCanceledException && stopping.IsCancellationRequested))
+        {
+            // The connection is gone (or going): the job returns to the queue by itself, and its recorded outcomes stand.
+            LogHandedBack(delivered.DeliveryTag, e.Message);
+        }
+        catch (Exception e) when (job is not null && IsBrokerTrouble(e))
+        {
+            await DelayAsync(session, delivered, job, e);
+        }
         catch (Exception e)
         {
-            // The job stays unacknowledged: it returns to the queue when this channel closes.
-            LogHandlerFailed(delivered.DeliveryTag, e.Message);
+            await ParkAsync(session, delivered, job, e, stopping);
         }
+    }
+
+    /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and comes back.</summary>
+    private async Task DelayAsync(Session session, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error)
+    {
+        LogDelayed(job.CampaignId, delivered.DeliveryTag, error.Message);
+        try
+        {
+            var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
+            await session.CommitAsync(delivered.DeliveryTag,
+                rest.Count == 0 ? [] : [(topology.RetryQueue(PauseRecheck), Serialize(job with { Recipients = rest }), null)]);
+        }
+        catch (Exception e)
+        {
+            LogParkFailed(delivered.DeliveryTag, e.Message);
+            await session.HandBackAsync(delivered.DeliveryTag);
+        }
+    }
+
+    private static bool IsBrokerTrouble(Exception e) =>
+        (e is JobInterruptedException { InnerException: { } inner } ? inner : e)
+            is IOException or TimeoutException or OperationCanceledException or RabbitMQ.Client.Exceptions.OperationInterruptedException;
+
+    /// <summary>A job that broke off is parked with the reason, and its recipients without an outcome are recorded as failed.</summary>
+    /// <remarks>
+    /// Recorded as dead-lettered failures, so the campaign's counts add up and it reaches a final state; replaying the
+    /// parking lot reopens them. Should even that fail, the job goes back to the queue rather than stay unacknowledged.
+    /// </remarks>
+    private async Task ParkAsync(Session session, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
+    {
+        var reason = $"internal error: {(error is JobInterruptedException ? error.Message : $"{error.GetType().Name}: {error.Message}")}";
+        LogJobFailed(job?.CampaignId, delivered.DeliveryTag, reason);
+        try
+        {
+            if (job is null)
+            {
+                await session.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), reason)]);
+                return;
+            }
+
+            if (error is not JobInterruptedException)
+            {
+                // What this job did record must be known here before deciding what is left of it.
+                await CatchUpAsync(stopping);
+            }
+
+            var undecided = error is JobInterruptedException interrupted
+                ? interrupted.Undecided
+                : [.. job.Recipients.Where(r => !outcomes.Ledger.IsDone(job.CampaignId, r.Index))];
+            await Task.WhenAll(undecided.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, reason, DeadLettered: true))));
+            await session.CommitAsync(delivered.DeliveryTag,
+                undecided.Count == 0 ? [] : [(topology.DeadQueue, Serialize(job with { Recipients = undecided, Replayed = false }), reason)]);
+            LogParked(delivered.BasicProperties.MessageId, reason);
+        }
+        catch (Exception e)
+        {
+            LogParkFailed(delivered.DeliveryTag, e.Message);
+            await session.HandBackAsync(delivered.DeliveryTag);
+        }
+    }
+
+    /// <summary>Holds the campaign on every process: recorded on the stream, and applied here at once.</summary>
+    private async Task HoldAsync(DeliveryJob job, string reply, CancellationToken stopping)
+    {
+        LogHeld(job.CampaignId, reply);
+        try
+        {
+            await RecordAsync(new OutcomeEvent(OutcomeTypes.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply), stopping);
+        }
+        catch (Exception e) when (e is IOException or OperationCanceledException && !stopping.IsCancellationRequested)
+        {
+            // The recipients go back to work; the next to meet the refusal holds the campaign.
+            LogHoldNotRecorded(job.CampaignId, e.Message);
+        }
+    }
+
+    /// <summary>Appends a control entry to the outcomes stream, then applies it here (the tail applies it again, which changes nothing).</summary>
+    private async Task RecordAsync(OutcomeEvent e, CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(ControlWriteTimeout);
+        await outcomes.AppendAsync([e], timeout.Token);
+        outcomes.Ledger.Apply(e);
     }
 
     private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) => (topology.WorkQueue, Serialize(job), null);
 
-    /// <summary>Where a campaign's unsent recipients belong: at work, waiting out a pause, or nowhere if it is cancelled.</summary>
+    /// <summary>Where a campaign's unsent recipients belong: at work, waiting out a pause or hold, or nowhere if it is cancelled.</summary>
     private string? Destination(string campaignId) => outcomes.Ledger.Find(campaignId) switch
     {
         { CancelledAt: not null } => null,
-        { Status: CampaignLedger.Statuses.Paused } => topology.RetryQueue(PauseRecheck),
+        { Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held } => topology.RetryQueue(PauseRecheck),
         _ => topology.WorkQueue,
     };
 
@@ -224,17 +341,20 @@ public sealed partial class DeliveryConsumer(
     }
 
     /// <summary>The channel's transaction is shared by all jobs in hand, so each job's publish+ack+commit runs alone.</summary>
-    private sealed class Session(IChannel channel)
+    private sealed class Session(IChannel channel, DeliveryObserver observer)
     {
         private readonly SemaphoreSlim transaction = new(1, 1);
 
         public InFlightCounter InFlight { get; } = new();
+
+        public bool IsOpen => channel.IsOpen;
 
         public async Task CommitAsync(ulong deliveryTag, IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes)
         {
             await transaction.WaitAsync();
             try
             {
+                observer.Step(DeliveryStep.Commit);
                 foreach (var (queue, body, deadReason) in publishes)
                 {
                     var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType };
@@ -249,9 +369,54 @@ public sealed partial class DeliveryConsumer(
                 await channel.BasicAckAsync(deliveryTag, multiple: false);
                 await channel.TxCommitAsync();
             }
+            catch
+            {
+                // Nothing of a failed commit may ride along with the next job's.
+                await RollbackAsync();
+                throw;
+            }
             finally
             {
                 transaction.Release();
+            }
+        }
+
+        /// <summary>The last resort for a job that can be neither finished nor parked: back to the queue, or, failing that, the channel closes.</summary>
+        /// <remarks>Either way the broker redelivers it, and its delivery limit parks it in the end; it never stays unacknowledged.</remarks>
+        public async Task HandBackAsync(ulong deliveryTag)
+        {
+            await transaction.WaitAsync();
+            try
+            {
+                await channel.BasicNackAsync(deliveryTag, multiple: false, requeue: true);
+                await channel.TxCommitAsync();
+            }
+            catch (Exception) when (channel.IsOpen)
+            {
+                await channel.CloseAsync(Constants.ReplySuccess, "a job could be neither finished nor handed back");
+            }
+            catch (Exception)
+            {
+                // Closed already: the broker has the job back.
+            }
+            finally
+            {
+                transaction.Release();
+            }
+        }
+
+        private async Task RollbackAsync()
+        {
+            try
+            {
+                if (channel.IsOpen)
+                {
+                    await channel.TxRollbackAsync();
+                }
+            }
+            catch (Exception) when (!channel.IsOpen)
+            {
+                // Nothing to roll back on a closed channel.
             }
         }
     }
@@ -271,8 +436,23 @@ public sealed partial class DeliveryConsumer(
     [LoggerMessage(LogLevel.Error, "Message {MessageId} parked in the dead queue: {Reason}")]
     private partial void LogParked(string? messageId, string reason);
 
-    [LoggerMessage(LogLevel.Warning, "Job {DeliveryTag} left unacknowledged for redelivery: {Reason}")]
-    private partial void LogHandlerFailed(ulong deliveryTag, string reason);
+    [LoggerMessage(LogLevel.Warning, "Job {DeliveryTag} goes back to the queue with the lost connection: {Reason}")]
+    private partial void LogHandedBack(ulong deliveryTag, string reason);
+
+    [LoggerMessage(LogLevel.Error, "A job of campaign {CampaignId} (delivery {DeliveryTag}) broke off and is parked: {Reason}")]
+    private partial void LogJobFailed(string? campaignId, ulong deliveryTag, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "A job of campaign {CampaignId} (delivery {DeliveryTag}) met a broker failure and waits to be tried again: {Reason}")]
+    private partial void LogDelayed(string campaignId, ulong deliveryTag, string reason);
+
+    [LoggerMessage(LogLevel.Error, "Job {DeliveryTag} could not be parked ({Reason}); it goes back to the queue")]
+    private partial void LogParkFailed(ulong deliveryTag, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} is held: the relay refused its sender ({Reply})")]
+    private partial void LogHeld(string campaignId, string reply);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} could not be recorded as held ({Reason}); its recipients go back to work")]
+    private partial void LogHoldNotRecorded(string campaignId, string reason);
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} is cancelled: dropped a job of {Count} recipients unsent")]
     private partial void LogDropped(string campaignId, int count);

@@ -23,6 +23,13 @@ public sealed class DeliveryOptions : IValidatableObject
     /// <remarks>The bound on what a hard kill can lose, and so on the duplicates a restart can cause; larger is faster.</remarks>
     public int MaxUnrecorded { get; set; } = 256;
 
+    /// <summary>Refusals of a sender by the relay in a row (DATA 5xx, or MAIL FROM/AUTH refusals) that open its circuit and hold its campaigns.</summary>
+    /// <remarks>A single MAIL FROM or AUTH refusal holds the campaign that met it at once; this many open the sender's circuit for every campaign.</remarks>
+    public int HoldAfterRefusals { get; set; } = 3;
+
+    /// <summary>How long a sender's open circuit refuses to try the relay before one trial message.</summary>
+    public int HoldBreakSeconds { get; set; } = 30;
+
     /// <summary>Delay tiers a recipient waits through after its immediate retries are spent, e.g. "30s,5m,30m,2h".</summary>
     /// <remarks>After the last tier the recipient is dead-lettered and counted as failed.</remarks>
     public string RetryTiers { get; set; } = "30s,5m,30m,2h";
@@ -84,6 +91,16 @@ public sealed class DeliveryOptions : IValidatableObject
         if (MaxUnrecorded is < 1 or > 100_000)
         {
             yield return new ValidationResult("Delivery__MaxUnrecorded must be between 1 and 100000", [nameof(MaxUnrecorded)]);
+        }
+
+        if (HoldAfterRefusals is < 2 or > 1000)
+        {
+            yield return new ValidationResult("Delivery__HoldAfterRefusals must be between 2 and 1000", [nameof(HoldAfterRefusals)]);
+        }
+
+        if (HoldBreakSeconds is < 1 or > 86_400)
+        {
+            yield return new ValidationResult("Delivery__HoldBreakSeconds must be between 1 and 86400", [nameof(HoldBreakSeconds)]);
         }
 
         if (!TryParseTiers(RetryTiers ?? "", out var tiers) || tiers.Count > 20)

@@ -7,6 +7,18 @@ public sealed class InFlightCounter
     private int count;
     private TaskCompletionSource? idle;
 
+    /// <summary>Work in progress now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (gate)
+            {
+                return count;
+            }
+        }
+    }
+
     public IDisposable Enter()
     {
         lock (gate)

@@ -1,4 +1,5 @@
 using Bulk.Contracts;
+using Bulk.Templates;
 using Bulk.Worker.Rendering;
 using Bulk.Worker.Smtp;
 using Microsoft.Extensions.Options;
@@ -8,8 +9,9 @@ namespace Bulk.Worker.Delivery;
 /// <summary>What a job leaves behind once every recipient in it has a recorded outcome.</summary>
 /// <param name="Deferred">Transient failures with delay tiers left: they go to the next tier.</param>
 /// <param name="DeadLettered">Transient failures past the last tier: parked, and recorded as failed.</param>
-/// <param name="Returned">Not attempted (the Worker is stopping, or the campaign was paused or cancelled meanwhile).</param>
+/// <param name="Returned">Not attempted (the Worker is stopping, the campaign was paused, held or cancelled meanwhile).</param>
 /// <param name="Suppressed">On the suppression list: recorded as suppressed, not sent.</param>
+/// <param name="HeldBy">The relay's reply when it refused the campaign's sender: the campaign is to be held.</param>
 public sealed record JobOutcome(
     int Delivered,
     int Failed,
@@ -18,13 +20,25 @@ public sealed record JobOutcome(
     IReadOnlyList<JobRecipient> Deferred,
     IReadOnlyList<JobRecipient> DeadLettered,
     IReadOnlyList<JobRecipient> Returned,
-    string? LastReply);
+    string? LastReply,
+    string? HeldBy = null);
+
+/// <summary>A job broke off: <see cref="Undecided"/> are its recipients that have no outcome from it.</summary>
+/// <remarks>Every outcome it did hand to the recorder is recorded (or the recorder stopped) before this is thrown.</remarks>
+public sealed class JobInterruptedException(IReadOnlyList<JobRecipient> undecided, Exception inner)
+    : Exception($"{inner.GetType().Name}: {inner.Message}", inner)
+{
+    public IReadOnlyList<JobRecipient> Undecided { get; } = undecided;
+}
 
 /// <summary>Renders and sends every recipient of a job, as many at once as the SMTP pool has connections.</summary>
 /// <remarks>
 /// A recipient the ledger already records as done (delivered, failed or suppressed) is skipped: that is what makes a
 /// redelivered job safe. A recipient on the suppression list is recorded as suppressed and never sent; one the relay
-/// refuses as unknown (5.1.1) goes on the list. Each outcome is recorded on the stream before the job counts it.
+/// refuses as unknown (5.1.1 to RCPT TO) goes on the list; one whose message cannot render fails with the reason.
+/// When the relay refuses the sender, the recipients not yet sent are handed back and the campaign is to be held.
+/// Each outcome is recorded on the stream before the job counts it, and each unrecorded-outcome slot is given back
+/// whatever happens.
 /// </remarks>
 public sealed partial class JobDelivery(
     MessageRenderer renderer,
@@ -32,6 +46,7 @@ public sealed partial class JobDelivery(
     OutcomeRecorder recorder,
     CampaignLedger ledger,
     SuppressionLog suppressions,
+    DeliveryObserver observer,
     IOptions<SmtpOptions> smtp,
     IOptions<DeliveryOptions> delivery,
     ILogger<JobDelivery> logger)
@@ -48,79 +63,122 @@ public sealed partial class JobDelivery(
         catch (TemplateException e)
         {
             LogUnusableTemplate(job.CampaignId, e.Message);
-            await Task.WhenAll(job.Recipients.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, $"unusable template: {e.Message}"))));
+            await Task.WhenAll(job.Recipients.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, $"template: {e.Message}"))));
             return new JobOutcome(0, job.Recipients.Count, 0, 0, [], [], [], null);
         }
 
-        var results = new SendResult?[job.Recipients.Count];
-        var skipped = new bool[job.Recipients.Count];
-        var suppressed = new bool[job.Recipients.Count];
-        var records = new Task[job.Recipients.Count];
+        var count = job.Recipients.Count;
+        var results = new SendResult?[count];
+        var skipped = new bool[count];
+        var suppressed = new bool[count];
+        var records = new Task?[count];
+        string? heldBy = null;
+        var envelopeSender = (campaign.Bounce ?? campaign.From).Address;
+        var resumedAt = ledger.Find(job.CampaignId)?.ResumedAt;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = smtp.Value.MaxConnections };
-        await Parallel.ForEachAsync(Enumerable.Range(0, job.Recipients.Count), parallel, async (i, _) =>
+        try
         {
-            records[i] = Task.CompletedTask;
-            var recipient = job.Recipients[i];
-            switch (ledger.State(job.CampaignId, recipient.Index))
+            await Parallel.ForEachAsync(Enumerable.Range(0, count), parallel, async (i, _) =>
             {
-                case RecipientState.Done:
-                    skipped[i] = true;
+                var recipient = job.Recipients[i];
+                switch (ledger.State(job.CampaignId, recipient.Index))
+                {
+                    case RecipientState.Done:
+                        skipped[i] = true;
+                        return;
+                    case RecipientState.Paused or RecipientState.Held or RecipientState.Cancelled:
+                        return; // checked before every send: a pause or cancel takes effect within one mail per connection
+                }
+
+                if (stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null)
+                {
                     return;
-                case RecipientState.Paused or RecipientState.Cancelled:
-                    return; // checked before every send: a pause or cancel takes effect within one mail per connection
-            }
+                }
 
-            if (stopping.IsCancellationRequested)
-            {
-                return;
-            }
+                if (suppressions.List.Find(recipient.Email) is not null)
+                {
+                    suppressed[i] = true;
+                    records[i] = recorder.SuppressedAsync(job, recipient);
+                    return;
+                }
 
-            if (suppressions.List.Find(recipient.Email) is not null)
-            {
-                suppressed[i] = true;
-                records[i] = recorder.SuppressedAsync(job, recipient);
-                return;
-            }
+                OutcomeRecorder.Slot? slot;
+                try
+                {
+                    slot = await recorder.ReserveAsync(stopping);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    return;
+                }
 
-            OutcomeRecorder.Slot slot;
-            SendResult result;
-            try
-            {
-                slot = await recorder.ReserveAsync(stopping);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                return;
-            }
+                try
+                {
+                    MimeKit.MimeMessage message;
+                    try
+                    {
+                        observer.Step(DeliveryStep.Render);
+                        message = renderer.Render(campaign, recipient);
+                    }
+                    catch (TemplateRenderException e)
+                    {
+                        var reason = $"template: {e.Message}";
+                        results[i] = new SendResult(SendStatus.Rejected, reason);
+                        records[i] = recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, reason), slot);
+                        slot = null;
+                        return;
+                    }
 
-            try
-            {
-                result = await sender.SendAsync(renderer.Render(campaign, recipient), MessageRenderer.EnvelopeSender(campaign, recipient), stopping);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                slot.Dispose();
-                return; // stopped between attempts: nothing reached the relay this time
-            }
+                    SendResult result;
+                    try
+                    {
+                        result = await sender.SendAsync(message, MessageRenderer.EnvelopeSender(campaign, recipient), envelopeSender, resumedAt, stopping);
+                    }
+                    catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                    {
+                        return; // stopped between attempts: nothing reached the relay this time
+                    }
 
-            results[i] = result;
-            // Not awaited here: the sender moves on while the recorder batches; the job waits for all of them below.
-            records[i] = result.Status switch
-            {
-                SendStatus.Delivered => recorder.DeliveredAsync(job, recipient, slot),
-                SendStatus.Rejected when IsUnknownMailbox(result.Reply) => Task.WhenAll(
-                    recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply!), slot),
-                    SuppressBouncedAsync(job.CampaignId, recipient.Email, result.Reply!)),
-                SendStatus.Rejected => recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply ?? "rejected"), slot),
-                _ when job.Attempt < tierCount => recorder.DeferredAsync(job, new DeferredRecipient(recipient.Index, job.Attempt + 1, result.Reply ?? "deferred"), slot),
-                _ => recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email,
-                    $"dead-lettered after {tierCount} delay tiers: {result.Reply}", DeadLettered: true), slot),
-            };
-        });
+                    if (result.Status == SendStatus.SenderRefused)
+                    {
+                        // Not this recipient's failure: it stays pending, and the campaign waits until someone resumes it.
+                        Interlocked.CompareExchange(ref heldBy, result.Reply ?? "the relay refused the sender", null);
+                        return;
+                    }
 
-        // Every outcome is on the stream before the job can be acked.
-        await Task.WhenAll(records);
-        return Tally(job, results, skipped, suppressed);
+                    results[i] = result;
+                    // Not awaited here: the sender moves on while the recorder batches; the job waits for all of them below.
+                    records[i] = result.Status switch
+                    {
+                        SendStatus.Delivered => recorder.DeliveredAsync(job, recipient, slot),
+                        SendStatus.Rejected when IsUnknownMailbox(result.Reply) => Task.WhenAll(
+                            recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply!), slot),
+                            SuppressBouncedAsync(job.CampaignId, recipient.Email, result.Reply!)),
+                        SendStatus.Rejected => recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, result.Reply ?? "rejected"), slot),
+                        _ when job.Attempt < tierCount => recorder.DeferredAsync(job, new DeferredRecipient(recipient.Index, job.Attempt + 1, result.Reply ?? "deferred"), slot),
+                        _ => recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email,
+                            $"dead-lettered after {tierCount} delay tiers: {result.Reply}", DeadLettered: true), slot),
+                    };
+                    slot = null; // the recorder frees it once the outcome is confirmed
+                }
+                finally
+                {
+                    slot?.Dispose();
+                }
+            });
+
+            // Every outcome is on the stream before the job can be acked.
+            await Task.WhenAll(records.Select(r => r ?? Task.CompletedTask));
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && stopping.IsCancellationRequested))
+        {
+            // What was handed to the recorder is recorded; the rest of the job is the caller's to park.
+            await Task.WhenAll(records.Select(r => r ?? Task.CompletedTask)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            var undecided = job.Recipients.Where((_, i) => !skipped[i] && records[i] is not { IsCompletedSuccessfully: true }).ToList();
+            throw new JobInterruptedException(undecided, e);
+        }
+
+        return Tally(job, results, skipped, suppressed, heldBy);
     }
 
     /// <summary>"No such user" (enhanced status 5.1.1): the address is put on the suppression list for every campaign.</summary>
@@ -143,7 +201,7 @@ public sealed partial class JobDelivery(
         }
     }
 
-    private JobOutcome Tally(DeliveryJob job, SendResult?[] results, bool[] skipped, bool[] suppressed)
+    private JobOutcome Tally(DeliveryJob job, SendResult?[] results, bool[] skipped, bool[] suppressed, string? heldBy)
     {
         int delivered = 0, failed = 0, skip = 0, suppress = 0;
         List<JobRecipient> deferred = [], dead = [], returned = [];
@@ -187,7 +245,7 @@ public sealed partial class JobDelivery(
             LogDeadLettered(job.CampaignId, dead.Count, lastReply);
         }
 
-        return new JobOutcome(delivered, failed, skip, suppress, deferred, dead, returned, lastReply);
+        return new JobOutcome(delivered, failed, skip, suppress, deferred, dead, returned, lastReply, heldBy);
     }
 
     [System.Text.RegularExpressions.GeneratedRegex(@"(^|\D)5\.1\.1(\D|$)")]

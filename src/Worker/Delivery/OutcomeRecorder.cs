@@ -11,7 +11,8 @@ namespace Bulk.Worker.Delivery;
 /// outcome is confirmed, so at most <see cref="DeliveryOptions.MaxUnrecorded"/> mails are ever out without a record:
 /// that is all a hard kill can lose, and so the most duplicates a restart can cause.
 /// </remarks>
-public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOptions> options, ILogger<OutcomeRecorder> logger) : BackgroundService
+public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOptions> options, DeliveryObserver observer, ILogger<OutcomeRecorder> logger)
+    : BackgroundService
 {
     private const int MaxPerWrite = 2000;
 
@@ -23,6 +24,9 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
 
     private readonly Channel<Entry> pending = Channel.CreateUnbounded<Entry>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim unrecorded = new(options.Value.MaxUnrecorded, options.Value.MaxUnrecorded);
+
+    /// <summary>Mails handed to the relay (or about to be) whose outcomes are not confirmed yet.</summary>
+    public int Unrecorded => options.Value.MaxUnrecorded - unrecorded.CurrentCount;
 
     /// <summary>Waits for room before a send; the slot is freed when that send's outcome is recorded (or not sent at all).</summary>
     public async Task<Slot> ReserveAsync(CancellationToken cancellationToken)
@@ -46,6 +50,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
 
     private Task Enqueue(Entry entry)
     {
+        observer.Step(DeliveryStep.Record);
         if (!pending.Writer.TryWrite(entry))
         {
             entry.Slot?.Dispose();

@@ -1,8 +1,7 @@
 using System.Text.Encodings.Web;
-using System.Text.Json;
 using Bulk.Contracts;
+using Bulk.Templates;
 using Fluid;
-using Fluid.Values;
 using Microsoft.Extensions.Options;
 using MimeKit;
 
@@ -19,7 +18,7 @@ public sealed record CompiledCampaign(
     MailboxAddress? Bounce = null,
     bool Verp = false);
 
-/// <summary>The template of a job could not be used; the Front validates templates, so this means a foreign job.</summary>
+/// <summary>The template of a job could not be used at all; the Front validates templates, so this means a foreign job.</summary>
 public sealed class TemplateException(string message) : Exception(message);
 
 /// <summary>Fills a campaign's Liquid templates with one recipient's data and builds the MIME message.</summary>
@@ -27,11 +26,9 @@ public sealed class TemplateException(string message) : Exception(message);
 /// Every message carries a one-click unsubscribe (RFC 8058) for its recipient, whose link is also in the templates as
 /// <c>{{ unsubscribe_url }}</c>.
 /// </remarks>
-public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, MessageSigner signer)
+/// <remarks>Templates render in the <see cref="LiquidSandbox"/>: a recipient whose message cannot render gets a <see cref="TemplateRenderException"/>.</remarks>
+public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, MessageSigner signer, LiquidSandbox sandbox)
 {
-    private static readonly FluidParser Parser = new();
-    private static readonly TemplateOptions Options = new();
-
     private readonly string secret = unsubscribe.Value.Secret!;
     private readonly string baseUrl = unsubscribe.Value.BaseUrl!.TrimEnd('/');
     private readonly string? mailto = string.IsNullOrEmpty(unsubscribe.Value.Mailto) ? null : unsubscribe.Value.Mailto;
@@ -79,27 +76,21 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
         return new MailboxAddress("", $"{bounce.Address[..at]}+{campaign.CampaignId}-{recipient.Index}{bounce.Address[at..]}");
     }
 
+    /// <exception cref="TemplateRenderException">The recipient's message cannot render (its data, or the template's limits).</exception>
     public MimeMessage Render(CompiledCampaign campaign, JobRecipient recipient)
     {
-        var context = new TemplateContext(Options);
-        if (recipient.Data is not null)
-        {
-            foreach (var (key, value) in recipient.Data)
-            {
-                context.SetValue(key, FluidValue.Create(ToPlain(value), Options));
-            }
-        }
-
-        context.SetValue("email", new StringValue(recipient.Email));
         var token = UnsubscribeToken.Create(secret, campaign.CampaignId, recipient.Email);
         var unsubscribeUrl = $"{baseUrl}/unsubscribe/{token}";
-        context.SetValue("unsubscribe_url", new StringValue(unsubscribeUrl));
+        var context = sandbox.NewContext(recipient.Data, recipient.Email, unsubscribeUrl);
+        // A placeholder value may carry a line break; a subject never does.
+        var subject = sandbox.Render(campaign.Subject, context, NullEncoder.Default).ReplaceLineEndings(" ");
+        var text = campaign.Text is null ? null : sandbox.Render(campaign.Text, context, NullEncoder.Default);
+        var html = campaign.Html is null ? null : sandbox.Render(campaign.Html, context, HtmlEncoder.Default);
 
         var message = new MimeMessage();
         message.From.Add(campaign.From);
         message.To.Add(MailboxAddress.Parse(recipient.Email));
-        // A placeholder value may carry a line break; a subject never does.
-        message.Subject = campaign.Subject.Render(context, NullEncoder.Default).ReplaceLineEndings(" ");
+        message.Subject = subject;
         message.Date = DateTimeOffset.UtcNow;
         // Stable per recipient, so the same recipient of the same campaign is recognisable wherever it lands.
         message.MessageId = $"{campaign.CampaignId}.{recipient.Index}@{campaign.From.Domain}";
@@ -116,37 +107,21 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
             }
         }
 
-        var body = new BodyBuilder
-        {
-            TextBody = campaign.Text?.Render(context, NullEncoder.Default),
-            HtmlBody = campaign.Html?.Render(context, HtmlEncoder.Default),
-        };
+        var body = new BodyBuilder { TextBody = text, HtmlBody = html };
         message.Body = body.ToMessageBody();
         signer.Sign(message); // last: nothing may change a message once it is signed
         return message;
     }
 
-    private static IFluidTemplate? Parse(string field, string? source)
+    private IFluidTemplate? Parse(string field, string? source)
     {
         if (source is null)
         {
             return null;
         }
 
-        return Parser.TryParse(source, out var template, out var error)
+        return sandbox.TryParse(source, out var template, out var error)
             ? template
-            : throw new TemplateException($"the {field} template does not parse: {error}");
+            : throw new TemplateException($"the {field} template: {error}");
     }
-
-    // Fluid reads plain .NET values (dictionaries, lists, strings, numbers) natively.
-    private static object? ToPlain(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString(),
-        JsonValueKind.Number => value.TryGetDecimal(out var d) ? d : value.GetDouble(),
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        JsonValueKind.Object => value.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value)),
-        JsonValueKind.Array => value.EnumerateArray().Select(ToPlain).ToList(),
-        _ => null,
-    };
 }

@@ -23,6 +23,9 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
     /// <summary>Connections opened since start: with reuse this stays near MaxConnections however many mails go out.</summary>
     public long ConnectionsOpened => Interlocked.Read(ref opened);
 
+    /// <summary>Connections rented out right now (each one a send under way).</summary>
+    public int InUse => smtp.MaxConnections - slots.CurrentCount;
+
     /// <summary>Waits for a free slot (cancellable), then hands out an idle connection or opens a new one.</summary>
     public async Task<SmtpClient> RentAsync(CancellationToken cancellationToken)
     {

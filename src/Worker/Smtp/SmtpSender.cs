@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Bulk.Worker.Delivery;
 using MailKit;
@@ -6,6 +7,7 @@ using MailKit.Security;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using Polly;
+using Polly.CircuitBreaker;
 using Polly.Retry;
 
 namespace Bulk.Worker.Smtp;
@@ -15,11 +17,17 @@ public enum SendStatus
     /// <summary>The relay accepted the message (250 after DATA).</summary>
     Delivered,
 
-    /// <summary>The relay refused with a 5xx: retrying cannot help.</summary>
+    /// <summary>The relay refused the recipient (a 5xx to RCPT TO): retrying cannot help, that recipient has failed.</summary>
     Rejected,
 
     /// <summary>A 4xx, a timeout or a dropped connection, still failing after the immediate retries.</summary>
     Deferred,
+
+    /// <summary>A 5xx to DATA (or to anything but RCPT TO and MAIL FROM): not the recipient's fault; deferred, and counted against the sender.</summary>
+    Refused,
+
+    /// <summary>The relay refuses <em>us</em>: MAIL FROM or AUTH refused, or the sender's circuit is open. The campaign is held.</summary>
+    SenderRefused,
 }
 
 /// <summary>What happened to one message, with the relay's reply when there was one.</summary>
@@ -30,7 +38,11 @@ public readonly record struct SendResult(SendStatus Status, string? Reply = null
 }
 
 /// <summary>Sends one message through the pool, retrying transient failures with exponential backoff and jitter.</summary>
-/// <remarks>SMTP semantics decide: 5xx is permanent and never retried, 4xx and broken connections are transient.</remarks>
+/// <remarks>
+/// SMTP semantics decide: a 5xx to RCPT TO fails that recipient, 4xx and broken connections are transient, and a refusal
+/// of the sender (MAIL FROM, AUTH, DATA again and again) is nobody's failure: it opens a circuit breaker per relay and
+/// sender, and whoever meets an open circuit holds their campaign instead of trying the relay.
+/// </remarks>
 public sealed partial class SmtpSender
 {
     /// <summary>A relay that keeps saying "too many" is waited out this many times before the attempt counts as failed.</summary>
@@ -38,14 +50,22 @@ public sealed partial class SmtpSender
 
     private readonly SmtpConnectionPool pool;
     private readonly SendRateLimits limits;
+    private readonly DeliveryObserver observer;
     private readonly ILogger<SmtpSender> logger;
-    private readonly ResiliencePipeline<SendResult> pipeline;
+    private readonly ResiliencePipeline<SendResult> retry;
+    private readonly DeliveryOptions options;
+    private readonly string relay;
+    private readonly ConcurrentDictionary<string, SenderCircuit> circuits = new(StringComparer.OrdinalIgnoreCase);
 
-    public SmtpSender(SmtpConnectionPool pool, SendRateLimits limits, IOptions<DeliveryOptions> options, ILogger<SmtpSender> logger)
+    public SmtpSender(SmtpConnectionPool pool, SendRateLimits limits, DeliveryObserver observer, IOptions<DeliveryOptions> options,
+        IOptions<SmtpOptions> smtp, ILogger<SmtpSender> logger)
     {
         this.pool = pool;
         this.limits = limits;
+        this.observer = observer;
         this.logger = logger;
+        this.options = options.Value;
+        relay = $"{smtp.Value.Host}:{smtp.Value.Port}";
         var builder = new ResiliencePipelineBuilder<SendResult>();
         if (options.Value.ImmediateRetries > 0)
         {
@@ -64,15 +84,74 @@ public sealed partial class SmtpSender
             });
         }
 
-        pipeline = builder.Build();
+        retry = builder.Build();
     }
 
     /// <summary>Sends <paramref name="message"/> to its To addresses with <paramref name="envelopeFrom"/> as MAIL FROM.</summary>
+    /// <param name="sender">Whose circuit the attempt goes through: the campaign's envelope sender, the same for every recipient.</param>
+    /// <param name="resumedAt">When the campaign was last resumed: someone says the relay is fixed, so an open circuit gets a fresh try.</param>
     /// <remarks><paramref name="stopping"/> cancels waiting, never a send under way.</remarks>
     /// <exception cref="OperationCanceledException">Stopped before the message was handed to the relay.</exception>
-    public async Task<SendResult> SendAsync(MimeMessage message, MailboxAddress envelopeFrom, CancellationToken stopping) =>
-        await pipeline.ExecuteAsync(static (state, token) => state.self.AttemptAsync(state.message, state.envelopeFrom, token),
-            (self: this, message, envelopeFrom), stopping);
+    public async Task<SendResult> SendAsync(MimeMessage message, MailboxAddress envelopeFrom, string sender, DateTimeOffset? resumedAt,
+        CancellationToken stopping)
+    {
+        var circuit = circuits.GetOrAdd(sender, NewCircuit);
+        if (resumedAt is { } resumed && circuit.OpenedAt is { } opened && resumed > opened)
+        {
+            circuit.OpenedAt = null;
+            await circuit.Control.CloseAsync(CancellationToken.None);
+        }
+
+        try
+        {
+            var result = await circuit.Pipeline.ExecuteAsync(
+                static (state, token) => state.self.retry.ExecuteAsync(
+                    static (s, t) => s.self.AttemptAsync(s.message, s.envelopeFrom, t), state, token),
+                (self: this, message, envelopeFrom), stopping);
+            // The refusal that opened the circuit holds its campaign at once, like every attempt after it.
+            return result.Status == SendStatus.Refused && circuit.State.CircuitState is CircuitState.Open or CircuitState.Isolated
+                ? result with { Status = SendStatus.SenderRefused }
+                : result;
+        }
+        catch (BrokenCircuitException)
+        {
+            return new SendResult(SendStatus.SenderRefused, circuit.LastRefusal ?? "the relay keeps refusing this sender");
+        }
+    }
+
+    private SenderCircuit NewCircuit(string sender)
+    {
+        var circuit = new SenderCircuit();
+        circuit.Pipeline = new ResiliencePipelineBuilder<SendResult>()
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<SendResult>
+            {
+                // Every attempt in the window refused: "again and again", not one bad message among good ones.
+                FailureRatio = 1.0,
+                MinimumThroughput = options.HoldAfterRefusals,
+                SamplingDuration = TimeSpan.FromSeconds(Math.Max(30, options.HoldBreakSeconds)),
+                BreakDuration = TimeSpan.FromSeconds(options.HoldBreakSeconds),
+                StateProvider = circuit.State,
+                ManualControl = circuit.Control,
+                ShouldHandle = args =>
+                {
+                    var refused = args.Outcome.Result.Status is SendStatus.Refused or SendStatus.SenderRefused;
+                    if (refused)
+                    {
+                        circuit.LastRefusal = args.Outcome.Result.Reply;
+                    }
+
+                    return ValueTask.FromResult(refused);
+                },
+                OnOpened = args =>
+                {
+                    circuit.OpenedAt = DateTimeOffset.UtcNow;
+                    LogCircuitOpened(relay, sender, args.BreakDuration.TotalSeconds, circuit.LastRefusal);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        return circuit;
+    }
 
     /// <summary>One attempt, in the relay's time: within the rate limits, and waiting out "too many" answers.</summary>
     private async ValueTask<SendResult> AttemptAsync(MimeMessage message, MailboxAddress envelopeFrom, CancellationToken stopping)
@@ -80,6 +159,7 @@ public sealed partial class SmtpSender
         var domain = message.To.Mailboxes.First().Domain;
         for (var waits = 0; ; waits++)
         {
+            observer.Step(DeliveryStep.RateLimit);
             await limits.WaitTurnAsync(domain, stopping);
             var result = await SendOnceAsync(message, envelopeFrom, stopping);
             if (result.Throttled && waits < MaxThrottleWaits)
@@ -102,42 +182,95 @@ public sealed partial class SmtpSender
         SmtpClient client;
         try
         {
+            observer.Step(DeliveryStep.Connect);
             client = await pool.RentAsync(stopping);
+        }
+        catch (Exception e) when (RefusedAtConnect(e) is { } refusal)
+        {
+            return new SendResult(SendStatus.SenderRefused, refusal);
         }
         catch (Exception e) when (IsTransient(e) && !stopping.IsCancellationRequested)
         {
             return new SendResult(SendStatus.Deferred, $"connect: {e.Message}");
         }
 
+        var reusable = false;
         try
         {
+            observer.Step(DeliveryStep.Send);
             // Once the message is on its way it is not abandoned half sent: the send has its own timeout instead.
             await client.SendAsync(message, envelopeFrom, message.To.Mailboxes, CancellationToken.None);
-            pool.Return(client, reusable: true);
+            reusable = true;
             return SendResult.Delivered;
         }
         catch (SmtpCommandException e)
         {
-            var code = (int)e.StatusCode;
-            pool.Return(client, reusable: code != 421 && client.IsConnected);
-            var reply = $"{code} {e.Message.Trim()}";
-            return code >= 500
-                ? new SendResult(SendStatus.Rejected, reply)
-                : new SendResult(SendStatus.Deferred, reply, SendRateLimits.IsThrottling(code, reply));
+            reusable = (int)e.StatusCode != 421;
+            return Classify(e);
         }
         catch (Exception e) when (IsTransient(e))
         {
-            pool.Return(client, reusable: false);
             return new SendResult(SendStatus.Deferred, e.Message);
         }
+        finally
+        {
+            // Whatever happened, the connection goes back: broken ones are closed, and the pool's slot is free again.
+            pool.Return(client, reusable);
+        }
     }
+
+    /// <summary>Which command the relay refused decides whose problem it is.</summary>
+    private static SendResult Classify(SmtpCommandException e)
+    {
+        var code = (int)e.StatusCode;
+        var reply = $"{code} {e.Message.Trim()}";
+        if (code < 500)
+        {
+            return new SendResult(SendStatus.Deferred, reply, SendRateLimits.IsThrottling(code, reply));
+        }
+
+        return e.ErrorCode switch
+        {
+            SmtpErrorCode.RecipientNotAccepted => new SendResult(SendStatus.Rejected, reply),
+            SmtpErrorCode.SenderNotAccepted => new SendResult(SendStatus.SenderRefused, $"MAIL FROM refused: {reply}"),
+            _ when code == 530 => new SendResult(SendStatus.SenderRefused, $"authentication required: {reply}"),
+            SmtpErrorCode.MessageNotAccepted => new SendResult(SendStatus.Refused, $"DATA refused: {reply}"),
+            _ => new SendResult(SendStatus.Refused, reply),
+        };
+    }
+
+    /// <summary>The relay turned us away before any message: wrong credentials, or a 5xx to the greeting, EHLO or AUTH.</summary>
+    private static string? RefusedAtConnect(Exception e) => e switch
+    {
+        AuthenticationException => $"AUTH refused: {e.Message.Trim()}",
+        SmtpCommandException { StatusCode: var status } when (int)status >= 500 => $"the relay refused the connection: {(int)status} {e.Message.Trim()}",
+        _ => null,
+    };
 
     // A relay's TLS refusal counts too: it is the relay's configuration, so the tiers give time to fix it, then it is parked.
     private static bool IsTransient(Exception e) => e is IOException or SocketException or TimeoutException
         or OperationCanceledException or SmtpProtocolException or ServiceNotConnectedException
-        or ServiceNotAuthenticatedException or AuthenticationException or SslHandshakeException or SmtpCommandException
+        or ServiceNotAuthenticatedException or SslHandshakeException or SmtpCommandException
         or RelayTlsException;
+
+    /// <summary>One relay-and-sender pair's breaker, and the reply that last counted against it.</summary>
+    private sealed class SenderCircuit
+    {
+        public ResiliencePipeline<SendResult> Pipeline { get; set; } = ResiliencePipeline<SendResult>.Empty;
+
+        public CircuitBreakerStateProvider State { get; } = new();
+
+        public CircuitBreakerManualControl Control { get; } = new();
+
+        /// <summary>When the circuit last opened; null once a resume has closed it.</summary>
+        public DateTimeOffset? OpenedAt { get; set; }
+
+        public string? LastRefusal { get; set; }
+    }
 
     [LoggerMessage(LogLevel.Debug, "SMTP attempt {Attempt} failed ({Reply}); retrying in {DelayMs} ms")]
     private partial void LogRetry(int attempt, string? reply, double delayMs);
+
+    [LoggerMessage(LogLevel.Warning, "Relay {Relay} keeps refusing sender {Sender}: its campaigns are held; trying again in {Seconds} s ({Reply})")]
+    private partial void LogCircuitOpened(string relay, string sender, double seconds, string? reply);
 }

@@ -21,7 +21,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output) : IDisposable
     private static MessageRenderer Renderer(DkimTestKey key) =>
         new(MessageRendererTests.Unsubscribe, new MessageSigner(
             Options.Create(new DkimOptions { Domain = key.Domain, Selector = key.Selector, PrivateKeyFile = key.PrivateKeyFile }),
-            NullLogger<MessageSigner>.Instance));
+            NullLogger<MessageSigner>.Instance), MessageRendererTests.Sandbox);
 
     private static MimeMessage Render(MessageRenderer renderer, string name, IReadOnlyDictionary<string, string>? headers = null)
     {
@@ -121,7 +121,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void WithoutDkimSettings_MessagesAreNotSigned()
     {
-        var message = Render(new MessageRenderer(MessageRendererTests.Unsubscribe, MessageSigner.Unsigned), "Bea");
+        var message = Render(new MessageRenderer(MessageRendererTests.Unsubscribe, MessageSigner.Unsigned, MessageRendererTests.Sandbox), "Bea");
 
         Assert.False(message.Headers.Contains(HeaderId.DkimSignature));
     }
@@ -130,7 +130,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output) : IDisposable
     public void SigningCost_PerMessage_IsReported()
     {
         const int count = 1000;
-        var unsigned = new MessageRenderer(MessageRendererTests.Unsubscribe, MessageSigner.Unsigned);
+        var unsigned = new MessageRenderer(MessageRendererTests.Unsubscribe, MessageSigner.Unsigned, MessageRendererTests.Sandbox);
         var signing = Renderer(key);
         for (var i = 0; i < 50; i++)
         {

@@ -15,7 +15,9 @@ public sealed class MessageRendererTests
         Mailto = "unsubscribe@example.com",
     });
 
-    private readonly MessageRenderer renderer = new(Unsubscribe, MessageSigner.Unsigned);
+    internal static readonly Bulk.Templates.LiquidSandbox Sandbox = new(new Bulk.Templates.TemplateLimits());
+
+    private readonly MessageRenderer renderer = new(Unsubscribe, MessageSigner.Unsigned, Sandbox);
 
     private static JobRecipient Recipient(string email, string dataJson) =>
         new(7, email, JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(dataJson));

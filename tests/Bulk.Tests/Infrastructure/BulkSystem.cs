@@ -121,9 +121,21 @@ public sealed class BulkSystem : IAsyncDisposable
     ];
 
     /// <summary>Starts one more Worker in this process, delivering to <paramref name="smtp"/> with short retry delays.</summary>
-    public async Task<IHost> StartWorkerAsync(TestSmtpServer smtp, params string[] settings)
+    public Task<IHost> StartWorkerAsync(TestSmtpServer smtp, params string[] settings) => StartWorkerAsync(smtp, _ => { }, settings);
+
+    /// <summary>Starts one more Worker in this process with some of its services replaced by <paramref name="configure"/>.</summary>
+    public async Task<IHost> StartWorkerAsync(TestSmtpServer smtp, Action<IServiceCollection> configure, params string[] settings)
     {
-        var worker = WorkerHost.Create(WorkerSettings(smtp.Port, authenticate: true, settings));
+        var worker = WorkerHost.Create(WorkerSettings(smtp.Port, authenticate: true, settings), configure);
+        await worker.StartAsync();
+        workers.Add(worker);
+        return worker;
+    }
+
+    /// <summary>Starts one more Worker in this process delivering to an SMTP server on <paramref name="smtpPort"/> (smtp-sink), without credentials unless given.</summary>
+    public async Task<IHost> StartWorkerOnAsync(int smtpPort, params string[] settings)
+    {
+        var worker = WorkerHost.Create(WorkerSettings(smtpPort, authenticate: false, settings));
         await worker.StartAsync();
         workers.Add(worker);
         return worker;

@@ -17,7 +17,8 @@ public sealed partial class SmtpSink : IAsyncDisposable
 
     public int Port { get; }
 
-    public static async Task<SmtpSink> StartAsync()
+    /// <param name="faults">smtp-sink's own fault options, e.g. <c>-f mail</c> to answer MAIL FROM with a 5xx.</param>
+    public static async Task<SmtpSink> StartAsync(params string[] faults)
     {
         var port = TestSmtpServer.FreePort();
         var directory = Path.Combine(Path.GetTempPath(), $"bulk-sink-{Guid.NewGuid():N}");
@@ -30,6 +31,7 @@ public sealed partial class SmtpSink : IAsyncDisposable
             arguments.AddRange(["-u", "nobody"]);
         }
 
+        arguments.AddRange(faults);
         arguments.AddRange(["-d", Path.Combine(directory, "%H%M%S."), $"127.0.0.1:{port}", "256"]);
         var process = ChildProcess.Start("smtp-sink", arguments);
         var sink = new SmtpSink(process, directory, port);

@@ -69,6 +69,15 @@ public sealed class TestSmtpServer : IAsyncDisposable
     /// <summary>Decides the reply to RCPT TO: given the address and how many times it was offered before (0 the first time), null accepts.</summary>
     public Func<string, int, (int Code, string Text)?> RecipientRule { get; set; } = (_, _) => null;
 
+    /// <summary>Decides the reply to MAIL FROM given the sender's address; null accepts.</summary>
+    public Func<string, (int Code, string Text)?> SenderRule { get; set; } = _ => null;
+
+    /// <summary>Decides the reply at the end of DATA given the recipient; null accepts.</summary>
+    public Func<string, (int Code, string Text)?> DataRule { get; set; } = _ => null;
+
+    /// <summary>Decides the reply to AUTH; null lets the credentials decide.</summary>
+    public Func<(int Code, string Text)?> AuthRule { get; set; } = () => null;
+
     /// <summary>How long the server takes to accept each message after DATA: a slow relay.</summary>
     public TimeSpan AcceptDelay { get; set; } = TimeSpan.Zero;
 
@@ -134,6 +143,11 @@ public sealed class TestSmtpServer : IAsyncDisposable
                 Interlocked.Increment(ref owner.plainTextTransactions);
             }
 
+            if (owner.SenderRule(Address(from)) is { } refusal)
+            {
+                throw new SmtpResponseException(new SmtpResponse((SmtpReplyCode)refusal.Code, refusal.Text));
+            }
+
             return Task.FromResult(true);
         }
 
@@ -159,6 +173,11 @@ public sealed class TestSmtpServer : IAsyncDisposable
                 await Task.Delay(owner.AcceptDelay, cancellationToken);
             }
 
+            if (transaction.To.Count > 0 && owner.DataRule(Address(transaction.To[0])) is { } refusal)
+            {
+                return new SmtpResponse((SmtpReplyCode)refusal.Code, refusal.Text);
+            }
+
             var raw = buffer.ToArray();
             using var stream = new MemoryStream(raw);
             var message = await MimeMessage.LoadAsync(stream, cancellationToken);
@@ -176,6 +195,11 @@ public sealed class TestSmtpServer : IAsyncDisposable
     {
         public Task<bool> AuthenticateAsync(ISessionContext context, string user, string password, CancellationToken cancellationToken)
         {
+            if (owner.AuthRule() is { } refusal)
+            {
+                throw new SmtpResponseException(new SmtpResponse((SmtpReplyCode)refusal.Code, refusal.Text));
+            }
+
             var ok = user == Username && password == Password;
             if (ok)
             {

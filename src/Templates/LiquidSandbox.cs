@@ -1,0 +1,274 @@
+using System.Diagnostics;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Fluid;
+using Fluid.Ast;
+using Fluid.Values;
+
+namespace Bulk.Templates;
+
+/// <summary>A template could not be rendered for one recipient: what went wrong, in words a campaign's author can act on.</summary>
+public sealed class TemplateRenderException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Parses and renders campaigns' Liquid templates so that every rendering ends, within limits, or fails with a reason.</summary>
+/// <remarks>
+/// A campaign's template is written by whoever may post one, so it is treated as untrusted code: tags that read files
+/// (<c>include</c>, <c>render</c>) do not exist here, a filter must be one Fluid knows, and a rendering is bounded in
+/// statements, nesting, characters produced, items any range or filter builds, and time. The Front parses and renders
+/// with this same class, so what a Worker would refuse is refused at submission.
+/// </remarks>
+public sealed class LiquidSandbox
+{
+    /// <summary>Tags other Liquid engines know that need files or layouts; named in the error rather than "unknown tag".</summary>
+    private static readonly string[] FileTags = ["include", "render", "layout", "section", "sections", "block", "extends", "import"];
+
+    private readonly FluidParser parser = new();
+    private readonly TemplateOptions options;
+    private readonly TemplateLimits limits;
+
+    public LiquidSandbox(TemplateLimits limits)
+    {
+        this.limits = limits;
+        parser.RegisteredTags.Remove("include");
+        parser.RegisteredTags.Remove("render");
+        options = new TemplateOptions
+        {
+            MaxSteps = limits.MaxSteps,
+            MaxRecursion = limits.MaxRecursion,
+            StrictFilters = true,
+        };
+
+        // Every filter's result is checked, so no chain of filters can build a value larger than one rendering may write.
+        foreach (var (name, filter) in options.Filters.ToList())
+        {
+            options.Filters.AddFilter(name, (input, arguments, context) => Checked(filter(input, arguments, context), context));
+        }
+
+        options.Assigned = (_, value, context) => ValueTask.FromResult(Check(value, context));
+        options.Captured = (_, value, context) => ValueTask.FromResult(Check(value, context));
+    }
+
+    public TemplateLimits Limits => limits;
+
+    /// <summary>Parses <paramref name="source"/>; false with a reason when it can never render here.</summary>
+    public bool TryParse(string source, out IFluidTemplate template, out string error)
+    {
+        template = null!;
+        if (!parser.TryParse(source, out var parsed, out var parseError))
+        {
+            error = FileTagIn(source) is { } tag
+                ? $"The '{tag}' tag is not supported: a campaign's template is self-contained, there are no files to include."
+                : $"The template does not parse: {parseError}";
+            return false;
+        }
+
+        var check = new FilterCheck(options.Filters);
+        check.VisitTemplate(parsed);
+        if (check.Unknown is { } unknown)
+        {
+            error = $"Unknown filter '{unknown}'.";
+            return false;
+        }
+
+        template = new RangeBounds(limits.MaxItems).VisitTemplate(parsed);
+        error = "";
+        return true;
+    }
+
+    /// <summary>The values a template sees for one recipient: its data, its address and its unsubscribe link.</summary>
+    public TemplateContext NewContext(IReadOnlyDictionary<string, JsonElement>? data, string email, string unsubscribeUrl)
+    {
+        var context = new TemplateContext(options);
+        if (data is not null)
+        {
+            foreach (var (key, value) in data)
+            {
+                context.SetValue(key, FluidValue.Create(ToPlain(value), options));
+            }
+        }
+
+        context.SetValue("email", new StringValue(email));
+        context.SetValue("unsubscribe_url", new StringValue(unsubscribeUrl));
+        context.AmbientValues[Deadline.Key] = new Deadline(Stopwatch.GetTimestamp(), limits.MaxRenderMilliseconds);
+        return context;
+    }
+
+    /// <summary>Renders under every limit; anything that goes wrong is a <see cref="TemplateRenderException"/>.</summary>
+    /// <remarks>The time budget runs from <see cref="NewContext"/>, so all the templates of one message share it.</remarks>
+    public string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder)
+    {
+        using var writer = new CappedWriter(limits.MaxOutputChars, context);
+        try
+        {
+            // Every tag and filter here completes synchronously; the await is only Fluid's shape.
+            var rendering = template.RenderAsync(writer, encoder, context);
+            if (!rendering.IsCompletedSuccessfully)
+            {
+                rendering.AsTask().GetAwaiter().GetResult();
+            }
+        }
+        catch (TemplateRenderException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new TemplateRenderException(Describe(e), e);
+        }
+
+        return writer.ToString();
+    }
+
+    private static string Describe(Exception e) => e switch
+    {
+        DivideByZeroException => "division by zero",
+        // Fluid 2.41 reports too many steps with its recursion message, so the two cannot be told apart.
+        InvalidOperationException when e.Message.Contains("maximum number of statements", StringComparison.Ordinal)
+            || e.Message.Contains("maximum level of recursion", StringComparison.Ordinal) =>
+            "too many steps, or nested too deeply (Templates__MaxSteps, Templates__MaxRecursion): a loop runs too long",
+        _ => e.Message,
+    };
+
+    private async ValueTask<FluidValue> Checked(ValueTask<FluidValue> result, TemplateContext context) => Check(await result, context);
+
+    private FluidValue Check(FluidValue value, TemplateContext context)
+    {
+        Deadline.Of(context)?.Check();
+        switch (value)
+        {
+            case StringValue s when s.ToStringValue().Length > limits.MaxOutputChars:
+                throw new TemplateRenderException($"a value grew past {limits.MaxOutputChars} characters (Templates__MaxOutputChars)");
+            case ArrayValue a when a.Values.Count > limits.MaxItems:
+                throw new TemplateRenderException($"a list grew past {limits.MaxItems} items (Templates__MaxItems)");
+            default:
+                return value;
+        }
+    }
+
+    private static string? FileTagIn(string source)
+    {
+        foreach (var tag in FileTags)
+        {
+            if (System.Text.RegularExpressions.Regex.IsMatch(source, $@"{{%-?\s*{tag}\b"))
+            {
+                return tag;
+            }
+        }
+
+        return null;
+    }
+
+    // Fluid reads plain .NET values (dictionaries, lists, strings, numbers) natively.
+    private static object? ToPlain(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => value.GetString(),
+        JsonValueKind.Number => value.TryGetDecimal(out var d) ? d : value.GetDouble(),
+        JsonValueKind.True => true,
+        JsonValueKind.False => false,
+        JsonValueKind.Object => value.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value)),
+        JsonValueKind.Array => value.EnumerateArray().Select(ToPlain).ToList(),
+        _ => null,
+    };
+
+    /// <summary>When a rendering must have ended.</summary>
+    private sealed class Deadline(long started, int milliseconds)
+    {
+        public const string Key = "bulk.deadline";
+
+        public static Deadline? Of(TemplateContext context) =>
+            context.AmbientValues.TryGetValue(Key, out var value) ? value as Deadline : null;
+
+        public void Check()
+        {
+            if (Stopwatch.GetElapsedTime(started).TotalMilliseconds > milliseconds)
+            {
+                throw new TemplateRenderException($"rendering took longer than {milliseconds} ms (Templates__MaxRenderMilliseconds)");
+            }
+        }
+    }
+
+    /// <summary>Collects what a template writes, refusing past the output cap or the time budget.</summary>
+    private sealed class CappedWriter(int maxChars, TemplateContext context) : StringWriter
+    {
+        private readonly Deadline? deadline = Deadline.Of(context);
+
+        public override void Write(char value)
+        {
+            Room(1);
+            base.Write(value);
+        }
+
+        public override void Write(char[] buffer, int index, int count)
+        {
+            Room(count);
+            base.Write(buffer, index, count);
+        }
+
+        public override void Write(string? value)
+        {
+            Room(value?.Length ?? 0);
+            base.Write(value);
+        }
+
+        public override void Write(ReadOnlySpan<char> buffer)
+        {
+            Room(buffer.Length);
+            base.Write(buffer);
+        }
+
+        private void Room(int count)
+        {
+            deadline?.Check();
+            if ((long)GetStringBuilder().Length + count > maxChars)
+            {
+                throw new TemplateRenderException($"the output grew past {maxChars} characters (Templates__MaxOutputChars)");
+            }
+        }
+    }
+
+    /// <summary>Finds the first filter the template names that does not exist.</summary>
+    private sealed class FilterCheck(FilterCollection filters) : AstVisitor
+    {
+        public string? Unknown { get; private set; }
+
+        protected override Expression VisitFilterExpression(FilterExpression filterExpression)
+        {
+            if (Unknown is null && !filters.TryGetValue(filterExpression.Name, out _))
+            {
+                Unknown = filterExpression.Name;
+            }
+
+            return base.VisitFilterExpression(filterExpression);
+        }
+    }
+
+    /// <summary>Fluid builds a range's whole array before a loop counts a step: <c>(1..1000000000)</c> must be refused first.</summary>
+    private sealed class RangeBounds(int maxItems) : AstRewriter
+    {
+        protected override Expression VisitRangeExpression(RangeExpression rangeExpression) =>
+            new BoundedRange(Visit(rangeExpression.From), Visit(rangeExpression.To), maxItems);
+    }
+
+    private sealed class BoundedRange(Expression from, Expression to, int maxItems) : Expression
+    {
+        public override async ValueTask<FluidValue> EvaluateAsync(TemplateContext context)
+        {
+            var start = (await from.EvaluateAsync(context)).ToNumberValue();
+            var end = (await to.EvaluateAsync(context)).ToNumberValue();
+            var count = end - start + 1;
+            if (count > maxItems)
+            {
+                throw new TemplateRenderException($"a range of {count} items is more than {maxItems} (Templates__MaxItems)");
+            }
+
+            var first = (int)start;
+            var items = new FluidValue[(int)Math.Max(0, count)];
+            for (var i = 0; i < items.Length; i++)
+            {
+                items[i] = NumberValue.Create(first + i);
+            }
+
+            return new ArrayValue(items);
+        }
+    }
+}
