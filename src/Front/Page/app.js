@@ -206,11 +206,23 @@ function render(status) {
   $("count-rate").textContent = status.ratePerSecond > 0 ? `${status.ratePerSecond}/s` : "–";
   const over = finished.has(status.status);
   $("count-eta").textContent = over ? "–" : status.ratePerSecond > 0 ? duration(status.pending / status.ratePerSecond) : "–";
-  $("pause").disabled = over || status.status === "paused";
-  $("resume").disabled = status.status !== "paused";
+  const held = status.status === "held";
+  $("pause").disabled = over || held || status.status === "paused";
+  $("resume").disabled = !held && status.status !== "paused";
   $("cancel").disabled = over;
+  showHeld(held ? status : null);
   if (status.status === "cancelled") $("view-message").textContent = `Cancelled: ${status.pending} recipients were never sent.`;
   if (status.failed !== failuresShown) loadFailures(status.id, status.failed);
+}
+
+// The relay's reply is text from a remote server: it goes in with textContent only.
+function showHeld(status) {
+  $("held-notice").hidden = status === null;
+  if (status === null) return;
+  const reply = (status.heldReason ?? "").trim().replace(/\.+$/, "") || "no reason given";
+  const since = status.heldAt ? ` since ${new Date(status.heldAt).toLocaleString()}` : "";
+  $("held-title").textContent = `Held${since}: nothing is being sent.`;
+  $("held-text").textContent = `The relay refused the sender: ${reply}. Fix the relay or sender, then resume.`;
 }
 
 async function loadFailures(id, count) {
@@ -314,7 +326,9 @@ async function loadRecent() {
     button.textContent = `${when} · ${c.total} recipients`;
     const badge = document.createElement("span");
     badge.className = "badge";
+    badge.dataset.status = c.status;
     badge.textContent = c.status.replaceAll("_", " ");
+    if (c.status === "held" && c.heldReason) badge.title = `The relay refused the sender: ${c.heldReason}`;
     button.append(badge);
     button.addEventListener("click", () => openCampaign(c.id));
     li.append(button);

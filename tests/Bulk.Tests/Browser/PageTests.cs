@@ -1,4 +1,6 @@
 using System.Text;
+using System.Text.Json;
+using Bulk.Contracts;
 using Bulk.Tests.Infrastructure;
 using Microsoft.Playwright;
 using Xunit.Abstractions;
@@ -147,5 +149,54 @@ public sealed class PageTests(BrokerFixture broker, BrowserFixture browser, ITes
         output.WriteLine($"paused with {settled} of 300 sent");
         Assert.Equal(300, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
         Assert.Equal(300, smtp.Mails.Count);
+    }
+
+    [Fact]
+    public async Task ACampaignTheRelayHolds_ShowsTheRelaysReply_AndResumeFromThePageLetsItGoOn()
+    {
+        // Relays often quote the sender in angle brackets: parsed as HTML, that part of the reply would vanish.
+        const string reply = "550 5.7.1 <news@example.com> sender rejected";
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var id = await system.PostAsync(SampleCampaigns.Personal(5)); // no Worker yet: it stays queued
+        var page = await browser.Browser.NewPageAsync();
+        await page.GotoAsync($"{system.FrontAddress}#{id}");
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("queued");
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Resume" })).ToBeDisabledAsync();
+        await Expect(page.Locator("#held-notice")).ToBeHiddenAsync();
+
+        // What a Worker writes when the relay refuses the campaign's sender.
+        var held = new OutcomeEvent(OutcomeTypes.Held, id, DateTimeOffset.UtcNow, Total: 5, Reason: reply);
+        await broker.PublishAsync(system.Topology.OutcomesStream, JsonSerializer.SerializeToUtf8Bytes(held, BulkJson.Default.OutcomeEvent));
+
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("held", new() { Timeout = 15_000 });
+        await Expect(page.Locator("#held-notice")).ToBeVisibleAsync();
+        await Expect(page.Locator("#held-notice")).ToContainTextAsync("Held");
+        await Expect(page.Locator("#held-text")).ToHaveTextAsync(
+            $"The relay refused the sender: {reply}. Fix the relay or sender, then resume.");
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Resume" })).ToBeEnabledAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Pause" })).ToBeDisabledAsync();
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Cancel" })).ToBeEnabledAsync();
+        await Expect(page.Locator("#recent-list .badge")).ToHaveTextAsync("held", new() { Timeout = 15_000 });
+        var screenshot = Path.Combine(Repository.Root, ".run", "artifacts", "held-campaign.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });
+        output.WriteLine($"screenshot: {screenshot}");
+
+        await page.GetByRole(AriaRole.Button, new() { Name = "Resume" }).ClickAsync();
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("queued");
+        await Expect(page.Locator("#held-notice")).ToBeHiddenAsync();
+        var resumed = await system.StatusAsync(id);
+        Assert.Equal(CampaignLedger.Statuses.Queued, resumed.Status);
+        Assert.Null(resumed.HeldReason);
+        Assert.Empty(smtp.Mails);
+
+        // Resume really lets it go on: a Worker started now sends every recipient.
+        await system.StartWorkerAsync(smtp);
+        await Expect(page.Locator("#progress-text")).ToHaveTextAsync("100 %", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("completed");
+        var done = await system.StatusAsync(id);
+        Assert.Equal(5, done.Delivered);
+        Assert.Equal(5, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
     }
 }
