@@ -32,6 +32,10 @@ public sealed class StartupConfigurationTests
     [InlineData("Smtp:MaxConnections", "0", "Smtp__MaxConnections")]
     [InlineData("Delivery:RecipientsPerJob", "0", "Delivery__RecipientsPerJob")]
     [InlineData("RabbitMq:Uri", "http://example.com", "RabbitMq__Uri")]
+    [InlineData("Templates:MaxSteps", "5", "Templates__MaxSteps must be between 100 and 100000000")]
+    [InlineData("Templates:MaxRenderMilliseconds", "0", "Templates__MaxRenderMilliseconds")]
+    [InlineData("Delivery:HoldAfterRefusals", "1", "Delivery__HoldAfterRefusals must be between 2 and 1000")]
+    [InlineData("Delivery:HoldBreakSeconds", "0", "Delivery__HoldBreakSeconds")]
     public async Task AWorkerWithABadSetting_DoesNotStart(string key, string value, string named)
     {
         using var worker = WorkerHost.Create([.. Unsubscribe, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1", $"--{key}={value}"]);
@@ -182,5 +186,16 @@ public sealed class StartupConfigurationTests
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
 
         Assert.Contains("Front__MaxRecipients", ConfigurationErrors.OneLine("Bulk.Front", e.Failures));
+    }
+
+    [Fact]
+    public async Task AFrontWithATemplateLimitOutOfRange_DoesNotStart()
+    {
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Templates:MaxOutputChars=10",
+            $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}"]);
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
+
+        Assert.Contains("Templates__MaxOutputChars must be between 1024 and 1000000000", ConfigurationErrors.OneLine("Bulk.Front", e.Failures));
     }
 }
