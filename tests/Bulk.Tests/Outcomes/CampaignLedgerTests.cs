@@ -123,6 +123,52 @@ public sealed class CampaignLedgerTests
     }
 
     [Fact]
+    public void ReplayingARecipientWhoseIndexRunsPastTheTotal_ReopensItAndNoOther()
+    {
+        // Posted as five, two duplicates dropped: three recipients at positions 0, 2 and 4.
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("c", 3));
+        ledger.Apply(Progress("c", 3, 1, delivered: [0, 2], failed: [new FailedRecipient(4, "e@x.org", "451 forever", DeadLettered: true)]));
+        Assert.Equal(CampaignLedger.Statuses.CompletedWithFailures, ledger.Find("c")!.Status);
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Replayed, "c", T0.AddSeconds(5), 3, Replayed: [4]));
+        var reopened = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Sending, 2, 0, 1), (reopened.Status, reopened.Delivered, reopened.Failed, reopened.Pending));
+        Assert.False(ledger.IsDone("c", 4));
+        Assert.True(ledger.IsDone("c", 0));
+        Assert.True(ledger.IsDone("c", 2));
+
+        ledger.Apply(Progress("c", 3, 6, delivered: [4]));
+        Assert.Equal((CampaignLedger.Statuses.Completed, 3), (ledger.Find("c")!.Status, ledger.Find("c")!.Delivered));
+    }
+
+    [Fact]
+    public void AHeldCampaign_KeepsItsRecipientsPending_UntilResumedOrCancelled()
+    {
+        var ledger = new CampaignLedger();
+        ledger.Apply(Accepted("c", 3));
+        ledger.Apply(Progress("c", 3, 1, delivered: [0]));
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Held, "c", T0.AddSeconds(2), 3, Reason: "550 5.7.1 sender rejected"));
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Held, "c", T0.AddSeconds(3), 3, Reason: "a later reply"));
+
+        var held = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Held, "550 5.7.1 sender rejected", T0.AddSeconds(2), 2), (held.Status, held.HeldReason, held.HeldAt, held.Pending));
+        Assert.Equal(RecipientState.Held, ledger.State("c", 1));
+        Assert.Equal(RecipientState.Done, ledger.State("c", 0));
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Resumed, "c", T0.AddSeconds(9), 3));
+        var resumed = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Sending, null, T0.AddSeconds(9)), (resumed.Status, resumed.HeldReason, resumed.ResumedAt));
+        Assert.Equal(RecipientState.Pending, ledger.State("c", 1));
+
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Held, "c", T0.AddSeconds(10), 3, Reason: "530 authentication required"));
+        ledger.Apply(new OutcomeEvent(OutcomeTypes.Cancelled, "c", T0.AddSeconds(11), 3));
+        var cancelled = ledger.Find("c")!;
+        Assert.Equal((CampaignLedger.Statuses.Cancelled, null), (cancelled.Status, cancelled.HeldReason));
+        Assert.Equal(RecipientState.Cancelled, ledger.State("c", 1));
+    }
+
+    [Fact]
     public void IdempotencyKeysAreRemembered_AndTheFirstCampaignWins()
     {
         var ledger = new CampaignLedger();
