@@ -42,6 +42,35 @@ public sealed class RetryTierTests(BrokerFixture broker, ITestOutputHelper outpu
     }
 
     [Fact]
+    public async Task AReplay_MovesTheParkedJobFirst_AndItsRecipientsAreReopenedOnlyWhenAWorkerTakesIt()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        var relayFixed = false;
+        smtp.RecipientRule = (address, _) => address == SampleCampaigns.Address(3) && !Volatile.Read(ref relayFixed) ? (451, "4.2.1 mailbox busy") : null;
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var worker = await system.StartWorkerAsync(smtp, "--Delivery:ImmediateRetries=0");
+        var id = await system.PostAsync(SampleCampaigns.Personal(10));
+        await system.WaitForStatusAsync(id, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+        await worker.StopAsync();
+
+        Volatile.Write(ref relayFixed, true);
+        using (var replay = await system.Http.PostAsync("/dead-letters/replay", null))
+        {
+            Assert.Equal(1, JsonDocument.Parse(await replay.Content.ReadAsStringAsync()).RootElement.GetProperty("recipients").GetInt32());
+        }
+
+        // Moved, and nobody has taken it yet: the recipient still counts as failed, so no count claims work that is not under way.
+        Assert.Equal((0u, 1u), (await broker.MessageCountAsync(system.Topology.DeadQueue), await system.WorkQueueDepthAsync()));
+        var moved = await system.StatusAsync(id);
+        Assert.Equal((CampaignLedger.Statuses.CompletedWithFailures, 9, 1), (moved.Status, moved.Delivered, moved.Failed));
+
+        await system.StartWorkerAsync(smtp);
+        var done = await system.WaitForStatusAsync(id, s => s.Status == CampaignLedger.Statuses.Completed, TimeSpan.FromSeconds(30));
+        Assert.Equal((10, 0), (done.Delivered, done.Failed));
+        Assert.Single(smtp.Mails, m => m.Recipient == SampleCampaigns.Address(3));
+    }
+
+    [Fact]
     public async Task ARelayAnswering451ForTwoMinutes_LosesNothing_AndDeadLettersNothing()
     {
         await using var smtp = await TestSmtpServer.StartAsync();
