@@ -94,14 +94,13 @@ public static partial class CampaignsApi
             return TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields");
         }
 
-        var sender = result.Sender!;
-        if (!senders.Allows(sender))
+        if (senders.Refusals(result.Sender!, result.Job!.Template.Bounce) is { Count: > 0 } refused)
         {
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "Sender not allowed",
                 detail: $"This Front may send only from {senders.Describe()} (Front__AllowedSenders).",
-                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["from"] = [$"'{sender}' is not an allowed sender."] } });
+                extensions: new Dictionary<string, object?> { ["errors"] = refused });
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
