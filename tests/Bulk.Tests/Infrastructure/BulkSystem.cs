@@ -24,16 +24,18 @@ public sealed class BulkSystem : IAsyncDisposable
 
     private readonly BrokerFixture broker;
     private readonly string brokerUri;
+    private readonly bool onTheTestBroker;
     private readonly List<IHost> workers = [];
     private readonly List<ChildProcess> processes = [];
     private string[] frontSettings = [];
     private ILoggerProvider? frontLogs;
     private WebApplication? front;
 
-    private BulkSystem(BrokerFixture broker, string brokerUri)
+    private BulkSystem(BrokerFixture broker, string brokerUri, bool onTheTestBroker = false)
     {
         this.broker = broker;
         this.brokerUri = brokerUri;
+        this.onTheTestBroker = onTheTestBroker || brokerUri == broker.Uri;
         Topology = new Topology($"test-{Guid.NewGuid():N}"[..17]);
     }
 
@@ -69,6 +71,14 @@ public sealed class BulkSystem : IAsyncDisposable
     public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture broker, string brokerUri, params string[] settings)
     {
         var system = new BulkSystem(broker, brokerUri) { frontSettings = settings };
+        await system.StartFrontAsync();
+        return system;
+    }
+
+    /// <summary>Starts the Front on the test broker through <paramref name="relay"/>, so that the test can cut the broker off.</summary>
+    public static async Task<BulkSystem> StartFrontThroughAsync(BrokerFixture broker, BrokerRelay relay, params string[] settings)
+    {
+        var system = new BulkSystem(broker, relay.Uri, onTheTestBroker: true) { frontSettings = settings };
         await system.StartFrontAsync();
         return system;
     }
@@ -184,7 +194,7 @@ public sealed class BulkSystem : IAsyncDisposable
         }
 
         Http.Dispose();
-        if (brokerUri == broker.Uri)
+        if (onTheTestBroker)
         {
             await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
                 Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck),
