@@ -131,11 +131,9 @@ public static partial class CampaignsApi
         }
         catch (Exception e) when (e is BrokerUnavailableException or IOException or OperationCanceledException)
         {
+            // The reason names the broker's host and port: it is logged where it arose, and the client is told no more.
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status503ServiceUnavailable,
-                title: "The campaign was not accepted",
-                detail: $"{e.Message} Nothing was enqueued; retry later.");
+            return BrokerProblem.ServiceUnavailable("The campaign was not accepted", "Nothing was enqueued; retry later.");
         }
         finally
         {

@@ -1,4 +1,5 @@
 using Bulk.Contracts;
+using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -134,8 +135,9 @@ public static class SuppressionsApi
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not recorded",
-                detail: $"The broker did not confirm the change: {e.Message} A change is recorded whole or not at all; retrying the same request is safe.");
+            // The stream's writer logged the reason, which names the broker's host and port; the client is told no more.
+            return BrokerProblem.ServiceUnavailable("Not recorded",
+                "The change was not confirmed. A change is recorded whole or not at all; retrying the same request is safe.");
         }
     }
 

@@ -51,21 +51,18 @@ public sealed class BulkSystem : IAsyncDisposable
     /// <summary>Starts the Front with every Warning-or-worse entry of its log also given to <paramref name="logs"/> (the console stays at Error).</summary>
     public static async Task<BulkSystem> StartFrontAsync(BrokerFixture broker, ILoggerProvider logs, params string[] settings)
     {
-        var system = new BulkSystem(broker, broker.Uri)
-        {
-            frontLogs = logs,
-            frontSettings =
-            [
-                "--Logging:LogLevel:Default=Warning",
-                "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
-                "--Logging:LogLevel:Bulk=Warning",
-                "--Logging:Console:LogLevel:Default=Error",
-                .. settings,
-            ],
-        };
+        var system = new BulkSystem(broker, broker.Uri) { frontLogs = logs, frontSettings = [.. WarningsToLogs, .. settings] };
         await system.StartFrontAsync();
         return system;
     }
+
+    private static readonly string[] WarningsToLogs =
+    [
+        "--Logging:LogLevel:Default=Warning",
+        "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
+        "--Logging:LogLevel:Bulk=Warning",
+        "--Logging:Console:LogLevel:Default=Error",
+    ];
 
     /// <summary>Starts the Front against any broker address (a node of the test's own, or a dead one).</summary>
     public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture broker, string brokerUri, params string[] settings)
@@ -76,9 +73,10 @@ public sealed class BulkSystem : IAsyncDisposable
     }
 
     /// <summary>Starts the Front on the test broker through <paramref name="relay"/>, so that the test can cut the broker off.</summary>
-    public static async Task<BulkSystem> StartFrontThroughAsync(BrokerFixture broker, BrokerRelay relay, params string[] settings)
+    /// <param name="logs">Given every Warning-or-worse entry of the Front's log, when set.</param>
+    public static async Task<BulkSystem> StartFrontThroughAsync(BrokerFixture broker, BrokerRelay relay, ILoggerProvider? logs = null)
     {
-        var system = new BulkSystem(broker, relay.Uri, onTheTestBroker: true) { frontSettings = settings };
+        var system = new BulkSystem(broker, relay.Uri, onTheTestBroker: true) { frontLogs = logs, frontSettings = logs is null ? [] : WarningsToLogs };
         await system.StartFrontAsync();
         return system;
     }
