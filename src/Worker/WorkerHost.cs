@@ -24,6 +24,7 @@ public static class WorkerHost
             .Validate(o => !string.IsNullOrEmpty(o.BaseUrl),
                 "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
             .ValidateOnStart();
+        builder.Services.AddHostedService<DemoSecretWarning>();
         builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
 

@@ -2,7 +2,9 @@ using Bulk.Contracts;
 using Bulk.Front;
 using Bulk.Tests.Infrastructure;
 using Bulk.Worker;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Tests.Configuration;
@@ -161,6 +163,55 @@ public sealed class StartupConfigurationTests
         Assert.Equal("Bulk.Worker: invalid configuration: Smtp__CaFile is set but Smtp__Security=None never uses TLS: set StartTls, SslOnConnect or Auto",
             ConfigurationErrors.OneLine("Bulk.Worker", e.Failures));
     }
+
+    /// <summary>The defaults docker-compose.yml gives BULK_API_KEY and BULK_UNSUBSCRIBE_SECRET.</summary>
+    private const string DemoKey = "demo-key-change-me-0123456789";
+    private const string DemoSecret = "demo-secret-change-me-0123456789abcdef";
+
+    /// <summary>Warnings only, to the captured log and not to the console; no broker is needed to start.</summary>
+    private static readonly string[] QuietWarnings =
+        ["--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Logging:LogLevel:Default=Warning", "--Logging:Console:LogLevel:Default=None"];
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AFrontWithTheComposeFilesDemoKeyAndSecret_SaysAtStartToSetThem(bool demo)
+    {
+        using var logs = new CapturedLogs();
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", .. QuietWarnings,
+            $"--Front:ApiKeys:0={(demo ? DemoKey : "key-a-0123456789abcdef")}", $"--Unsubscribe:Secret={(demo ? DemoSecret : BulkSystem.UnsubscribeSecret)}"]);
+        front.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+
+        await front.StartAsync();
+        await front.StopAsync();
+
+        string[] expected =
+        [
+            "Front__ApiKeys__0 is the compose file's demo value, which anyone can read in the repository; set BULK_API_KEY",
+            "Unsubscribe__Secret is the compose file's demo value, which anyone can read in the repository; set BULK_UNSUBSCRIBE_SECRET",
+        ];
+        Assert.Equal(demo ? expected : [], DemoWarnings(logs).Order());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AWorkerWithTheComposeFilesDemoSecret_SaysAtStartToSetIt(bool demo)
+    {
+        using var logs = new CapturedLogs();
+        using var worker = WorkerHost.Create([.. QuietWarnings, "--Smtp:Host=127.0.0.1", "--Unsubscribe:BaseUrl=https://mail.example.com",
+            $"--Unsubscribe:Secret={(demo ? DemoSecret : BulkSystem.UnsubscribeSecret)}"]);
+        worker.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+
+        await worker.StartAsync();
+        await worker.StopAsync();
+
+        Assert.Equal(demo ? ["Unsubscribe__Secret is the compose file's demo value, which anyone can read in the repository; set BULK_UNSUBSCRIBE_SECRET"] : [],
+            DemoWarnings(logs));
+    }
+
+    private static IEnumerable<string> DemoWarnings(CapturedLogs logs) =>
+        logs.Entries.Where(e => e.Level == LogLevel.Warning && e.Message.Contains("demo value", StringComparison.Ordinal)).Select(e => e.Message);
 
     [Fact]
     public async Task AFrontWithoutABroker_DoesNotStart_AndNamesRabbitMqUri()
