@@ -2,6 +2,7 @@ using Bulk.Contracts;
 using Bulk.Front;
 using Bulk.Tests.Infrastructure;
 using Bulk.Worker;
+using Bulk.Worker.Smtp;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -162,6 +163,44 @@ public sealed class StartupConfigurationTests
 
         Assert.Equal("Bulk.Worker: invalid configuration: Smtp__CaFile is set but Smtp__Security=None never uses TLS: set StartTls, SslOnConnect or Auto",
             ConfigurationErrors.OneLine("Bulk.Worker", e.Failures));
+    }
+
+    [Theory]
+    [InlineData(null, null, 25, SmtpSecurity.Auto)]
+    [InlineData(null, "bulk", 25, SmtpSecurity.StartTls)]
+    [InlineData(null, "bulk", 587, SmtpSecurity.StartTls)]
+    [InlineData(null, "bulk", 465, SmtpSecurity.SslOnConnect)]
+    [InlineData(null, null, 465, SmtpSecurity.Auto)]
+    [InlineData(SmtpSecurity.None, "bulk", 25, SmtpSecurity.None)]
+    [InlineData(SmtpSecurity.Auto, "bulk", 25, SmtpSecurity.Auto)]
+    [InlineData(SmtpSecurity.StartTls, null, 25, SmtpSecurity.StartTls)]
+    public void TheSmtpSecurityInEffect_RequiresTlsWhenCredentialsAreSet_UnlessSmtpSecuritySaysOtherwise(
+        SmtpSecurity? configured, string? username, int port, SmtpSecurity expected)
+    {
+        var smtp = new SmtpOptions { Security = configured, Username = username, Password = username is null ? null : "s3cret", Port = port };
+
+        Assert.Equal(expected, smtp.SecurityInEffect);
+    }
+
+    [Theory]
+    [InlineData("", "SMTP relay 127.0.0.1:25: security Auto (the default without Smtp__Username: STARTTLS when the relay offers it)", null)]
+    [InlineData("--Smtp:Username=bulk", "SMTP relay 127.0.0.1:25: security StartTls (the default with Smtp__Username: the password never goes out in plain text)", null)]
+    [InlineData("--Smtp:Security=None", "SMTP relay 127.0.0.1:25: security None (set by Smtp__Security)", null)]
+    [InlineData("--Smtp:Username=bulk --Smtp:Security=Auto", "SMTP relay 127.0.0.1:25: security Auto (set by Smtp__Security)",
+        "Smtp__Security=Auto with Smtp__Username: the password can go to 127.0.0.1:25 in plain text")]
+    public async Task AWorkerSaysAtStartWhichSmtpSecurityItUses_AndWarnsWhenThePasswordCanGoInPlainText(string settings, string line, string? warning)
+    {
+        using var logs = new CapturedLogs();
+        string[] extra = [.. settings.Split(' ', StringSplitOptions.RemoveEmptyEntries), .. settings.Contains("Username", StringComparison.Ordinal) ? ["--Smtp:Password=s3cret"] : Array.Empty<string>()];
+        using var worker = WorkerHost.Create([.. Unsubscribe, .. QuietWarnings, "--Logging:LogLevel:Bulk.Worker.Smtp=Information", "--Smtp:Host=127.0.0.1", .. extra]);
+        worker.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+
+        await worker.StartAsync();
+        await worker.StopAsync();
+
+        var notices = logs.Entries.Where(e => e.Category == typeof(SmtpSecurityNotice).FullName).ToList();
+        Assert.Equal(line, Assert.Single(notices, e => e.Level == LogLevel.Information).Message);
+        Assert.Equal(warning, notices.SingleOrDefault(e => e.Level == LogLevel.Warning)?.Message);
     }
 
     /// <summary>The defaults docker-compose.yml gives BULK_API_KEY and BULK_UNSUBSCRIBE_SECRET.</summary>
