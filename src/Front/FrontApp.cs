@@ -31,6 +31,7 @@ public static class FrontApp
         builder.Services.AddProblemDetails();
         builder.Services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHostedService<DemoSecretWarning>();
         builder.Services.AddSingleton<SuppressionList>();
         builder.Services.AddSingleton<SuppressionLog>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SuppressionLog>());

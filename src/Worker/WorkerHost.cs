@@ -20,6 +20,7 @@ public static class WorkerHost
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<SmtpOptions>().BindConfiguration(SmtpOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHostedService<SmtpSecurityNotice>();
         builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section)
@@ -27,6 +28,7 @@ public static class WorkerHost
             .Validate(o => !string.IsNullOrEmpty(o.BaseUrl),
                 "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
             .ValidateOnStart();
+        builder.Services.AddHostedService<DemoSecretWarning>();
         builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<TemplateLimits>().BindConfiguration(TemplateLimits.Section)

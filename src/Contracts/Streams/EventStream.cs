@@ -62,6 +62,7 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         catch (Exception e)
         {
             // Whatever went wrong (a timeout included), the channel may hold an unconfirmed write: start afresh.
+            StreamLogMessages.WriteFailed(logger, StreamName, settings.ToBrokerUri().Host, settings.ToBrokerUri().Port, e.Message);
             await DropWriterAsync();
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
@@ -262,6 +263,9 @@ internal static partial class StreamLogMessages
 
     [LoggerMessage(LogLevel.Warning, "Tail of {Stream} interrupted ({Reason}); resuming in {Seconds} s")]
     public static partial void TailInterrupted(ILogger logger, string stream, string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Warning, "Writing to {Stream} on RabbitMQ at {Host}:{Port} was not confirmed: {Reason}")]
+    public static partial void WriteFailed(ILogger logger, string stream, string host, int port, string reason);
 
     [LoggerMessage(LogLevel.Error, "Skipped an unreadable entry of {Stream}: {Reason}")]
     public static partial void UnreadableEntry(ILogger logger, string stream, string reason);

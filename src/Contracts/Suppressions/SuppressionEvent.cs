@@ -29,13 +29,18 @@ public static class SuppressionReasons
 /// <summary>One entry of the suppressions stream; <paramref name="Email"/> is the marker's id for markers.</summary>
 /// <param name="CampaignId">The campaign whose link or bounce caused it, when there is one.</param>
 /// <param name="Detail">The relay's reply for a bounce, an operator's note otherwise.</param>
+/// <param name="MoreEmails">
+/// Further addresses with the same type, time, reason and detail. An operator's list is one entry, so that the broker
+/// records it whole or not at all.
+/// </param>
 public sealed record SuppressionEvent(
     string Type,
     string Email,
     DateTimeOffset At,
     string? Reason = null,
     string? CampaignId = null,
-    string? Detail = null);
+    string? Detail = null,
+    IReadOnlyList<string>? MoreEmails = null);
 
 /// <summary>An address on the suppression list, and why.</summary>
 public sealed record Suppression(string Email, string Reason, DateTimeOffset At, string? CampaignId, string? Detail);

@@ -29,15 +29,25 @@ public sealed class SuppressionList
                     markers.Seen(e.Email);
                     break;
                 case SuppressionTypes.Suppressed:
-                    // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
-                    entries.TryAdd(e.Email, new Suppression(e.Email, e.Reason ?? SuppressionReasons.Operator, e.At, e.CampaignId, e.Detail));
+                    foreach (var email in Emails(e))
+                    {
+                        // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
+                        entries.TryAdd(email, new Suppression(email, e.Reason ?? SuppressionReasons.Operator, e.At, e.CampaignId, e.Detail));
+                    }
+
                     break;
                 case SuppressionTypes.Unsuppressed:
-                    entries.Remove(e.Email);
+                    foreach (var email in Emails(e))
+                    {
+                        entries.Remove(email);
+                    }
+
                     break;
             }
         }
     }
+
+    private static IEnumerable<string> Emails(SuppressionEvent e) => e.MoreEmails is { } more ? [e.Email, .. more] : [e.Email];
 
     public Suppression? Find(string email)
     {

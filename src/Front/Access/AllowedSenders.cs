@@ -2,8 +2,11 @@ using Microsoft.Extensions.Options;
 
 namespace Bulk.Front.Access;
 
-/// <summary>The senders a campaign's <c>from</c> may use (<c>Front__AllowedSenders</c>): exact addresses and whole domains.</summary>
-/// <remarks>Without a list any sender is allowed; with one, a Front cannot be used to send as somebody else's domain.</remarks>
+/// <summary>The senders a campaign's <c>from</c> and <c>bounce</c> may use (<c>Front__AllowedSenders</c>): exact addresses and whole domains.</summary>
+/// <remarks>
+/// Without a list any sender is allowed; with one, a Front cannot be used to send as somebody else's domain, neither in
+/// From nor in the envelope sender (MAIL FROM) that SPF checks and bounces go to.
+/// </remarks>
 public sealed class AllowedSenders(IOptions<FrontOptions> options)
 {
     private readonly HashSet<string> addresses = new(options.Value.AllowedSenders.Where(e => !e.StartsWith('@')), StringComparer.OrdinalIgnoreCase);
@@ -23,6 +26,24 @@ public sealed class AllowedSenders(IOptions<FrontOptions> options)
 
         var at = address.LastIndexOf('@');
         return at > 0 && domains.Contains(address[(at + 1)..]);
+    }
+
+    /// <summary>Each field of a campaign whose address is not allowed, with why; empty when both are.</summary>
+    /// <param name="bounce">The envelope sender when the campaign gives one (with VERP, the address each recipient's is made from).</param>
+    public Dictionary<string, string[]> Refusals(string from, string? bounce)
+    {
+        var refusals = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        if (!Allows(from))
+        {
+            refusals["from"] = [$"'{from}' is not an allowed sender."];
+        }
+
+        if (bounce is not null && !Allows(bounce))
+        {
+            refusals["bounce"] = [$"'{bounce}' is not an allowed sender."];
+        }
+
+        return refusals;
     }
 
     public static bool IsValidEntry(string? entry)

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Bulk.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Front.Access;
@@ -17,12 +18,20 @@ public sealed partial class ApiKeyGate
     public const string CallerItem = "bulk.caller";
 
     private readonly byte[][] digests;
+    private readonly string[] demoKeys;
     private readonly ILogger<ApiKeyGate> logger;
 
     public ApiKeyGate(IOptions<FrontOptions> options, ILogger<ApiKeyGate> logger)
     {
         this.logger = logger;
-        digests = [.. options.Value.AllApiKeys().Select(k => SHA256.HashData(Encoding.UTF8.GetBytes(k)))];
+        var keys = options.Value.AllApiKeys();
+        digests = [.. keys.Select(k => SHA256.HashData(Encoding.UTF8.GetBytes(k)))];
+        var configured = options.Value.ApiKeys;
+        demoKeys =
+        [
+            .. Enumerable.Range(0, configured.Count).Where(i => DemoValues.IsDemo(configured[i])).Select(i => $"Front__ApiKeys__{i}"),
+            .. keys.Skip(configured.Count).Any(DemoValues.IsDemo) ? ["A key in Front__ApiKeysFile"] : Array.Empty<string>(),
+        ];
     }
 
     /// <summary>No key is configured: only clients on this machine are served.</summary>
@@ -42,6 +51,11 @@ public sealed partial class ApiKeyGate
         else
         {
             LogKeys(digests.Length);
+        }
+
+        foreach (var setting in demoKeys)
+        {
+            DemoValues.LogDemoValue(logger, setting, "BULK_API_KEY");
         }
     }
 

@@ -73,8 +73,8 @@ public sealed partial class BrokerConnection(IOptions<RabbitMqOptions> options, 
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            LogUnreachable(e.Message);
-            throw new BrokerUnavailableException($"RabbitMQ at {options.Value.ToBrokerUri().Host}:{options.Value.ToBrokerUri().Port} is unreachable: {e.Message}", e);
+            LogUnreachable(options.Value.ToBrokerUri().Host, options.Value.ToBrokerUri().Port, e.Message);
+            throw new BrokerUnavailableException(e);
         }
     }
 
@@ -91,9 +91,13 @@ public sealed partial class BrokerConnection(IOptions<RabbitMqOptions> options, 
     [LoggerMessage(LogLevel.Information, "Connected to RabbitMQ at {Host}:{Port}")]
     private partial void LogConnected(string host, int port);
 
-    [LoggerMessage(LogLevel.Warning, "RabbitMQ is unreachable: {Reason}")]
-    private partial void LogUnreachable(string reason);
+    [LoggerMessage(LogLevel.Warning, "RabbitMQ at {Host}:{Port} is unreachable: {Reason}")]
+    private partial void LogUnreachable(string host, int port, string reason);
 }
 
 /// <summary>The broker could not take the work: the caller answers 503 and nothing was enqueued.</summary>
-public sealed class BrokerUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+/// <remarks>
+/// Its message is fit for a client (<see cref="BrokerProblem.Unavailable"/>); the reason, which names the broker's host
+/// and port, is logged where it is thrown and kept as the inner exception.
+/// </remarks>
+public sealed class BrokerUnavailableException(Exception inner) : Exception(BrokerProblem.Unavailable, inner);

@@ -46,8 +46,8 @@ public static class CampaignControlApi
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable,
-                title: "Not recorded", detail: $"The broker did not record the {action} request: {e.Message} Retry later.");
+            // The stream's writer logged the reason, which names the broker's host and port; the client is told no more.
+            return Broker.BrokerProblem.ServiceUnavailable("Not recorded", $"The {action} request was not confirmed; retry later.");
         }
 
         // Read-your-writes: this Front's ledger has it at once; the tail will apply it again, which changes nothing.

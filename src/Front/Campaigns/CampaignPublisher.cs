@@ -47,7 +47,7 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
         catch (Exception e)
         {
             LogPublishFailed(job.CampaignId, e.Message);
-            throw new BrokerUnavailableException($"The broker did not confirm the campaign: {e.Message}", e);
+            throw new BrokerUnavailableException(e);
         }
 
         LogPublished(job.CampaignId, job.Recipients.Count, body.Length);

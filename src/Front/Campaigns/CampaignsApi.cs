@@ -94,14 +94,13 @@ public static partial class CampaignsApi
             return TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields");
         }
 
-        var sender = result.Sender!;
-        if (!senders.Allows(sender))
+        if (senders.Refusals(result.Sender!, result.Job!.Template.Bounce) is { Count: > 0 } refused)
         {
             return TypedResults.Problem(
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "Sender not allowed",
                 detail: $"This Front may send only from {senders.Describe()} (Front__AllowedSenders).",
-                extensions: new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["from"] = [$"'{sender}' is not an allowed sender."] } });
+                extensions: new Dictionary<string, object?> { ["errors"] = refused });
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
@@ -132,11 +131,9 @@ public static partial class CampaignsApi
         }
         catch (Exception e) when (e is BrokerUnavailableException or IOException or OperationCanceledException)
         {
+            // The reason names the broker's host and port: it is logged where it arose, and the client is told no more.
             http.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status503ServiceUnavailable,
-                title: "The campaign was not accepted",
-                detail: $"{e.Message} Nothing was enqueued; retry later.");
+            return BrokerProblem.ServiceUnavailable("The campaign was not accepted", "Nothing was enqueued; retry later.");
         }
         finally
         {

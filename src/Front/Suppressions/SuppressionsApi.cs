@@ -1,4 +1,5 @@
 using Bulk.Contracts;
+using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -16,7 +17,15 @@ public sealed record SuppressionsAdded(int Added, int AlreadySuppressed);
 /// <summary><c>GET/POST/DELETE /suppressions</c>: the addresses no campaign mails, kept on the suppressions stream.</summary>
 public static class SuppressionsApi
 {
+    /// <remarks>
+    /// A request is one stream entry: 10,000 addresses of at most <see cref="MaxAddressLength"/> characters make at most
+    /// about 15 MB even with every character escaped in JSON, under RabbitMQ's max_message_size (16 MiB since 4.0).
+    /// </remarks>
     public const int MaxPerRequest = 10_000;
+
+    /// <summary>The longest address SMTP can carry (RFC 5321: a path of 256 octets, angle brackets included).</summary>
+    public const int MaxAddressLength = 254;
+
     public const int MaxPage = 1000;
 
     public static IEndpointRouteBuilder MapSuppressions(this IEndpointRouteBuilder app)
@@ -74,6 +83,10 @@ public static class SuppressionsApi
             {
                 errors[$"emails[{i}]"] = [$"'{emails[i]}' is not an email address."];
             }
+            else if (email.Trim().Length > MaxAddressLength)
+            {
+                errors[$"emails[{i}]"] = [$"An address is at most {MaxAddressLength} characters; this one has {email.Trim().Length}."];
+            }
         }
 
         if (errors.Count > 0)
@@ -84,10 +97,15 @@ public static class SuppressionsApi
         await WhenCaughtUpAsync(log);
         var now = DateTimeOffset.UtcNow;
         var fresh = emails.Select(e => e!.Trim()).Distinct(StringComparer.OrdinalIgnoreCase).Where(e => log.List.Find(e) is null).ToList();
-        var events = fresh.Select(e => new SuppressionEvent(SuppressionTypes.Suppressed, e, now, SuppressionReasons.Operator, Detail: request.Note)).ToList();
-        if (await RecordAsync(log, events, cancellationToken) is { } failed)
+        if (fresh.Count > 0)
         {
-            return failed;
+            // One entry for the whole request: the broker confirms all of it or none, so a 503 never hides a partial write.
+            var suppressed = new SuppressionEvent(SuppressionTypes.Suppressed, fresh[0], now, SuppressionReasons.Operator,
+                Detail: request.Note, MoreEmails: fresh.Count > 1 ? fresh[1..] : null);
+            if (await RecordAsync(log, suppressed, cancellationToken) is { } failed)
+            {
+                return failed;
+            }
         }
 
         return TypedResults.Ok(new SuppressionsAdded(fresh.Count, emails.Count - fresh.Count));
@@ -102,28 +120,24 @@ public static class SuppressionsApi
         }
 
         var removed = new SuppressionEvent(SuppressionTypes.Unsuppressed, found.Email, DateTimeOffset.UtcNow);
-        return await RecordAsync(log, [removed], cancellationToken) is { } failed ? failed : TypedResults.NoContent();
+        return await RecordAsync(log, removed, cancellationToken) is { } failed ? failed : TypedResults.NoContent();
     }
 
-    /// <summary>Writes to the stream and applies here; a problem when the broker did not confirm.</summary>
-    internal static async Task<ProblemHttpResult?> RecordAsync(SuppressionLog log, IReadOnlyList<SuppressionEvent> events, CancellationToken cancellationToken)
+    /// <summary>Writes one entry to the stream and applies it here; a problem when the broker did not confirm.</summary>
+    internal static async Task<ProblemHttpResult?> RecordAsync(SuppressionLog log, SuppressionEvent change, CancellationToken cancellationToken)
     {
-        if (events.Count == 0)
-        {
-            return null;
-        }
-
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            await log.RecordAsync(events, timeout.Token);
+            await log.RecordAsync([change], timeout.Token);
             return null;
         }
         catch (Exception e) when (e is IOException or OperationCanceledException)
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Not recorded",
-                detail: $"The broker did not record the change: {e.Message} Nothing changed; retry later.");
+            // The stream's writer logged the reason, which names the broker's host and port; the client is told no more.
+            return BrokerProblem.ServiceUnavailable("Not recorded",
+                "The change was not confirmed. A change is recorded whole or not at all; retrying the same request is safe.");
         }
     }
 

@@ -15,6 +15,7 @@ namespace Bulk.Worker.Smtp;
 public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, ILogger<SmtpConnectionPool> logger) : IAsyncDisposable
 {
     private readonly SmtpOptions smtp = options.Value;
+    private readonly SmtpSecurity security = options.Value.SecurityInEffect;
     private readonly RelayTrust? trust = string.IsNullOrWhiteSpace(options.Value.CaFile) ? null : RelayTrust.Load(options.Value.CaFile);
     private readonly SemaphoreSlim slots = new(options.Value.MaxConnections, options.Value.MaxConnections);
     private readonly ConcurrentQueue<SmtpClient> idle = new();
@@ -96,7 +97,7 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
                 throw;
             }
 
-            await client.ConnectAsync(socket, smtp.Host!, smtp.Port, ToMailKit(smtp.Security), cancellationToken);
+            await client.ConnectAsync(socket, smtp.Host!, smtp.Port, ToMailKit(security), cancellationToken);
             if (!string.IsNullOrEmpty(smtp.Username))
             {
                 await client.AuthenticateAsync(smtp.Username, smtp.Password ?? "", cancellationToken);
@@ -109,12 +110,12 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
             LogTlsFailed(smtp.Host!, smtp.Port, reason);
             throw new RelayTlsException($"TLS with {smtp.Host}:{smtp.Port} failed: {reason}", e);
         }
-        catch (NotSupportedException e) when (smtp.Security == SmtpSecurity.StartTls)
+        catch (NotSupportedException e) when (security == SmtpSecurity.StartTls)
         {
             // MailKit's answer when EHLO lacks STARTTLS: the one place a downgrade to plain text could have happened.
             client.Dispose();
-            LogStartTlsNotOffered(smtp.Host!, smtp.Port);
-            throw new RelayTlsException($"{smtp.Host}:{smtp.Port} does not offer STARTTLS, and Smtp__Security=StartTls never sends in plain text", e);
+            LogStartTlsNotOffered(smtp.Host!, smtp.Port, SecurityName());
+            throw new RelayTlsException($"{smtp.Host}:{smtp.Port} does not offer STARTTLS, and {SecurityName()} never sends in plain text", e);
         }
         catch
         {
@@ -126,6 +127,9 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
         LogOpened(smtp.Host!, smtp.Port, count);
         return client;
     }
+
+    /// <summary>How the security in effect came about, for a reason a person reads.</summary>
+    private string SecurityName() => smtp.Security is null ? $"{security} (the default with Smtp__Username)" : $"Smtp__Security={security}";
 
     private static SecureSocketOptions ToMailKit(SmtpSecurity security) => security switch
     {
@@ -165,6 +169,6 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
     [LoggerMessage(LogLevel.Warning, "TLS with SMTP relay {Host}:{Port} failed, nothing sent on this connection: {Reason}")]
     private partial void LogTlsFailed(string host, int port, string reason);
 
-    [LoggerMessage(LogLevel.Warning, "SMTP relay {Host}:{Port} does not offer STARTTLS; Smtp__Security=StartTls refuses to send in plain text")]
-    private partial void LogStartTlsNotOffered(string host, int port);
+    [LoggerMessage(LogLevel.Warning, "SMTP relay {Host}:{Port} does not offer STARTTLS; {Security} refuses to send in plain text")]
+    private partial void LogStartTlsNotOffered(string host, int port, string security);
 }

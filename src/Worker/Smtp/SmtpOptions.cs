@@ -20,8 +20,8 @@ public enum SmtpSecurity
     /// </summary>
     /// <remarks>
     /// Opportunistic, and so a downgrade anyone on the path can force by removing STARTTLS from the EHLO reply.
-    /// Kept as the default because it works with every relay out of the box; set StartTls or SslOnConnect when the
-    /// network between Worker and relay is not trusted.
+    /// The default without credentials, because it works with every relay out of the box; with credentials it is used
+    /// only when set explicitly, since the downgrade would hand over the password (see <see cref="SmtpOptions.SecurityInEffect"/>).
     /// </remarks>
     Auto,
 }
@@ -35,7 +35,18 @@ public sealed class SmtpOptions : IValidatableObject
 
     public int Port { get; set; } = 25;
 
-    public SmtpSecurity Security { get; set; } = SmtpSecurity.Auto;
+    /// <summary>As configured; null when <c>Smtp__Security</c> is not set (see <see cref="SecurityInEffect"/>).</summary>
+    public SmtpSecurity? Security { get; set; }
+
+    /// <summary>
+    /// <see cref="Security"/> when set. Otherwise Auto without credentials, as before; with <see cref="Username"/>,
+    /// TLS is required (SslOnConnect on port 465, else StartTls), so that a relay whose STARTTLS was stripped on the way
+    /// never receives the password in plain text. Plain-text AUTH takes an explicit None or Auto.
+    /// </summary>
+    public SmtpSecurity SecurityInEffect => Security
+        ?? (string.IsNullOrEmpty(Username) ? SmtpSecurity.Auto
+            : Port == 465 ? SmtpSecurity.SslOnConnect
+            : SmtpSecurity.StartTls);
 
     /// <summary>
     /// A PEM file with the CA certificate(s) of a private relay (<c>Smtp__CaFile</c>): when set, the relay's certificate
@@ -77,7 +88,7 @@ public sealed class SmtpOptions : IValidatableObject
             yield return new ValidationResult("Smtp__Port must be between 1 and 65535", [nameof(Port)]);
         }
 
-        if (!Enum.IsDefined(Security))
+        if (Security is { } security && !Enum.IsDefined(security))
         {
             yield return new ValidationResult("Smtp__Security must be None, StartTls, SslOnConnect or Auto", [nameof(Security)]);
         }

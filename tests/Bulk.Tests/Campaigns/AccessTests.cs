@@ -117,6 +117,39 @@ public sealed class AccessTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task ABounceAddressOutsideTheAllowedSendersIsA403OnBounce_AndNothingIsEnqueued()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker,
+            "--Front:AllowedSenders:0=news@example.com", "--Front:AllowedSenders:1=@example.org");
+
+        var allowedDomain = await system.Http.PostAsync("/campaigns", Campaign("news@example.com", bounce: "bounces@example.org"));
+        var allowedWithVerp = await system.Http.PostAsync("/campaigns", Campaign("news@example.com", bounce: "bounces@example.org", verp: true));
+        var otherBounce = await system.Http.PostAsync("/campaigns", Campaign("news@example.com", bounce: "bounces@evil.test"));
+        var otherAddress = await system.Http.PostAsync("/campaigns", Campaign("news@example.com", bounce: "ceo@example.com", verp: true));
+        var both = await system.Http.PostAsync("/campaigns", Campaign("x@evil.test", bounce: "y@evil.test"));
+
+        Assert.Equal(HttpStatusCode.Accepted, allowedDomain.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, allowedWithVerp.StatusCode);
+        foreach (var (refused, bounce) in new[] { (otherBounce, "bounces@evil.test"), (otherAddress, "ceo@example.com") })
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            using var problem = JsonDocument.Parse(await refused.Content.ReadAsStringAsync());
+            var errors = problem.RootElement.GetProperty("errors");
+            Assert.Equal($"'{bounce}' is not an allowed sender.", errors.GetProperty("bounce")[0].GetString());
+            Assert.False(errors.TryGetProperty("from", out _), "the from address was allowed");
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, both.StatusCode);
+        using (var problem = JsonDocument.Parse(await both.Content.ReadAsStringAsync()))
+        {
+            Assert.Equal(["bounce", "from"], problem.RootElement.GetProperty("errors").EnumerateObject().Select(p => p.Name).Order());
+        }
+
+        Assert.Equal(2u, await system.WorkQueueDepthAsync());
+    }
+
+    [Fact]
     public async Task EachKeyHasItsOwnCampaignRate_PastItA429WithRetryAfter()
     {
         await using var system = await BulkSystem.StartFrontAsync(broker,
@@ -163,6 +196,9 @@ public sealed class AccessTests(BrokerFixture broker)
 
     private static StringContent Campaign(string from) => new(
         JsonSerializer.Serialize(new { from, subject = "s", text = "t", recipients = new[] { "a@example.net" } }), Encoding.UTF8, "application/json");
+
+    private static StringContent Campaign(string from, string bounce, bool verp = false) => new(
+        JsonSerializer.Serialize(new { from, bounce, verp, subject = "s", text = "t", recipients = new[] { "a@example.net" } }), Encoding.UTF8, "application/json");
 
     private static async Task<HttpResponseMessage> Send(BulkSystem system, HttpMethod method, string path, string key, HttpContent? content = null)
     {

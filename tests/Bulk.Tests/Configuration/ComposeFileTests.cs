@@ -60,6 +60,18 @@ public sealed class ComposeFileTests
         Assert.Contains($"amqp://{user}:", Scalar("front", "environment", "RabbitMq__Uri"));
     }
 
+    [Theory]
+    [InlineData("front", "Front__ApiKeys__0", "BULK_API_KEY")]
+    [InlineData("front", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
+    [InlineData("worker", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
+    public void TheDemoKeyAndSecret_AreTakenFromTheEnvironment_AndTheirDefaultsAreOnesTheProcessesWarnAbout(string service, string setting, string variable)
+    {
+        var value = Scalar(service, "environment", setting);
+
+        Assert.StartsWith($"${{{variable}:-", value, StringComparison.Ordinal);
+        Assert.True(Bulk.Contracts.DemoValues.IsDemo(value[(variable.Length + 4)..^1]), $"{value}: a default the processes do not recognise starts without a warning");
+    }
+
     private static string Scalar(params string[] path)
     {
         YamlNode node = Services;

@@ -2,7 +2,10 @@ using Bulk.Contracts;
 using Bulk.Front;
 using Bulk.Tests.Infrastructure;
 using Bulk.Worker;
+using Bulk.Worker.Smtp;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Tests.Configuration;
@@ -165,6 +168,93 @@ public sealed class StartupConfigurationTests
         Assert.Equal("Bulk.Worker: invalid configuration: Smtp__CaFile is set but Smtp__Security=None never uses TLS: set StartTls, SslOnConnect or Auto",
             ConfigurationErrors.OneLine("Bulk.Worker", e.Failures));
     }
+
+    [Theory]
+    [InlineData(null, null, 25, SmtpSecurity.Auto)]
+    [InlineData(null, "bulk", 25, SmtpSecurity.StartTls)]
+    [InlineData(null, "bulk", 587, SmtpSecurity.StartTls)]
+    [InlineData(null, "bulk", 465, SmtpSecurity.SslOnConnect)]
+    [InlineData(null, null, 465, SmtpSecurity.Auto)]
+    [InlineData(SmtpSecurity.None, "bulk", 25, SmtpSecurity.None)]
+    [InlineData(SmtpSecurity.Auto, "bulk", 25, SmtpSecurity.Auto)]
+    [InlineData(SmtpSecurity.StartTls, null, 25, SmtpSecurity.StartTls)]
+    public void TheSmtpSecurityInEffect_RequiresTlsWhenCredentialsAreSet_UnlessSmtpSecuritySaysOtherwise(
+        SmtpSecurity? configured, string? username, int port, SmtpSecurity expected)
+    {
+        var smtp = new SmtpOptions { Security = configured, Username = username, Password = username is null ? null : "s3cret", Port = port };
+
+        Assert.Equal(expected, smtp.SecurityInEffect);
+    }
+
+    [Theory]
+    [InlineData("", "SMTP relay 127.0.0.1:25: security Auto (the default without Smtp__Username: STARTTLS when the relay offers it)", null)]
+    [InlineData("--Smtp:Username=bulk", "SMTP relay 127.0.0.1:25: security StartTls (the default with Smtp__Username: the password never goes out in plain text)", null)]
+    [InlineData("--Smtp:Security=None", "SMTP relay 127.0.0.1:25: security None (set by Smtp__Security)", null)]
+    [InlineData("--Smtp:Username=bulk --Smtp:Security=Auto", "SMTP relay 127.0.0.1:25: security Auto (set by Smtp__Security)",
+        "Smtp__Security=Auto with Smtp__Username: the password can go to 127.0.0.1:25 in plain text")]
+    public async Task AWorkerSaysAtStartWhichSmtpSecurityItUses_AndWarnsWhenThePasswordCanGoInPlainText(string settings, string line, string? warning)
+    {
+        using var logs = new CapturedLogs();
+        string[] extra = [.. settings.Split(' ', StringSplitOptions.RemoveEmptyEntries), .. settings.Contains("Username", StringComparison.Ordinal) ? ["--Smtp:Password=s3cret"] : Array.Empty<string>()];
+        using var worker = WorkerHost.Create([.. Unsubscribe, .. QuietWarnings, "--Logging:LogLevel:Bulk.Worker.Smtp=Information", "--Smtp:Host=127.0.0.1", .. extra]);
+        worker.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+
+        await worker.StartAsync();
+        await worker.StopAsync();
+
+        var notices = logs.Entries.Where(e => e.Category == typeof(SmtpSecurityNotice).FullName).ToList();
+        Assert.Equal(line, Assert.Single(notices, e => e.Level == LogLevel.Information).Message);
+        Assert.Equal(warning, notices.SingleOrDefault(e => e.Level == LogLevel.Warning)?.Message);
+    }
+
+    /// <summary>The defaults docker-compose.yml gives BULK_API_KEY and BULK_UNSUBSCRIBE_SECRET.</summary>
+    private const string DemoKey = "demo-key-change-me-0123456789";
+    private const string DemoSecret = "demo-secret-change-me-0123456789abcdef";
+
+    /// <summary>Warnings only, to the captured log and not to the console; no broker is needed to start.</summary>
+    private static readonly string[] QuietWarnings =
+        ["--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Logging:LogLevel:Default=Warning", "--Logging:Console:LogLevel:Default=None"];
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AFrontWithTheComposeFilesDemoKeyAndSecret_SaysAtStartToSetThem(bool demo)
+    {
+        using var logs = new CapturedLogs();
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", .. QuietWarnings,
+            $"--Front:ApiKeys:0={(demo ? DemoKey : "key-a-0123456789abcdef")}", $"--Unsubscribe:Secret={(demo ? DemoSecret : BulkSystem.UnsubscribeSecret)}"]);
+        front.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+
+        await front.StartAsync();
+        await front.StopAsync();
+
+        string[] expected =
+        [
+            "Front__ApiKeys__0 is the compose file's demo value, which anyone can read in the repository; set BULK_API_KEY",
+            "Unsubscribe__Secret is the compose file's demo value, which anyone can read in the repository; set BULK_UNSUBSCRIBE_SECRET",
+        ];
+        Assert.Equal(demo ? expected : [], DemoWarnings(logs).Order());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AWorkerWithTheComposeFilesDemoSecret_SaysAtStartToSetIt(bool demo)
+    {
+        using var logs = new CapturedLogs();
+        using var worker = WorkerHost.Create([.. QuietWarnings, "--Smtp:Host=127.0.0.1", "--Unsubscribe:BaseUrl=https://mail.example.com",
+            $"--Unsubscribe:Secret={(demo ? DemoSecret : BulkSystem.UnsubscribeSecret)}"]);
+        worker.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+
+        await worker.StartAsync();
+        await worker.StopAsync();
+
+        Assert.Equal(demo ? ["Unsubscribe__Secret is the compose file's demo value, which anyone can read in the repository; set BULK_UNSUBSCRIBE_SECRET"] : [],
+            DemoWarnings(logs));
+    }
+
+    private static IEnumerable<string> DemoWarnings(CapturedLogs logs) =>
+        logs.Entries.Where(e => e.Level == LogLevel.Warning && e.Message.Contains("demo value", StringComparison.Ordinal)).Select(e => e.Message);
 
     [Fact]
     public async Task AFrontWithoutABroker_DoesNotStart_AndNamesRabbitMqUri()

@@ -20,6 +20,7 @@ public sealed class SmtpTlsTests(BrokerFixture broker, ITestOutputHelper output)
     [Theory]
     [InlineData("StartTls", false)]
     [InlineData("SslOnConnect", true)]
+    [InlineData("", false)] // not set, with credentials: StartTls
     public async Task WithTheRelaysCaInTheCaFile_EveryMailIsDeliveredInsideTheTlsSession(string security, bool tlsOnConnect)
     {
         await using var smtp = await TestSmtpServer.StartAsync(certificates.Localhost(), tlsOnConnect);
@@ -63,6 +64,21 @@ public sealed class SmtpTlsTests(BrokerFixture broker, ITestOutputHelper output)
 
         Assert.All(replies, reply => Assert.Contains($"connect: 127.0.0.1:{smtp.Port} does not offer STARTTLS", reply));
         Assert.Equal(0, smtp.Authenticated); // not even the password went out
+    }
+
+    [Fact]
+    public async Task WithCredentialsAndNoSecuritySet_ARelayThatDoesNotOfferStartTls_GetsNeitherThePasswordNorAnyMail()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync(); // no certificate: EHLO does not offer STARTTLS
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        // The Worker authenticates; an empty value unsets the Smtp__Security=None the test Workers are given.
+        await system.StartWorkerAsync(smtp, "--Smtp:Security=");
+
+        var replies = await DeadLetteredRepliesAsync(system, smtp);
+
+        Assert.All(replies, reply => Assert.Contains(
+            $"connect: 127.0.0.1:{smtp.Port} does not offer STARTTLS, and StartTls (the default with Smtp__Username) never sends in plain text", reply));
+        Assert.Equal(0, smtp.Authenticated);
     }
 
     [Fact]

@@ -6,12 +6,13 @@ using System.Text.RegularExpressions;
 using Bulk.Contracts;
 using Bulk.Tests.Infrastructure;
 using MimeKit;
+using Xunit.Abstractions;
 
 namespace Bulk.Tests.Delivery;
 
 /// <summary>Unsubscribes, hard bounces and operators' entries keep an address from every later campaign.</summary>
 [Collection(BrokerCollection.Name)]
-public sealed partial class SuppressionTests(BrokerFixture broker)
+public sealed partial class SuppressionTests(BrokerFixture broker, ITestOutputHelper output)
 {
     [Fact]
     public async Task AOneClickUnsubscribe_IsHonouredByTheNextCampaign_WhichCountsTheRecipientAsSuppressed()
@@ -117,6 +118,54 @@ public sealed partial class SuppressionTests(BrokerFixture broker)
         Assert.Equal((2, 1), (status.Delivered, status.Suppressed));
         Assert.Equal(0, smtp.AttemptsFor(Address(0)));
         Assert.Equal(1, smtp.AttemptsFor(Address(1)));
+    }
+
+    [Fact]
+    public async Task AnOperatorsListIsRecordedWholeOrNotAtAll_WhenTheBrokerGoesAwayMidWrite_AndRetryingItIsSafe()
+    {
+        await using var relay = BrokerRelay.Start(broker.Uri);
+        await using var system = await BulkSystem.StartFrontThroughAsync(broker, relay);
+        await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
+        var emails = Enumerable.Range(0, Bulk.Front.Suppressions.SuppressionsApi.MaxPerRequest).Select(Address).ToArray();
+
+        // The broker goes away once part of the request has reached it.
+        var before = relay.BytesToBroker;
+        var posting = system.Http.PostAsJsonAsync("/suppressions", new { emails });
+        await relay.WaitForBytesToBrokerAsync(before, 100_000, TimeSpan.FromSeconds(30));
+        relay.Cut();
+        using var answer = await posting;
+        var body = await answer.Content.ReadAsStringAsync();
+        relay.Restore();
+
+        var recorded = await SuppressedOnTheStreamAsync(system);
+        output.WriteLine($"cut after {relay.BytesToBroker - before} bytes to the broker; answered {(int)answer.StatusCode}; {recorded.Count} addresses recorded");
+        Assert.True(recorded.Count is 0 || recorded.SetEquals(emails), $"{recorded.Count} of {emails.Length} addresses were recorded, answered {(int)answer.StatusCode}: {body}");
+        if (answer.StatusCode == HttpStatusCode.ServiceUnavailable)
+        {
+            Assert.Contains("recorded whole or not at all; retrying the same request is safe", body);
+        }
+        else
+        {
+            Assert.Equal((HttpStatusCode.OK, emails.Length), (answer.StatusCode, recorded.Count));
+        }
+
+        var retried = await system.Http.PostAsJsonAsync("/suppressions", new { emails });
+        Assert.Equal(HttpStatusCode.OK, retried.StatusCode);
+        Assert.True((await SuppressedOnTheStreamAsync(system)).SetEquals(emails));
+        using var page = JsonDocument.Parse(await system.Http.GetStringAsync("/suppressions?limit=1"));
+        Assert.Equal(emails.Length, page.RootElement.GetProperty("count").GetInt32());
+    }
+
+    /// <summary>The addresses the suppressions stream holds as suppressed, read from the broker, not from a Front.</summary>
+    private async Task<HashSet<string>> SuppressedOnTheStreamAsync(BulkSystem system)
+    {
+        var marker = JsonSerializer.SerializeToUtf8Bytes(
+            new SuppressionEvent(SuppressionTypes.Marker, Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow), BulkJson.Default.SuppressionEvent);
+        var entries = await broker.ReadStreamAsync(system.Topology.SuppressionsStream, marker, TimeSpan.FromSeconds(30));
+        return entries.Select(e => JsonSerializer.Deserialize(e, BulkJson.Default.SuppressionEvent)!)
+            .Where(e => e.Type == SuppressionTypes.Suppressed)
+            .SelectMany(e => (IEnumerable<string>)[e.Email, .. e.MoreEmails ?? []])
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
 using Testcontainers.RabbitMq;
 
 namespace Bulk.Tests.Infrastructure;
@@ -75,6 +76,34 @@ public sealed class BrokerFixture : IAsyncLifetime
         await using var channel = await connection!.CreateChannelAsync(
             new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true));
         await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { Persistent = true }, body);
+    }
+
+    /// <summary>Every entry of a stream written before the call, oldest first: appends <paramref name="marker"/> and reads up to it.</summary>
+    public async Task<IReadOnlyList<byte[]>> ReadStreamAsync(string stream, byte[] marker, TimeSpan timeout)
+    {
+        await PublishAsync(stream, marker);
+        await using var channel = await connection!.CreateChannelAsync();
+        await channel.BasicQosAsync(0, 500, global: false);
+        var entries = new List<byte[]>();
+        var end = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, delivered) =>
+        {
+            if (delivered.Body.Span.SequenceEqual(marker))
+            {
+                end.TrySetResult();
+            }
+            else if (!end.Task.IsCompleted)
+            {
+                entries.Add(delivered.Body.ToArray());
+            }
+
+            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+        };
+        await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
+            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);
+        await end.Task.WaitAsync(timeout);
+        return [.. entries];
     }
 
     public async Task DeleteQueuesAsync(params string[] queues)

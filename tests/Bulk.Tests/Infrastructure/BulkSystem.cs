@@ -24,16 +24,18 @@ public sealed class BulkSystem : IAsyncDisposable
 
     private readonly BrokerFixture broker;
     private readonly string brokerUri;
+    private readonly bool onTheTestBroker;
     private readonly List<IHost> workers = [];
     private readonly List<ChildProcess> processes = [];
     private string[] frontSettings = [];
     private ILoggerProvider? frontLogs;
     private WebApplication? front;
 
-    private BulkSystem(BrokerFixture broker, string brokerUri)
+    private BulkSystem(BrokerFixture broker, string brokerUri, bool onTheTestBroker = false)
     {
         this.broker = broker;
         this.brokerUri = brokerUri;
+        this.onTheTestBroker = onTheTestBroker || brokerUri == broker.Uri;
         Topology = new Topology($"test-{Guid.NewGuid():N}"[..17]);
     }
 
@@ -49,26 +51,32 @@ public sealed class BulkSystem : IAsyncDisposable
     /// <summary>Starts the Front with every Warning-or-worse entry of its log also given to <paramref name="logs"/> (the console stays at Error).</summary>
     public static async Task<BulkSystem> StartFrontAsync(BrokerFixture broker, ILoggerProvider logs, params string[] settings)
     {
-        var system = new BulkSystem(broker, broker.Uri)
-        {
-            frontLogs = logs,
-            frontSettings =
-            [
-                "--Logging:LogLevel:Default=Warning",
-                "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
-                "--Logging:LogLevel:Bulk=Warning",
-                "--Logging:Console:LogLevel:Default=Error",
-                .. settings,
-            ],
-        };
+        var system = new BulkSystem(broker, broker.Uri) { frontLogs = logs, frontSettings = [.. WarningsToLogs, .. settings] };
         await system.StartFrontAsync();
         return system;
     }
+
+    private static readonly string[] WarningsToLogs =
+    [
+        "--Logging:LogLevel:Default=Warning",
+        "--Logging:LogLevel:Microsoft.AspNetCore=Warning",
+        "--Logging:LogLevel:Bulk=Warning",
+        "--Logging:Console:LogLevel:Default=Error",
+    ];
 
     /// <summary>Starts the Front against any broker address (a node of the test's own, or a dead one).</summary>
     public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture broker, string brokerUri, params string[] settings)
     {
         var system = new BulkSystem(broker, brokerUri) { frontSettings = settings };
+        await system.StartFrontAsync();
+        return system;
+    }
+
+    /// <summary>Starts the Front on the test broker through <paramref name="relay"/>, so that the test can cut the broker off.</summary>
+    /// <param name="logs">Given every Warning-or-worse entry of the Front's log, when set.</param>
+    public static async Task<BulkSystem> StartFrontThroughAsync(BrokerFixture broker, BrokerRelay relay, ILoggerProvider? logs = null)
+    {
+        var system = new BulkSystem(broker, relay.Uri, onTheTestBroker: true) { frontLogs = logs, frontSettings = logs is null ? [] : WarningsToLogs };
         await system.StartFrontAsync();
         return system;
     }
@@ -196,7 +204,7 @@ public sealed class BulkSystem : IAsyncDisposable
         }
 
         Http.Dispose();
-        if (brokerUri == broker.Uri)
+        if (onTheTestBroker)
         {
             await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
                 Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck),
