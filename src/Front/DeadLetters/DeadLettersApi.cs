@@ -1,3 +1,4 @@
+using Bulk.Front.Broker;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bulk.Front.DeadLetters;
@@ -12,9 +13,21 @@ public static class DeadLettersApi
     public static RouteGroupBuilder MapDeadLetters(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/dead-letters");
-        group.MapGet("/", async (DeadLetterReplay replay, CancellationToken ct) => TypedResults.Ok(new DeadLetterCount(await replay.CountAsync(ct))));
+        group.MapGet("/", Count);
         group.MapPost("/replay", Replay);
         return group;
+    }
+
+    private static async Task<Results<Ok<DeadLetterCount>, ProblemHttpResult>> Count(DeadLetterReplay replay, CancellationToken ct)
+    {
+        try
+        {
+            return TypedResults.Ok(new DeadLetterCount(await replay.CountAsync(ct)));
+        }
+        catch (Exception e) when (IsBrokerFailure(e, ct))
+        {
+            return BrokerProblem.ServiceUnavailable("Broker unavailable", "The parking lot could not be counted; retry later.");
+        }
     }
 
     private static async Task<Results<Ok<ReplayResult>, ProblemHttpResult>> Replay(DeadLetterReplay replay, CancellationToken ct)
@@ -23,9 +36,14 @@ public static class DeadLettersApi
         {
             return TypedResults.Ok(await replay.ReplayAsync(ct));
         }
-        catch (Broker.BrokerUnavailableException e)
+        catch (Exception e) when (IsBrokerFailure(e, ct))
         {
-            return TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Broker unavailable", detail: e.Message);
+            // Each job moves in a transaction of its own: what moved stays moved, the rest stays parked; a retry is safe.
+            return BrokerProblem.ServiceUnavailable("Broker unavailable", "Jobs not yet moved stay parked; a retry is safe.");
         }
     }
+
+    private static bool IsBrokerFailure(Exception e, CancellationToken request) =>
+        e is BrokerUnavailableException or IOException or RabbitMQ.Client.Exceptions.OperationInterruptedException
+        || (e is OperationCanceledException && !request.IsCancellationRequested);
 }

@@ -52,6 +52,7 @@ public sealed class BrokerDownTests(BrokerFixture broker)
             ["POST /campaigns/{id}/pause"] = await system.Http.PostAsync($"/campaigns/{campaign}/pause", null),
             ["POST /suppressions"] = await system.Http.PostAsJsonAsync("/suppressions", new { emails = new[] { "d@example.org" } }),
             ["DELETE /suppressions/{email}"] = await system.Http.DeleteAsync("/suppressions/b@example.org"),
+            ["GET /dead-letters"] = await system.Http.GetAsync("/dead-letters"),
             ["POST /dead-letters/replay"] = await system.Http.PostAsync("/dead-letters/replay", null),
             ["POST /unsubscribe/{token}"] = await system.Http.PostAsync(unsubscribe, new FormUrlEncodedContent([new("List-Unsubscribe", "One-Click")])),
         };
