@@ -1,4 +1,6 @@
 using System.Text.Json.Serialization;
+using Bulk.Contracts.Outcomes;
+using Bulk.Contracts.Suppressions;
 
 namespace Bulk.Contracts;
 

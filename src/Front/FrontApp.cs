@@ -1,4 +1,4 @@
-using Bulk.Contracts;
+using Bulk.Broker;
 using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
@@ -18,8 +18,7 @@ public static class FrontApp
         var builder = WebApplication.CreateSlimBuilder(args);
 
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddBulkBroker("front");
         builder.Services.AddOptions<FrontOptions>().BindConfiguration(FrontOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
 
@@ -29,22 +28,11 @@ public static class FrontApp
 
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
         builder.Services.AddProblemDetails();
-        builder.Services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddHostedService<DemoSecretWarning>();
-        builder.Services.AddSingleton<SuppressionList>();
-        builder.Services.AddSingleton<SuppressionLog>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SuppressionLog>());
-        builder.Services.AddSingleton<CampaignLedger>();
-        builder.Services.AddSingleton<OutcomeLog>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeLog>());
         builder.Services.AddSingleton<BrokerConnection>();
         builder.Services.AddSingleton<IdempotencyGate>();
         builder.Services.AddSingleton<DeadLetterReplay>();
         builder.Services.AddSingleton<CampaignPublisher>();
-        builder.Services.AddOptions<TemplateLimits>().BindConfiguration(TemplateLimits.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddSingleton(sp => new LiquidSandbox(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<TemplateLimits>>().Value));
+        builder.Services.AddLiquidSandbox();
         builder.Services.AddSingleton<CampaignValidator>();
         builder.Services.AddSingleton<ApiKeyGate>();
         builder.Services.AddSingleton<AllowedSenders>();

@@ -1,4 +1,4 @@
-using Bulk.Contracts;
+using Bulk.Broker.Hosting;
 using Bulk.Front;
 
 return await ProcessRunner.RunAsync("Bulk.Front", () => FrontApp.Create(args));

@@ -1,4 +1,5 @@
-using Bulk.Contracts;
+using Bulk.Broker;
+using Bulk.Broker.Suppressions;
 using Bulk.Templates;
 using Bulk.Worker.Delivery;
 using Bulk.Worker.Rendering;
@@ -16,34 +17,24 @@ public static class WorkerHost
         var builder = Host.CreateApplicationBuilder(args);
 
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
+        // Registered first so that its streams stop last (hosted services stop in reverse order): the consumer drains
+        // first, while outcomes can still be recorded.
+        builder.Services.AddBulkBroker("worker");
         builder.Services.AddOptions<SmtpOptions>().BindConfiguration(SmtpOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddHostedService<SmtpSecurityNotice>();
         builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section)
-            .ValidateDataAnnotations()
+        builder.Services.AddOptions<UnsubscribeOptions>()
             .Validate(o => !string.IsNullOrEmpty(o.BaseUrl),
-                "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
-            .ValidateOnStart();
-        builder.Services.AddHostedService<DemoSecretWarning>();
+                "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com");
         builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<TemplateLimits>().BindConfiguration(TemplateLimits.Section)
-            .ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddLiquidSandbox();
 
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
 
-        // Hosted services stop in reverse order: the consumer drains first, while outcomes can still be recorded.
-        builder.Services.AddSingleton<CampaignLedger>();
-        builder.Services.AddSingleton<OutcomeLog>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeLog>());
-        builder.Services.AddSingleton<SuppressionList>();
-        builder.Services.AddSingleton<SuppressionLog>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SuppressionLog>());
         builder.Services.AddSingleton<OutcomeRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         builder.Services.AddSingleton<SmtpConnectionPool>();
@@ -52,7 +43,6 @@ public static class WorkerHost
         builder.Services.AddSingleton<SendRateLimits>();
         builder.Services.AddSingleton<SmtpSender>();
         builder.Services.AddSingleton<MessageSigner>();
-        builder.Services.AddSingleton(sp => new LiquidSandbox(sp.GetRequiredService<IOptions<TemplateLimits>>().Value));
         builder.Services.AddSingleton<MessageRenderer>();
         builder.Services.AddSingleton<JobDelivery>();
         builder.Services.AddSingleton<DeliveryObserver>();

@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Bulk.Tests.Infrastructure;
 using RabbitMQ.Client;
 

@@ -1,4 +1,4 @@
-namespace Bulk.Contracts;
+namespace Bulk.Contracts.Outcomes;
 
 /// <summary>The kinds of fact the outcomes stream records.</summary>
 public static class OutcomeTypes

@@ -1,4 +1,4 @@
-namespace Bulk.Contracts;
+namespace Bulk.Contracts.Suppressions;
 
 /// <summary>The kinds of fact the suppressions stream records.</summary>
 public static class SuppressionTypes

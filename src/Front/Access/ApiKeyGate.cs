@@ -1,7 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using Bulk.Contracts;
+using Bulk.Broker.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Front.Access;

@@ -1,3 +1,4 @@
+using Bulk.Broker;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bulk.Front.Broker;
@@ -9,7 +10,7 @@ namespace Bulk.Front.Broker;
 /// </remarks>
 public static class BrokerProblem
 {
-    public const string Unavailable = "The broker is unavailable.";
+    public const string Unavailable = BrokerUnavailableException.Unavailable;
 
     /// <summary>A 503 whose detail is <see cref="Unavailable"/>, then what it means for the request.</summary>
     public static ProblemHttpResult ServiceUnavailable(string title, string consequence) => TypedResults.Problem(

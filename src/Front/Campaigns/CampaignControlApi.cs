@@ -1,4 +1,5 @@
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
+using Bulk.Contracts.Outcomes;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bulk.Front.Campaigns;
@@ -40,18 +41,14 @@ public static class CampaignControlApi
         var control = new OutcomeEvent(action, id, DateTimeOffset.UtcNow, status.Total);
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            await outcomes.AppendAsync([control], timeout.Token);
+            await outcomes.RecordAsync([control], cancellationToken);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException)
+        catch (IOException)
         {
             // The stream's writer logged the reason, which names the broker's host and port; the client is told no more.
             return Broker.BrokerProblem.ServiceUnavailable("Not recorded", $"The {action} request was not confirmed; retry later.");
         }
 
-        // Read-your-writes: this Front's ledger has it at once; the tail will apply it again, which changes nothing.
-        outcomes.Ledger.Apply(control);
         return TypedResults.Ok(outcomes.Ledger.Find(id)!);
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
+using Bulk.Contracts.Outcomes;
 
 namespace Bulk.Front.Campaigns;
 

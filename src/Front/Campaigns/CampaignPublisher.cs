@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bulk.Broker;
 using Bulk.Contracts;
 using Bulk.Front.Broker;
 using Microsoft.Extensions.Options;
@@ -21,15 +22,8 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
         // Deliberately not the request's token: once the publish is on the wire, a client hanging up must not turn
         // an enqueued campaign into an unknown one. The timeout bounds how long we wait for the confirm.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
-        var body = JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
-        var properties = new BasicProperties
-        {
-            Persistent = true,
-            ContentType = "application/json",
-            Type = AmqpHeaders.JobType,
-            MessageId = $"{job.CampaignId}/0",
-            Headers = new Dictionary<string, object?> { [AmqpHeaders.CampaignId] = job.CampaignId },
-        };
+        var body = JobMessages.Serialize(job);
+        var properties = JobMessages.Properties(campaignId: job.CampaignId, messageId: $"{job.CampaignId}/0");
 
         try
         {

@@ -28,10 +28,10 @@ public sealed record RecipientInput(string? Email, Dictionary<string, JsonElemen
 public sealed record CampaignAccepted(string Id, string Status, int Total, int DuplicatesDropped);
 
 /// <summary>The answer to <c>GET /campaigns</c>: the most recent first.</summary>
-public sealed record CampaignList(IReadOnlyList<Bulk.Contracts.CampaignStatus> Campaigns);
+public sealed record CampaignList(IReadOnlyList<Bulk.Contracts.Outcomes.CampaignStatus> Campaigns);
 
 /// <summary>A page of a campaign's failed recipients.</summary>
-public sealed record FailurePage(string Id, int Count, int Offset, int Limit, IReadOnlyList<Bulk.Contracts.FailedRecipient> Failures);
+public sealed record FailurePage(string Id, int Count, int Offset, int Limit, IReadOnlyList<Bulk.Contracts.Outcomes.FailedRecipient> Failures);
 
 internal sealed class RecipientInputConverter : JsonConverter<RecipientInput>
 {

@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker;
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Streams;
+using Bulk.Contracts.Outcomes;
 using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -150,27 +153,23 @@ public static partial class CampaignsApi
     /// <summary>The campaign is enqueued; the stream entry makes its total and key known to every process.</summary>
     private static async Task RecordAcceptedAsync(OutcomeLog outcomes, OutcomeEvent accepted, ILogger logger)
     {
-        outcomes.Ledger.Apply(accepted);
-        for (var attempt = 1; ; attempt++)
+        for (var attempt = 1; attempt <= 3; attempt++)
         {
             try
             {
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                await outcomes.AppendAsync([accepted], timeout.Token);
+                await outcomes.RecordAsync([accepted], CancellationToken.None);
                 return;
             }
-            catch (Exception e) when ((e is IOException or OperationCanceledException) && attempt < 3)
+            catch (IOException e)
             {
                 LogAcceptedNotRecorded(logger, accepted.CampaignId, attempt, e.Message);
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException)
-            {
-                // The work is on the broker and will be delivered: the client's answer is still 202. Its status
-                // appears with the first outcome; only a retry with the same key could not be recognised.
-                LogAcceptedNotRecorded(logger, accepted.CampaignId, attempt, e.Message);
-                return;
             }
         }
+
+        // The work is on the broker and will be delivered: the client's answer is still 202, and this Front knows the
+        // campaign. Elsewhere its status appears with the first outcome; only a retry with the same key elsewhere
+        // could not be recognised.
+        outcomes.Ledger.Apply(accepted);
     }
 
     internal static async Task<Ok<CampaignList>> ListCampaigns(OutcomeLog outcomes, int? limit)

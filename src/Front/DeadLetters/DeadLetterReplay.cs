@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker;
 using Bulk.Front.Broker;
 using RabbitMQ.Client;
 
@@ -37,16 +37,7 @@ public sealed partial class DeadLetterReplay(BrokerConnection broker, ILogger<De
                 break;
             }
 
-            DeliveryJob? job = null;
-            try
-            {
-                job = JsonSerializer.Deserialize(parked.Body.Span, BulkJson.Default.DeliveryJob);
-            }
-            catch (JsonException)
-            {
-            }
-
-            if (job is not { Version: DeliveryJob.CurrentVersion, Recipients: not null })
+            if (JobMessages.TryRead(parked.Body.Span, out _) is not { } job)
             {
                 unreadable++;
                 await channel.BasicNackAsync(parked.DeliveryTag, multiple: false, requeue: true, cancellationToken);
@@ -54,9 +45,8 @@ public sealed partial class DeadLetterReplay(BrokerConnection broker, ILogger<De
                 continue;
             }
 
-            var fresh = JsonSerializer.SerializeToUtf8Bytes(job with { Attempt = 0, Replayed = true }, BulkJson.Default.DeliveryJob);
-            await channel.BasicPublishAsync("", broker.Topology.WorkQueue, mandatory: false,
-                new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType }, fresh, cancellationToken);
+            var fresh = JobMessages.Serialize(job with { Attempt = 0, Replayed = true });
+            await channel.BasicPublishAsync("", broker.Topology.WorkQueue, mandatory: false, JobMessages.Properties(), fresh, cancellationToken);
             await channel.BasicAckAsync(parked.DeliveryTag, multiple: false, cancellationToken);
             await channel.TxCommitAsync(cancellationToken);
             jobs++;

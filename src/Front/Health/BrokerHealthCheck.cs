@@ -1,3 +1,4 @@
+using Bulk.Broker;
 using Bulk.Front.Broker;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 

@@ -1,4 +1,5 @@
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Suppressions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Bulk.Front.Health;

@@ -1,4 +1,5 @@
-using Bulk.Contracts;
+using Bulk.Broker.Suppressions;
+using Bulk.Contracts.Suppressions;
 using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -128,12 +129,10 @@ public static class SuppressionsApi
     {
         try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            await log.RecordAsync([change], timeout.Token);
+            await log.RecordAsync([change], cancellationToken);
             return null;
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException)
+        catch (IOException)
         {
             // The stream's writer logged the reason, which names the broker's host and port; the client is told no more.
             return BrokerProblem.ServiceUnavailable("Not recorded",

@@ -1,5 +1,6 @@
 using System.Net;
-using Bulk.Contracts;
+using Bulk.Broker.Suppressions;
+using Bulk.Contracts.Suppressions;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Front.Suppressions;

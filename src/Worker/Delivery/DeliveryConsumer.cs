@@ -1,5 +1,10 @@
 using System.Text.Json;
+using Bulk.Broker;
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Streams;
+using Bulk.Broker.Suppressions;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
@@ -14,7 +19,7 @@ namespace Bulk.Worker.Delivery;
 /// remainder. Either way no recipient falls between the two.
 /// </remarks>
 public sealed partial class DeliveryConsumer(
-    IOptions<RabbitMqOptions> rabbit,
+    BrokerConnections connections,
     IOptions<DeliveryOptions> delivery,
     JobDelivery jobs,
     OutcomeLog outcomes,
@@ -23,13 +28,11 @@ public sealed partial class DeliveryConsumer(
     DeliveryObserver observer,
     ILogger<DeliveryConsumer> logger) : BackgroundService
 {
-    /// <summary>A campaign's hold, or a replay's reopening, is written with this much patience before the job gives up.</summary>
-    private static readonly TimeSpan ControlWriteTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(60);
 
-    private readonly Topology topology = rabbit.Value.ToTopology();
+    private readonly Topology topology = connections.Topology;
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
 
     /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
@@ -49,40 +52,18 @@ public sealed partial class DeliveryConsumer(
     private async Task ConsumeUntilDisconnectedAsync(CancellationToken stopping)
     {
         var prefetch = delivery.Value.Prefetch;
-        var factory = new ConnectionFactory
-        {
-            Uri = rabbit.Value.ToBrokerUri(),
-            ClientProvidedName = $"bulk-worker@{Environment.MachineName}",
-            // Reconnection is this loop's job: a fresh connection, fresh channel, fresh consumer, nothing half-recovered.
-            AutomaticRecoveryEnabled = false,
-        };
-
-        await using var connection = await factory.CreateConnectionAsync(stopping);
-        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        connection.ConnectionShutdownAsync += (_, _) =>
-        {
-            lost.TrySetResult();
-            return Task.CompletedTask;
-        };
-
-        await using var channel = await connection.CreateChannelAsync(
+        // The process's consuming connection is shared with the stream tails; this loop owns only its channel, and
+        // a new channel after a lost one means a fresh consumer, nothing half recovered.
+        await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume,
             new CreateChannelOptions(false, false, consumerDispatchConcurrency: prefetch), stopping);
+        var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         channel.ChannelShutdownAsync += (_, _) =>
         {
             lost.TrySetResult();
             return Task.CompletedTask;
         };
 
-        await channel.QueueDeclareAsync(topology.DeadQueue, durable: true, exclusive: false, autoDelete: false,
-            arguments: topology.DeadQueueArguments, cancellationToken: stopping);
-        await channel.QueueDeclareAsync(topology.WorkQueue, durable: true, exclusive: false, autoDelete: false,
-            arguments: topology.WorkQueueArguments, cancellationToken: stopping);
-        foreach (var tier in tiers.Append(PauseRecheck).Distinct())
-        {
-            await channel.QueueDeclareAsync(topology.RetryQueue(tier), durable: true, exclusive: false, autoDelete: false,
-                arguments: topology.RetryQueueArguments(tier), cancellationToken: stopping);
-        }
-
+        await channel.DeclareQueuesAsync(topology, tiers.Append(PauseRecheck), stopping);
         await channel.BasicQosAsync(0, prefetch, global: false, stopping);
         await channel.TxSelectAsync(stopping);
 
@@ -118,7 +99,6 @@ public sealed partial class DeliveryConsumer(
         await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
         await session.InFlight.WhenIdleAsync();
         await channel.CloseAsync(CancellationToken.None);
-        await connection.CloseAsync(CancellationToken.None);
         LogStopped();
     }
 
@@ -128,7 +108,7 @@ public sealed partial class DeliveryConsumer(
         DeliveryJob? job = null;
         try
         {
-            job = TryRead(delivered.Body.Span, out var unreadable);
+            job = JobMessages.TryRead(delivered.Body.Span, out var unreadable);
             if (job is null)
             {
                 await session.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), unreadable)]);
@@ -154,8 +134,8 @@ public sealed partial class DeliveryConsumer(
             if (job.Replayed)
             {
                 // Moved back from the parking lot: its recipients stop being failed before any of them is sent.
-                await RecordAsync(new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
-                    Replayed: [.. job.Recipients.Select(r => r.Index)]), stopping);
+                await outcomes.RecordAsync([new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
+                    Replayed: [.. job.Recipients.Select(r => r.Index)])], stopping);
                 job = job with { Replayed = false };
             }
 
@@ -279,22 +259,13 @@ public sealed partial class DeliveryConsumer(
         LogHeld(job.CampaignId, reply);
         try
         {
-            await RecordAsync(new OutcomeEvent(OutcomeTypes.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply), stopping);
+            await outcomes.RecordAsync([new OutcomeEvent(OutcomeTypes.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply)], stopping);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException && !stopping.IsCancellationRequested)
         {
             // The recipients go back to work; the next to meet the refusal holds the campaign.
             LogHoldNotRecorded(job.CampaignId, e.Message);
         }
-    }
-
-    /// <summary>Appends a control entry to the outcomes stream, then applies it here (the tail applies it again, which changes nothing).</summary>
-    private async Task RecordAsync(OutcomeEvent e, CancellationToken stopping)
-    {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        timeout.CancelAfter(ControlWriteTimeout);
-        await outcomes.AppendAsync([e], timeout.Token);
-        outcomes.Ledger.Apply(e);
     }
 
     private (string Queue, byte[] Body, string? DeadReason) Outgoing(DeliveryJob job) => (topology.WorkQueue, Serialize(job), null);
@@ -307,7 +278,7 @@ public sealed partial class DeliveryConsumer(
         _ => topology.WorkQueue,
     };
 
-    private static byte[] Serialize(DeliveryJob job) => JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
+    private static byte[] Serialize(DeliveryJob job) => JobMessages.Serialize(job);
 
     private Task CatchUpAsync(CancellationToken stopping) => CatchUpAsync(outcomes, stopping);
 
@@ -317,27 +288,6 @@ public sealed partial class DeliveryConsumer(
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(CatchUpTimeout);
         await stream.CatchUpAsync(timeout.Token);
-    }
-
-    private static DeliveryJob? TryRead(ReadOnlySpan<byte> body, out string? reason)
-    {
-        try
-        {
-            var job = JsonSerializer.Deserialize(body, BulkJson.Default.DeliveryJob);
-            reason = job switch
-            {
-                null => "empty job",
-                { Version: not DeliveryJob.CurrentVersion } => $"unknown job version {job.Version}",
-                { CampaignId: null or "" } or { Template: null } or { Recipients: null } => "incomplete job",
-                _ => null,
-            };
-            return reason is null ? job : null;
-        }
-        catch (JsonException e)
-        {
-            reason = $"unreadable job: {e.Message}";
-            return null;
-        }
     }
 
     /// <summary>The channel's transaction is shared by all jobs in hand, so each job's publish+ack+commit runs alone.</summary>
@@ -357,13 +307,7 @@ public sealed partial class DeliveryConsumer(
                 observer.Step(DeliveryStep.Commit);
                 foreach (var (queue, body, deadReason) in publishes)
                 {
-                    var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType };
-                    if (deadReason is not null)
-                    {
-                        properties.Headers = new Dictionary<string, object?> { [AmqpHeaders.DeadReason] = deadReason };
-                    }
-
-                    await channel.BasicPublishAsync(exchange: "", routingKey: queue, mandatory: false, basicProperties: properties, body: body);
+                    await channel.BasicPublishAsync(exchange: "", routingKey: queue, mandatory: false, basicProperties: JobMessages.Properties(deadReason), body: body);
                 }
 
                 await channel.BasicAckAsync(deliveryTag, multiple: false);

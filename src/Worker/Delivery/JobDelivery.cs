@@ -1,4 +1,8 @@
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Suppressions;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
+using Bulk.Contracts.Suppressions;
 using Bulk.Templates;
 using Bulk.Worker.Rendering;
 using Bulk.Worker.Smtp;
@@ -189,12 +193,11 @@ public sealed partial class JobDelivery(
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await suppressions.RecordAsync(
                 [new SuppressionEvent(SuppressionTypes.Suppressed, email, DateTimeOffset.UtcNow, SuppressionReasons.HardBounce, campaignId, reply)],
-                timeout.Token);
+                CancellationToken.None);
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException)
+        catch (IOException e)
         {
             // The failure itself is recorded; the next campaign that reaches this address bounces and tries again.
             LogBounceNotSuppressed(email, e.Message);

@@ -1,5 +1,7 @@
 using System.Threading.Channels;
+using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Worker.Delivery;

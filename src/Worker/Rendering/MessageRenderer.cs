@@ -1,4 +1,5 @@
 using System.Text.Encodings.Web;
+using Bulk.Broker.Suppressions;
 using Bulk.Contracts;
 using Bulk.Templates;
 using Fluid;

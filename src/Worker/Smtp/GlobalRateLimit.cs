@@ -1,3 +1,4 @@
+using Bulk.Broker;
 using Bulk.Contracts;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
@@ -11,13 +12,12 @@ namespace Bulk.Worker.Smtp;
 /// broker drops the queue and another takes over) publishes the rate's tokens into a queue capped at two refills, and
 /// every Worker takes a token before each send. Scaling Workers up or down does not change the total.
 /// </remarks>
-public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IOptions<SmtpOptions> smtp, ILogger<GlobalRateLimit> logger)
+public sealed partial class GlobalRateLimit(BrokerConnections connections, IOptions<SmtpOptions> smtp, ILogger<GlobalRateLimit> logger)
     : BackgroundService
 {
     private readonly double rate = smtp.Value.GlobalMaxMessagesPerSecond;
-    private readonly Topology topology = rabbit.Value.ToTopology();
+    private readonly Topology topology = connections.Topology;
     private readonly SemaphoreSlim taking = new(1, 1);
-    private IConnection? connection;
     private IChannel? takeChannel;
 
     public bool Enabled => rate > 0;
@@ -58,39 +58,17 @@ public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IO
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (!Enabled)
-        {
-            return;
-        }
-
-        while (!stoppingToken.IsCancellationRequested)
-        {
-            try
-            {
-                await TickWhileHoldingTheLockAsync(stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException or BrokerUnreachableException)
-            {
-                // Another Worker is the ticker, or the broker is away: try again shortly.
-            }
-
-            await Task.Delay(TimeSpan.FromSeconds(2), stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-    }
+    /// <summary>Tries to be the ticker, and ticks while it is: another Worker holding the lock, or a lost connection,
+    /// ends a try, and the next one follows after a pause.</summary>
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Enabled
+        ? Reconnecting.RunAsync(TickWhileHoldingTheLockAsync, (_, _) => { }, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2), stoppingToken)
+        : Task.CompletedTask;
 
     private async Task TickWhileHoldingTheLockAsync(CancellationToken stoppingToken)
     {
-        var factory = new ConnectionFactory { Uri = rabbit.Value.ToBrokerUri(), ClientProvidedName = $"bulk-ticker@{Environment.MachineName}" };
-        await using var tickerConnection = await factory.CreateConnectionAsync(stoppingToken);
-        await using var channel = await tickerConnection.CreateChannelAsync(cancellationToken: stoppingToken);
+        await using var channel = await connections.CreateChannelAsync(ConnectionRole.Publish, null, stoppingToken);
         await DeclareBucketAsync(channel, stoppingToken);
-        // Only one connection can hold this queue: its holder is the ticker.
+        // Only one connection can hold this queue: its holder is the ticker, until its connection closes.
         await channel.QueueDeclareAsync($"{TokenQueue}.ticker", durable: false, exclusive: true, autoDelete: true, cancellationToken: stoppingToken);
         LogTicking(rate);
 
@@ -112,18 +90,7 @@ public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IO
             return open;
         }
 
-        if (connection is not { IsOpen: true })
-        {
-            if (connection is not null)
-            {
-                await connection.DisposeAsync();
-            }
-
-            connection = await new ConnectionFactory { Uri = rabbit.Value.ToBrokerUri(), ClientProvidedName = $"bulk-tokens@{Environment.MachineName}" }
-                .CreateConnectionAsync(cancellationToken);
-        }
-
-        takeChannel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        takeChannel = await connections.CreateChannelAsync(ConnectionRole.Publish, null, cancellationToken);
         await DeclareBucketAsync(takeChannel, cancellationToken);
         return takeChannel;
     }
@@ -134,15 +101,6 @@ public sealed partial class GlobalRateLimit(IOptions<RabbitMqOptions> rabbit, IO
         channel.QueueDeclareAsync(TokenQueue, durable: false, exclusive: false, autoDelete: false,
             arguments: new Dictionary<string, object?> { ["x-max-length"] = 2 * TokensPerTick, ["x-overflow"] = "drop-head" },
             cancellationToken: cancellationToken);
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await base.StopAsync(cancellationToken);
-        if (connection is not null)
-        {
-            await connection.DisposeAsync();
-        }
-    }
 
     [LoggerMessage(LogLevel.Information, "This Worker hands out the global rate of {Rate} messages/s")]
     private partial void LogTicking(double rate);

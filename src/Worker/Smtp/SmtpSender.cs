@@ -96,11 +96,7 @@ public sealed partial class SmtpSender
         CancellationToken stopping)
     {
         var circuit = circuits.GetOrAdd(sender, NewCircuit);
-        if (resumedAt is { } resumed && circuit.OpenedAt is { } opened && resumed > opened)
-        {
-            circuit.OpenedAt = null;
-            await circuit.Control.CloseAsync(CancellationToken.None);
-        }
+        await circuit.CloseIfResumedSinceAsync(resumedAt);
 
         try
         {
@@ -264,6 +260,32 @@ public sealed partial class SmtpSender
 
         /// <summary>When the circuit last opened; null once a resume has closed it.</summary>
         public DateTimeOffset? OpenedAt { get; set; }
+
+        private readonly SemaphoreSlim closing = new(1, 1);
+
+        /// <summary>Closes the circuit when the campaign was resumed after it opened: someone says the relay is fixed.</summary>
+        /// <remarks>Every send that arrives meanwhile waits for the close, so none of them meets the old open circuit.</remarks>
+        public async Task CloseIfResumedSinceAsync(DateTimeOffset? resumedAt)
+        {
+            if (resumedAt is not { } resumed || OpenedAt is not { } opened || resumed <= opened)
+            {
+                return;
+            }
+
+            await closing.WaitAsync();
+            try
+            {
+                if (OpenedAt is { } stillOpened && resumed > stillOpened)
+                {
+                    await Control.CloseAsync(CancellationToken.None);
+                    OpenedAt = null;
+                }
+            }
+            finally
+            {
+                closing.Release();
+            }
+        }
 
         public string? LastRefusal { get; set; }
     }

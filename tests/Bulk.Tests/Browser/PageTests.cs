@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Bulk.Tests.Infrastructure;
 using Microsoft.Playwright;
 using Xunit.Abstractions;

@@ -4,7 +4,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker.Hosting;
 using Bulk.Front;
 using Bulk.Tests.Infrastructure;
 using Microsoft.Extensions.Options;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker.Suppressions;
 using Bulk.Tests.Infrastructure;
 
 namespace Bulk.Tests.Campaigns;

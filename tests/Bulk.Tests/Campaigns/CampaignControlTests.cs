@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
+using Bulk.Contracts.Outcomes;
 using Bulk.Tests.Infrastructure;
 using Xunit.Abstractions;
 

@@ -69,7 +69,7 @@ public sealed class ComposeFileTests
         var value = Scalar(service, "environment", setting);
 
         Assert.StartsWith($"${{{variable}:-", value, StringComparison.Ordinal);
-        Assert.True(Bulk.Contracts.DemoValues.IsDemo(value[(variable.Length + 4)..^1]), $"{value}: a default the processes do not recognise starts without a warning");
+        Assert.True(Bulk.Broker.Hosting.DemoValues.IsDemo(value[(variable.Length + 4)..^1]), $"{value}: a default the processes do not recognise starts without a warning");
     }
 
     private static string Scalar(params string[] path)

@@ -1,4 +1,4 @@
-using Bulk.Contracts;
+using Bulk.Broker.Hosting;
 using Bulk.Front;
 using Bulk.Tests.Infrastructure;
 using Bulk.Worker;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
 using Bulk.Tests.Infrastructure;
 using Xunit.Abstractions;
 

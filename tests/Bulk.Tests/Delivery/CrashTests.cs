@@ -1,4 +1,4 @@
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
 using Bulk.Tests.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
 using Bulk.Tests.Infrastructure;
 using Bulk.Worker.Delivery;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bulk.Broker.Suppressions;
 using Bulk.Contracts;
 using Bulk.Worker.Rendering;
 using MimeKit;

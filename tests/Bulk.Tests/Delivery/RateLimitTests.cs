@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
 using Bulk.Tests.Infrastructure;
 using Xunit.Abstractions;
 

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
 using Bulk.Tests.Infrastructure;
 
 namespace Bulk.Tests.Delivery;

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
 using Bulk.Tests.Infrastructure;
 using Xunit.Abstractions;
 

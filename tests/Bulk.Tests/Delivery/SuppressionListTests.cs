@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
+using Bulk.Broker.Suppressions;
 using Bulk.Contracts;
+using Bulk.Contracts.Suppressions;
 
 namespace Bulk.Tests.Delivery;
 

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Bulk.Contracts;
+using Bulk.Contracts.Suppressions;
 using Bulk.Tests.Infrastructure;
 using MimeKit;
 using Xunit.Abstractions;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
 using Bulk.Tests.Infrastructure;
 

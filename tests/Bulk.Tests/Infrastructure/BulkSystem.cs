@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Bulk.Front;
 using Bulk.Worker;
 using Microsoft.AspNetCore.Builder;

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
-using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 
 namespace Bulk.Tests.Infrastructure;
 

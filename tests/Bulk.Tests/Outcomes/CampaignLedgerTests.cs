@@ -1,4 +1,8 @@
-using Bulk.Contracts;
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Suppressions;
+using Bulk.Contracts.Outcomes;
+using Bulk.Contracts.Suppressions;
+
 
 namespace Bulk.Tests.Outcomes;
 

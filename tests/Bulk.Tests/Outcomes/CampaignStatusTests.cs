@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json;
+using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Bulk.Tests.Delivery;
 using Bulk.Tests.Infrastructure;
 

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Streams;
 
 /// <summary>Writes to one of Bulk's streams, and tails it into this process's fold of it.</summary>
 /// <remarks>
@@ -14,16 +14,17 @@ namespace Bulk.Contracts;
 /// a broker outage it resumes from the offset after the last entry it applied. Writes wait for the broker's confirm.
 /// A marker written by the process itself tells it when its tail has read everything written before.
 /// </remarks>
-public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILogger logger) : BackgroundService
+public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger logger) : BackgroundService
     where TEvent : class
 {
+    /// <summary>How long a write waits for the broker's confirm before it counts as failed.</summary>
+    public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
     private static readonly CreateChannelOptions ConfirmedChannel = new(
         publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
-    private readonly RabbitMqOptions settings = options.Value;
     private readonly SemaphoreSlim writeGate = new(1, 1);
-    private IConnection? writeConnection;
     private IChannel? writeChannel;
     private readonly TaskCompletionSource caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextOffset = -1;
@@ -62,7 +63,7 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         catch (Exception e)
         {
             // Whatever went wrong (a timeout included), the channel may hold an unconfirmed write: start afresh.
-            StreamLogMessages.WriteFailed(logger, StreamName, settings.ToBrokerUri().Host, settings.ToBrokerUri().Port, e.Message);
+            StreamLogMessages.WriteFailed(logger, StreamName, e.Message);
             await DropWriterAsync();
             if (e is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
@@ -74,6 +75,28 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         finally
         {
             writeGate.Release();
+        }
+    }
+
+    /// <summary>Appends <paramref name="events"/> (waiting at most <see cref="WriteTimeout"/> for the confirm), then
+    /// applies them here at once, so this process reads its own writes; the tail applies them again, which changes nothing.</summary>
+    /// <exception cref="IOException">The broker is unreachable or did not confirm: nothing was applied.</exception>
+    public async Task RecordAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(WriteTimeout);
+        try
+        {
+            await AppendAsync(events, timeout.Token);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"the stream {StreamName} did not confirm within {WriteTimeout.TotalSeconds} s", e);
+        }
+
+        foreach (var e in events)
+        {
+            Apply(e);
         }
     }
 
@@ -109,8 +132,7 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
 
     private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
     {
-        await using var connection = await Factory("tail").CreateConnectionAsync(stoppingToken);
-        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
+        await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, stoppingToken);
         await DeclareAsync(channel, stoppingToken);
         // A stream consumer must have a prefetch; its acks only return credit.
         await channel.BasicQosAsync(0, 500, global: false, stoppingToken);
@@ -199,8 +221,7 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         }
 
         await DropWriterAsync();
-        writeConnection = await Factory("writer").CreateConnectionAsync(cancellationToken);
-        writeChannel = await writeConnection.CreateChannelAsync(ConfirmedChannel, cancellationToken);
+        writeChannel = await connections.CreateChannelAsync(ConnectionRole.Publish, ConfirmedChannel, cancellationToken);
         await DeclareAsync(writeChannel, cancellationToken);
         return writeChannel;
     }
@@ -212,25 +233,10 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
             await writeChannel.DisposeAsync();
             writeChannel = null;
         }
-
-        if (writeConnection is not null)
-        {
-            await writeConnection.DisposeAsync();
-            writeConnection = null;
-        }
     }
 
     private Task DeclareAsync(IChannel channel, CancellationToken cancellationToken) =>
-        channel.QueueDeclareAsync(StreamName, durable: true, exclusive: false, autoDelete: false,
-            arguments: StreamArguments, cancellationToken: cancellationToken);
-
-    private ConnectionFactory Factory(string role) => new()
-    {
-        Uri = settings.ToBrokerUri(),
-        ClientProvidedName = $"bulk-{StreamName}-{role}@{Environment.MachineName}",
-        AutomaticRecoveryEnabled = false,
-        RequestedConnectionTimeout = TimeSpan.FromSeconds(5),
-    };
+        channel.DeclareStreamAsync(StreamName, StreamArguments, cancellationToken);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -241,7 +247,7 @@ public abstract class EventStream<TEvent>(IOptions<RabbitMqOptions> options, ILo
         }
         catch (OperationCanceledException)
         {
-            // The host's time to stop is up and a write still holds the gate: its connection goes with the process.
+            // The host's time to stop is up and a write still holds the gate: its channel goes with the process.
             return;
         }
 
@@ -264,8 +270,8 @@ internal static partial class StreamLogMessages
     [LoggerMessage(LogLevel.Warning, "Tail of {Stream} interrupted ({Reason}); resuming in {Seconds} s")]
     public static partial void TailInterrupted(ILogger logger, string stream, string reason, double seconds);
 
-    [LoggerMessage(LogLevel.Warning, "Writing to {Stream} on RabbitMQ at {Host}:{Port} was not confirmed: {Reason}")]
-    public static partial void WriteFailed(ILogger logger, string stream, string host, int port, string reason);
+    [LoggerMessage(LogLevel.Warning, "Writing to {Stream} was not confirmed: {Reason}")]
+    public static partial void WriteFailed(ILogger logger, string stream, string reason);
 
     [LoggerMessage(LogLevel.Error, "Skipped an unreadable entry of {Stream}: {Reason}")]
     public static partial void UnreadableEntry(ILogger logger, string stream, string reason);

@@ -2,7 +2,7 @@ using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Suppressions;
 
 /// <summary>The per-recipient token of an unsubscribe link: the campaign and address, signed with HMAC-SHA256.</summary>
 /// <remarks>

@@ -1,4 +1,4 @@
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Streams;
 
 /// <summary>The markers a process has written to a stream and waits to read back: each completes when its tail applies it.</summary>
 public sealed class MarkerWaiters

@@ -2,7 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Hosting;
 
 /// <summary>How the Front and the Worker run: settings checked first, a wrong one reported as one line, exit code 2.</summary>
 public static class ProcessRunner

@@ -1,4 +1,4 @@
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Hosting;
 
 /// <summary>Turns the options validation failures a host throws at start into the one line an operator reads.</summary>
 public static class ConfigurationErrors

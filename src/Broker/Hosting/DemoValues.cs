@@ -1,8 +1,9 @@
+using Bulk.Broker.Suppressions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Hosting;
 
 /// <summary>The compose file's placeholder API key and unsubscribe secret: published in the repository, so anyone can use them.</summary>
 public static partial class DemoValues

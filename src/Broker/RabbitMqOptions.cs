@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using Bulk.Contracts;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker;
 
 /// <summary>Where the broker is (<c>RabbitMq__Uri</c>) and under which prefix Bulk's queues live (<c>RabbitMq__Prefix</c>).</summary>
 public sealed class RabbitMqOptions : IValidatableObject

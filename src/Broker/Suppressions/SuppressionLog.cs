@@ -1,15 +1,18 @@
 using System.Text.Json.Serialization.Metadata;
+using Bulk.Broker.Streams;
+using Bulk.Contracts;
+using Bulk.Contracts.Suppressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Suppressions;
 
 /// <summary>The suppressions stream, folded into a <see cref="SuppressionList"/> in every process.</summary>
 /// <remarks>
 /// A stream of its own, kept without an age limit: an unsubscribe must outlive the outcomes stream's retention.
 /// </remarks>
-public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, SuppressionList list, ILogger<SuppressionLog> logger)
-    : EventStream<SuppressionEvent>(options, logger)
+public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, BrokerConnections connections, SuppressionList list, ILogger<SuppressionLog> logger)
+    : EventStream<SuppressionEvent>(connections, logger)
 {
     private readonly Topology topology = options.Value.ToTopology();
 
@@ -25,14 +28,4 @@ public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, Suppressio
 
     protected override (SuppressionEvent Marker, Task Seen) NewMarker(string id) =>
         (new SuppressionEvent(SuppressionTypes.Marker, id, DateTimeOffset.UtcNow), list.WaitForMarkerAsync(id));
-
-    /// <summary>Writes the entries, waits for the broker's confirm, and applies them here at once (read your own writes).</summary>
-    public async Task RecordAsync(IReadOnlyList<SuppressionEvent> events, CancellationToken cancellationToken)
-    {
-        await AppendAsync(events, cancellationToken);
-        foreach (var e in events)
-        {
-            list.Apply(e);
-        }
-    }
 }

@@ -1,4 +1,4 @@
-namespace Bulk.Contracts;
+namespace Bulk.Broker;
 
 /// <summary>The loop every long-lived broker client runs: do the work on one connection, and when that connection
 /// is lost, wait (doubling up to a ceiling) and start again, until stopping.</summary>

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Suppressions;
 
 /// <summary>Unsubscribe links (<c>Unsubscribe__Secret</c>, <c>Unsubscribe__BaseUrl</c>, <c>Unsubscribe__Mailto</c>).</summary>
 /// <remarks>

@@ -1,4 +1,7 @@
-namespace Bulk.Contracts;
+using Bulk.Broker.Streams;
+using Bulk.Contracts.Suppressions;
+
+namespace Bulk.Broker.Suppressions;
 
 /// <summary>The fold of the suppressions stream: every address no campaign may mail, with why.</summary>
 /// <remarks>Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.</remarks>

@@ -1,12 +1,15 @@
 using System.Text.Json.Serialization.Metadata;
+using Bulk.Broker.Streams;
+using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-namespace Bulk.Contracts;
+namespace Bulk.Broker.Outcomes;
 
 /// <summary>The outcomes stream: what happened to every recipient of every campaign, folded into a <see cref="CampaignLedger"/>.</summary>
-public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, CampaignLedger ledger, ILogger<OutcomeLog> logger)
-    : EventStream<OutcomeEvent>(options, logger)
+public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnections connections, CampaignLedger ledger, ILogger<OutcomeLog> logger)
+    : EventStream<OutcomeEvent>(connections, logger)
 {
     private readonly RabbitMqOptions settings = options.Value;
 

@@ -1,0 +1,132 @@
+using Bulk.Contracts;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using RabbitMQ.Client;
+
+namespace Bulk.Broker;
+
+/// <summary>What a connection is used for. RabbitMQ advises publishing and consuming on separate connections, so that
+/// a publisher held back by the broker's flow control never holds back a consumer's acknowledgements.</summary>
+public enum ConnectionRole
+{
+    /// <summary>Publishing: jobs, stream entries, rate tokens, locks.</summary>
+    Publish,
+
+    /// <summary>Consuming: the work queue and the stream tails.</summary>
+    Consume,
+}
+
+/// <summary>A process's connections to RabbitMQ: one per <see cref="ConnectionRole"/>, each shared by many channels.</summary>
+/// <remarks>
+/// The one place a connection is made. A connection is opened on first use and opened again on the next use after it
+/// dropped; there is no automatic recovery. Each user (the consumer, a tail, a publisher) watches its own channel and
+/// asks again when it closes, so nothing is ever half recovered, and a request that finds no broker fails at once.
+/// </remarks>
+public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options, BrokerClientName name, ILogger<BrokerConnections> logger)
+    : IAsyncDisposable
+{
+    /// <summary>How long opening a connection may take before the broker counts as unreachable.</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly SemaphoreSlim opening = new(1, 1);
+    private readonly IConnection?[] connections = new IConnection?[Enum.GetValues<ConnectionRole>().Length];
+    private readonly Uri uri = options.Value.ToBrokerUri();
+
+    public Topology Topology { get; } = options.Value.ToTopology();
+
+    /// <summary>The open connection for <paramref name="role"/>, opened now if there is none.</summary>
+    /// <exception cref="BrokerUnavailableException">The broker cannot be reached.</exception>
+    public async Task<IConnection> GetAsync(ConnectionRole role, CancellationToken cancellationToken)
+    {
+        if (connections[(int)role] is { IsOpen: true } open)
+        {
+            return open;
+        }
+
+        await opening.WaitAsync(cancellationToken);
+        try
+        {
+            if (connections[(int)role] is { IsOpen: true } reopened)
+            {
+                return reopened;
+            }
+
+            if (connections[(int)role] is { } dropped)
+            {
+                connections[(int)role] = null;
+                await dropped.DisposeAsync();
+            }
+
+            var connection = await OpenAsync(role, cancellationToken);
+            connections[(int)role] = connection;
+            return connection;
+        }
+        finally
+        {
+            opening.Release();
+        }
+    }
+
+    /// <summary>A new channel on the connection for <paramref name="role"/>.</summary>
+    public async Task<IChannel> CreateChannelAsync(ConnectionRole role, CreateChannelOptions? channelOptions, CancellationToken cancellationToken)
+    {
+        var connection = await GetAsync(role, cancellationToken);
+        return await connection.CreateChannelAsync(channelOptions, cancellationToken);
+    }
+
+    private async Task<IConnection> OpenAsync(ConnectionRole role, CancellationToken cancellationToken)
+    {
+        var factory = new ConnectionFactory
+        {
+            Uri = uri,
+            ClientProvidedName = $"bulk-{name.Process}-{role.ToString().ToLowerInvariant()}@{Environment.MachineName}/{Environment.ProcessId}",
+            AutomaticRecoveryEnabled = false,
+            TopologyRecoveryEnabled = false,
+            RequestedConnectionTimeout = ConnectTimeout,
+        };
+
+        try
+        {
+            var connection = await factory.CreateConnectionAsync(cancellationToken);
+            LogConnected(role, uri.Host, uri.Port);
+            return connection;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogUnreachable(uri.Host, uri.Port, e.Message);
+            throw new BrokerUnavailableException(e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var connection in connections)
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
+            }
+        }
+
+        opening.Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Connected to RabbitMQ at {Host}:{Port} for {Role}")]
+    private partial void LogConnected(ConnectionRole role, string host, int port);
+
+    [LoggerMessage(LogLevel.Warning, "RabbitMQ at {Host}:{Port} is unreachable: {Reason}")]
+    private partial void LogUnreachable(string host, int port, string reason);
+}
+
+/// <summary>Which process this is (<c>front</c>, <c>worker</c>), for the names its connections show in RabbitMQ.</summary>
+public sealed record BrokerClientName(string Process);
+
+/// <summary>The broker could not be reached, or did not confirm: the caller answers 503, or tries again later.</summary>
+/// <remarks>
+/// Its message is fit for a client; the reason, which names the broker's host and port, is logged where it is thrown
+/// and kept as the inner exception. An <see cref="IOException"/>, like every other broker failure here.
+/// </remarks>
+public sealed class BrokerUnavailableException(Exception inner) : IOException(Unavailable, inner)
+{
+    public const string Unavailable = "The broker is unavailable.";
+}
