@@ -83,7 +83,7 @@ public sealed class LiquidSandbox
         {
             foreach (var (key, value) in data)
             {
-                context.SetValue(key, FluidValue.Create(ToPlain(value), options));
+                context.SetValue(key, ToFluid(value));
             }
         }
 
@@ -95,9 +95,17 @@ public sealed class LiquidSandbox
 
     /// <summary>Renders under every limit; anything that goes wrong is a <see cref="TemplateRenderException"/>.</summary>
     /// <remarks>The time budget runs from <see cref="NewContext"/>, so all the templates of one message share it.</remarks>
-    public string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder)
+    public string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder) =>
+        Render(template, context, encoder, limits.MaxOutputChars, "the output", "Templates__MaxOutputChars");
+
+    /// <summary>Renders a header line such as the subject: at most <paramref name="maxChars"/> characters, whatever the output limit.</summary>
+    /// <param name="name">What the line is, for the error: "the subject".</param>
+    public string RenderLine(IFluidTemplate template, TemplateContext context, string name, int maxChars) =>
+        Render(template, context, NullEncoder.Default, Math.Min(maxChars, limits.MaxOutputChars), name, "a header line's limit");
+
+    private string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder, int maxChars, string what, string setting)
     {
-        using var writer = new CappedWriter(limits.MaxOutputChars, context);
+        using var writer = new CappedWriter(maxChars, what, setting, context);
         try
         {
             // Every tag and filter here completes synchronously; the await is only Fluid's shape.
@@ -158,6 +166,19 @@ public sealed class LiquidSandbox
         return null;
     }
 
+    /// <summary>A recipient's value as the template sees it; a number Liquid cannot hold (past decimal's range) stays its JSON text.</summary>
+    private FluidValue ToFluid(JsonElement value)
+    {
+        try
+        {
+            return FluidValue.Create(ToPlain(value), options);
+        }
+        catch (OverflowException)
+        {
+            return new StringValue(value.GetRawText());
+        }
+    }
+
     // Fluid reads plain .NET values (dictionaries, lists, strings, numbers) natively.
     private static object? ToPlain(JsonElement value) => value.ValueKind switch
     {
@@ -188,7 +209,7 @@ public sealed class LiquidSandbox
     }
 
     /// <summary>Collects what a template writes, refusing past the output cap or the time budget.</summary>
-    private sealed class CappedWriter(int maxChars, TemplateContext context) : StringWriter
+    private sealed class CappedWriter(int maxChars, string what, string setting, TemplateContext context) : StringWriter
     {
         private readonly Deadline? deadline = Deadline.Of(context);
 
@@ -221,7 +242,7 @@ public sealed class LiquidSandbox
             deadline?.Check();
             if ((long)GetStringBuilder().Length + count > maxChars)
             {
-                throw new TemplateRenderException($"the output grew past {maxChars} characters (Templates__MaxOutputChars)");
+                throw new TemplateRenderException($"{what} grew past {maxChars} characters ({setting})");
             }
         }
     }

@@ -130,7 +130,9 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
         {
             try
             {
-                sandbox.Render(template, context, field == "html" ? HtmlEncoder.Default : NullEncoder.Default);
+                _ = field == "subject"
+                    ? sandbox.RenderLine(template, context, "the subject", MaxSubjectLength)
+                    : sandbox.Render(template, context, field == "html" ? HtmlEncoder.Default : NullEncoder.Default);
             }
             catch (TemplateRenderException e)
             {

@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Bulk.Broker.Outcomes;
+using Bulk.Broker.Streams;
 using Bulk.Contracts;
 using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Options;
@@ -22,7 +23,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
     private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(25);
 
     /// <summary>A write the broker neither confirms nor refuses in this time is abandoned and tried again.</summary>
-    private static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan WriteTimeout = EventStream<OutcomeEvent>.WriteTimeout;
 
     private readonly Channel<Entry> pending = Channel.CreateUnbounded<Entry>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim unrecorded = new(options.Value.MaxUnrecorded, options.Value.MaxUnrecorded);

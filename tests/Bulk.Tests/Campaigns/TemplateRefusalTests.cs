@@ -31,6 +31,7 @@ public sealed class TemplateRefusalTests(BrokerFixture broker) : IAsyncLifetime
         { "text", "{% assign s = 'xxxxxxxxxxxxxxxx' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s }}", "grew past" },
         { "text", "{% for i in (1..90000) %}{{ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' }}{% endfor %}", "output grew past" },
         { "text", "{{ 'a,b' | split: ',' | join: ',' | split: '' | size | divided_by: 0 }}", "division by zero" },
+        { "subject", "{% for i in (1..200) %}Hello {{ name }}{% endfor %}", "the subject grew past 998 characters" },
     };
 
     [Theory]

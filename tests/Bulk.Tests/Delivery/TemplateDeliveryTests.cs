@@ -26,6 +26,26 @@ public sealed class TemplateDeliveryTests(BrokerFixture broker)
         Assert.Equal("25 each", smtp.Mails.Single(m => m.Recipient == "a@example.org").Message.TextBody!.Trim());
     }
 
+    [Fact]
+    public async Task ANumberLiquidCannotHold_ReachesTheTemplateAsItsJsonText_AndASubjectPastALine_FailsOnlyItsRecipient()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp);
+        var longTitle = new string('t', 1200);
+
+        var id = await system.PostAsync("""{"from":"news@example.com","subject":"{{ title }}","text":"n={{ n }}","recipients":[{"email":"a@example.org","data":{"n":1,"title":"Hi"}},{"email":"b@example.org","data":{"n":1e308,"title":"Hey"}},{"email":"c@example.org","data":{"n":123456789012345678901234567890,"title":"LONG"}}]}"""
+            .Replace("LONG", longTitle, StringComparison.Ordinal));
+        var done = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(30));
+
+        Assert.Equal((CampaignLedger.Statuses.CompletedWithFailures, 2, 1), (done.Status, done.Delivered, done.Failed));
+        Assert.Equal("n=1e308", smtp.Mails.Single(m => m.Recipient == "b@example.org").Message.TextBody!.Trim());
+        var failure = JsonDocument.Parse(await system.Http.GetStringAsync($"/campaigns/{id}/failures")).RootElement.GetProperty("failures")[0];
+        Assert.Equal(("c@example.org", "template: the subject grew past 998 characters (a header line's limit)"),
+            (failure.GetProperty("email").GetString(), failure.GetProperty("reply").GetString()));
+        Assert.Equal(0u, await broker.MessageCountAsync(system.Topology.DeadQueue));
+    }
+
     /// <summary>The jobs of the issue that stalled a Worker, put on the queue as a foreign or older Front would: past the Front's checks.</summary>
     [Fact]
     public async Task JobsWhoseTemplatesCannotRender_FailTheirRecipients_AndANormalCampaignAfterThemCompletesAtOnce()
