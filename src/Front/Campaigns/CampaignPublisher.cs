@@ -14,6 +14,11 @@ namespace Bulk.Front.Campaigns;
 /// </remarks>
 public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<FrontOptions> options, ILogger<CampaignPublisher> logger)
 {
+    /// <summary>Publishes of one campaign the broker may refuse (nack or return) before the Front answers 503.</summary>
+    private const int MaxAttempts = 3;
+
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
     private static readonly CreateChannelOptions ConfirmedChannel = new(
         publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
@@ -25,23 +30,34 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
         var body = JobMessages.Serialize(job);
         var properties = JobMessages.Properties(campaignId: job.CampaignId, messageId: $"{job.CampaignId}/0");
 
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            var connection = await broker.GetAsync(timeout.Token);
-            await using var channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
-            // With confirmation tracking on, this completes only when the broker has confirmed the message
-            // (and throws if it was nacked or, being mandatory, returned as unroutable).
-            await channel.BasicPublishAsync(exchange: "", routingKey: broker.Topology.WorkQueue, mandatory: true,
-                basicProperties: properties, body: body, cancellationToken: timeout.Token);
-        }
-        catch (BrokerUnavailableException)
-        {
-            throw;
-        }
-        catch (Exception e)
-        {
-            LogPublishFailed(job.CampaignId, e.Message);
-            throw new BrokerUnavailableException(e);
+            try
+            {
+                var connection = await broker.GetAsync(timeout.Token);
+                await using var channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
+                // With confirmation tracking on, this completes only when the broker has confirmed the message
+                // (and throws if it was nacked or, being mandatory, returned as unroutable).
+                await channel.BasicPublishAsync(exchange: "", routingKey: broker.Topology.WorkQueue, mandatory: true,
+                    basicProperties: properties, body: body, cancellationToken: timeout.Token);
+                break;
+            }
+            catch (RabbitMQ.Client.Exceptions.PublishException e) when (attempt < MaxAttempts)
+            {
+                // Nacked or returned: the broker says the campaign is not on the queue (a quorum queue just declared
+                // by another client may have no leader yet), so publishing it again cannot make two of it.
+                LogPublishRefused(job.CampaignId, attempt, e.Message);
+                await Task.Delay(RetryDelay * attempt, timeout.Token);
+            }
+            catch (BrokerUnavailableException)
+            {
+                throw;
+            }
+            catch (Exception e)
+            {
+                LogPublishFailed(job.CampaignId, e.Message);
+                throw new BrokerUnavailableException(e);
+            }
         }
 
         LogPublished(job.CampaignId, job.Recipients.Count, body.Length);
@@ -49,6 +65,9 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} enqueued with {Count} recipients ({Bytes} bytes)")]
     private partial void LogPublished(string campaignId, int count, int bytes);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: the broker refused publish attempt {Attempt} ({Reason}); trying again")]
+    private partial void LogPublishRefused(string campaignId, int attempt, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} was not confirmed by the broker: {Reason}")]
     private partial void LogPublishFailed(string campaignId, string reason);
