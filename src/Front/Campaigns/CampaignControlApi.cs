@@ -22,7 +22,7 @@ public static class CampaignControlApi
         await CampaignsApi.WhenCaughtUpAsync(outcomes);
         if (outcomes.Ledger.Find(id) is not { } status)
         {
-            return CampaignsApi.Unknown(id);
+            return Problems.UnknownCampaign(id);
         }
 
         if (status.IsFinished)

@@ -32,7 +32,7 @@ public static class CampaignEventsApi
         await CampaignsApi.WhenCaughtUpAsync(outcomes);
         if (outcomes.Ledger.Find(id) is null)
         {
-            return CampaignsApi.Unknown(id);
+            return Problems.UnknownCampaign(id);
         }
 
         var lastSeen = long.TryParse(http.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last)

@@ -52,7 +52,7 @@ public static partial class CampaignsApi
         var key = http.Request.Headers[IdempotencyKeyHeader].ToString();
         if (key.Length > 0 && (key.Length > 200 || key.Any(c => c is < ' ' or > '~')))
         {
-            return Invalid(IdempotencyKeyHeader, "An idempotency key is 1 to 200 printable ASCII characters.");
+            return Problems.Invalid(IdempotencyKeyHeader, "An idempotency key is 1 to 200 printable ASCII characters.");
         }
 
         CampaignBody body;
@@ -76,18 +76,17 @@ public static partial class CampaignsApi
         }
         catch (CampaignBodyRefusedException e)
         {
-            return Invalid(e.Field, e.Message, "The campaign has invalid fields");
+            return Problems.Invalid(e.Field, e.Message, "The campaign has invalid fields");
         }
         catch (JsonException e)
         {
-            var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.');
-            return Invalid(field, JsonErrorMessage(e), "The body is not a valid campaign");
+            return Problems.InvalidJson(e, "The body is not a valid campaign");
         }
 
         var request = body.Request;
         if (request is null)
         {
-            return Invalid("body", "A campaign object is required.", "The body is not a valid campaign");
+            return Problems.Invalid("body", "A campaign object is required.", "The body is not a valid campaign");
         }
 
         var id = Guid.CreateVersion7().ToString("N");
@@ -181,7 +180,7 @@ public static partial class CampaignsApi
     internal static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> GetCampaign(string id, OutcomeLog outcomes)
     {
         await WhenCaughtUpAsync(outcomes);
-        return outcomes.Ledger.Find(id) is { } status ? TypedResults.Ok(status) : Unknown(id);
+        return outcomes.Ledger.Find(id) is { } status ? TypedResults.Ok(status) : Problems.UnknownCampaign(id);
     }
 
     internal static async Task<Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult>> GetFailures(
@@ -191,43 +190,22 @@ public static partial class CampaignsApi
         var ledger = outcomes.Ledger;
         var from = offset ?? 0;
         var take = limit ?? 100;
-        if (CheckPage(from, take, MaxFailuresPage) is { } invalid)
+        if (Problems.CheckPage(from, take, MaxFailuresPage) is { } invalid)
         {
             return invalid;
         }
 
         return ledger.Failures(id, from, take) is var (page, count)
             ? TypedResults.Ok(new FailurePage(id, count, from, take, page))
-            : Unknown(id);
+            : Problems.UnknownCampaign(id);
     }
 
     /// <summary>A Front that just started rebuilds its state from a stream; give it a moment before saying "unknown".</summary>
     internal static Task WhenCaughtUpAsync<T>(EventStream<T> stream)
         where T : class => stream.WhenCaughtUpAsync(TimeSpan.FromSeconds(10));
 
-    /// <summary>The offset and limit of a paged list, or the problem with them.</summary>
-    internal static ValidationProblem? CheckPage(int offset, int limit, int max) =>
-        offset < 0 ? Invalid("offset", "The offset is 0 or more.")
-        : limit < 1 || limit > max ? Invalid("limit", $"The limit is between 1 and {max}.")
-        : null;
-
     private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>
         TypedResults.Accepted($"/campaigns/{id}", new CampaignAccepted(id, status ?? CampaignLedger.Statuses.Queued, total, duplicatesDropped));
-
-    internal static ProblemHttpResult Unknown(string id) => TypedResults.Problem(
-        statusCode: StatusCodes.Status404NotFound, title: "Unknown campaign", detail: $"No campaign '{id}' is known.");
-
-    internal static ValidationProblem Invalid(string field, string message, string title = "Invalid request") =>
-        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] }, title: title);
-
-    // System.Text.Json appends its own "Path: ... | LineNumber: ..." to the message; the field already names the path.
-    private static string JsonErrorMessage(JsonException e)
-    {
-        var message = e.Message;
-        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        var core = cut > 0 ? message[..cut] : message;
-        return e.LineNumber is { } line ? $"{core} (line {line + 1}, byte {e.BytePositionInLine + 1})" : core;
-    }
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} accepted with {Count} recipients ({Duplicates} duplicates dropped)")]
     private static partial void LogAccepted(ILogger logger, string campaignId, int count, int duplicates);

@@ -44,7 +44,7 @@ public static class SuppressionsApi
         await WhenCaughtUpAsync(log);
         var from = offset ?? 0;
         var take = limit ?? 100;
-        if (CampaignsApi.CheckPage(from, take, MaxPage) is { } invalid)
+        if (Problems.CheckPage(from, take, MaxPage) is { } invalid)
         {
             return invalid;
         }
@@ -64,17 +64,17 @@ public static class SuppressionsApi
     {
         if (request?.Emails is not { Count: > 0 } emails)
         {
-            return Invalid("emails", "At least one address is required: { \"emails\": [\"a@example.com\"] }.");
+            return Problems.Invalid("emails", "At least one address is required: { \"emails\": [\"a@example.com\"] }.");
         }
 
         if (emails.Count > MaxPerRequest)
         {
-            return Invalid("emails", $"At most {MaxPerRequest} addresses per request; this one has {emails.Count}.");
+            return Problems.Invalid("emails", $"At most {MaxPerRequest} addresses per request; this one has {emails.Count}.");
         }
 
         if (request.Note is { Length: > 500 })
         {
-            return Invalid("note", "A note is at most 500 characters.");
+            return Problems.Invalid("note", "A note is at most 500 characters.");
         }
 
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
@@ -144,6 +144,4 @@ public static class SuppressionsApi
 
     private static ProblemHttpResult NotSuppressed(string email) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound, title: "Not suppressed", detail: $"'{email}' is not on the suppression list.");
-
-    private static ValidationProblem Invalid(string field, string message) => CampaignsApi.Invalid(field, message);
 }
