@@ -29,7 +29,7 @@ public static class FrontApp
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<BrokerConnection>();
-        builder.Services.AddSingleton<IdempotencyGate>();
+        builder.Services.AddSingleton<IdempotencyKeyLock>();
         builder.Services.AddSingleton<DeadLetterReplay>();
         builder.Services.AddSingleton<CampaignPublisher>();
         builder.Services.AddLiquidSandbox();
@@ -40,7 +40,7 @@ public static class FrontApp
         builder.Services.AddCampaignRateLimit(Math.Max(0, perMinute));
         builder.Services.AddHealthChecks()
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
-            .AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
+            .AddCheck<StreamsCaughtUpHealthCheck>("streams", tags: ["ready"]);
 
         var app = builder.Build();
 

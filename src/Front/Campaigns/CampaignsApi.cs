@@ -34,7 +34,7 @@ public static partial class CampaignsApi
 
     /// <summary>Validates the campaign, enqueues it whole, answers 202 and closes the connection.</summary>
     internal static async Task<Results<Accepted<CampaignAccepted>, ValidationProblem, ProblemHttpResult>> PostCampaign(
-        HttpContext http, CampaignValidator validator, AllowedSenders senders, CampaignPublisher publisher, IdempotencyGate gate,
+        HttpContext http, CampaignValidator validator, AllowedSenders senders, CampaignPublisher publisher, IdempotencyKeyLock keyLock,
         OutcomeLog outcomes, IOptions<FrontOptions> options, ILoggerFactory loggers)
     {
         // The old "answer then keep working" trick, done properly: the work is on the broker, the client is free.
@@ -112,7 +112,7 @@ public static partial class CampaignsApi
         {
             if (key.Length > 0)
             {
-                lease = await gate.AcquireAsync(key, timeout.Token);
+                lease = await keyLock.AcquireAsync(key, timeout.Token);
                 // Any Front may have taken this key before: read the stream up to now before deciding.
                 await outcomes.CatchUpAsync(timeout.Token);
                 if (outcomes.Ledger.FindKey(key) is { } earlier)
