@@ -29,7 +29,6 @@ public static class CampaignEventsApi
         // (the client reconnects, with Last-Event-ID, to whichever Front answers next).
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, lifetime.ApplicationStopping);
         var cancellationToken = ending.Token;
-        await CampaignsApi.WhenCaughtUpAsync(outcomes);
         if (outcomes.Ledger.Find(id) is null)
         {
             return Problems.UnknownCampaign(id);

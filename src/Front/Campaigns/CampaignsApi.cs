@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using Bulk.Broker;
 using Bulk.Broker.Outcomes;
-using Bulk.Broker.Streams;
 using Bulk.Contracts.Outcomes;
 using Bulk.Front.Access;
 using Bulk.Front.Broker;
@@ -24,11 +23,14 @@ public static partial class CampaignsApi
     {
         var group = app.MapGroup("/campaigns");
         group.MapPost("/", PostCampaign).RequireRateLimiting(Access.CampaignRateLimit.Policy);
-        group.MapGet("/", ListCampaigns);
-        group.MapGet("/{id}", GetCampaign);
-        group.MapGet("/{id}/failures", GetFailures);
-        group.MapCampaignEvents();
-        group.MapCampaignControl();
+
+        // The rest answers from the ledger, which a Front that just started is still reading.
+        var fromLedger = group.MapGroup("").WaitsUntilCaughtUp(services => services.GetRequiredService<OutcomeLog>());
+        fromLedger.MapGet("/", ListCampaigns);
+        fromLedger.MapGet("/{id}", GetCampaign);
+        fromLedger.MapGet("/{id}/failures", GetFailures);
+        fromLedger.MapCampaignEvents();
+        fromLedger.MapCampaignControl();
         return group;
     }
 
@@ -171,22 +173,15 @@ public static partial class CampaignsApi
         outcomes.Ledger.Apply(accepted);
     }
 
-    internal static async Task<Ok<CampaignList>> ListCampaigns(OutcomeLog outcomes, int? limit)
-    {
-        await WhenCaughtUpAsync(outcomes);
-        return TypedResults.Ok(new CampaignList(outcomes.Ledger.Recent(Math.Clamp(limit ?? 50, 1, 500))));
-    }
+    internal static Ok<CampaignList> ListCampaigns(OutcomeLog outcomes, int? limit) =>
+        TypedResults.Ok(new CampaignList(outcomes.Ledger.Recent(Math.Clamp(limit ?? 50, 1, 500))));
 
-    internal static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> GetCampaign(string id, OutcomeLog outcomes)
-    {
-        await WhenCaughtUpAsync(outcomes);
-        return outcomes.Ledger.Find(id) is { } status ? TypedResults.Ok(status) : Problems.UnknownCampaign(id);
-    }
+    internal static Results<Ok<CampaignStatus>, ProblemHttpResult> GetCampaign(string id, OutcomeLog outcomes) =>
+        outcomes.Ledger.Find(id) is { } status ? TypedResults.Ok(status) : Problems.UnknownCampaign(id);
 
-    internal static async Task<Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult>> GetFailures(
+    internal static Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult> GetFailures(
         string id, OutcomeLog outcomes, int? offset, int? limit)
     {
-        await WhenCaughtUpAsync(outcomes);
         var ledger = outcomes.Ledger;
         var from = offset ?? 0;
         var take = limit ?? 100;
@@ -199,10 +194,6 @@ public static partial class CampaignsApi
             ? TypedResults.Ok(new FailurePage(id, count, from, take, page))
             : Problems.UnknownCampaign(id);
     }
-
-    /// <summary>A Front that just started rebuilds its state from a stream; give it a moment before saying "unknown".</summary>
-    internal static Task WhenCaughtUpAsync<T>(EventStream<T> stream)
-        where T : class => stream.WhenCaughtUpAsync(TimeSpan.FromSeconds(10));
 
     private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>
         TypedResults.Accepted($"/campaigns/{id}", new CampaignAccepted(id, status ?? CampaignLedger.Statuses.Queued, total, duplicatesDropped));

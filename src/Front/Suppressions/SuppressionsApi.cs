@@ -31,17 +31,16 @@ public static class SuppressionsApi
 
     public static IEndpointRouteBuilder MapSuppressions(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/suppressions");
-        group.MapGet("/", ListAsync);
-        group.MapGet("/{email}", FindAsync);
+        var group = app.MapGroup("/suppressions").WaitsUntilCaughtUp(services => services.GetRequiredService<SuppressionLog>());
+        group.MapGet("/", List);
+        group.MapGet("/{email}", Find);
         group.MapPost("/", AddAsync);
         group.MapDelete("/{email}", RemoveAsync);
         return app;
     }
 
-    internal static async Task<Results<Ok<SuppressionPage>, ValidationProblem>> ListAsync(SuppressionLog log, int? offset, int? limit)
+    internal static Results<Ok<SuppressionPage>, ValidationProblem> List(SuppressionLog log, int? offset, int? limit)
     {
-        await WhenCaughtUpAsync(log);
         var from = offset ?? 0;
         var take = limit ?? 100;
         if (Problems.CheckPage(from, take, MaxPage) is { } invalid)
@@ -53,11 +52,8 @@ public static class SuppressionsApi
         return TypedResults.Ok(new SuppressionPage(count, from, take, page));
     }
 
-    internal static async Task<Results<Ok<Suppression>, ProblemHttpResult>> FindAsync(string email, SuppressionLog log)
-    {
-        await WhenCaughtUpAsync(log);
-        return log.List.Find(email) is { } found ? TypedResults.Ok(found) : NotSuppressed(email);
-    }
+    internal static Results<Ok<Suppression>, ProblemHttpResult> Find(string email, SuppressionLog log) =>
+        log.List.Find(email) is { } found ? TypedResults.Ok(found) : NotSuppressed(email);
 
     internal static async Task<Results<Ok<SuppressionsAdded>, ValidationProblem, ProblemHttpResult>> AddAsync(
         SuppressionRequest? request, SuppressionLog log, CancellationToken cancellationToken)
@@ -95,7 +91,6 @@ public static class SuppressionsApi
             return TypedResults.ValidationProblem(errors, title: "Invalid addresses");
         }
 
-        await WhenCaughtUpAsync(log);
         var now = DateTimeOffset.UtcNow;
         var fresh = emails.Select(e => e!.Trim()).Distinct(StringComparer.OrdinalIgnoreCase).Where(e => log.List.Find(e) is null).ToList();
         if (fresh.Count > 0)
@@ -114,7 +109,6 @@ public static class SuppressionsApi
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> RemoveAsync(string email, SuppressionLog log, CancellationToken cancellationToken)
     {
-        await WhenCaughtUpAsync(log);
         if (log.List.Find(email) is not { } found)
         {
             return NotSuppressed(email);
@@ -139,8 +133,6 @@ public static class SuppressionsApi
                 "The change was not confirmed. A change is recorded whole or not at all; retrying the same request is safe.");
         }
     }
-
-    private static Task WhenCaughtUpAsync(SuppressionLog log) => CampaignsApi.WhenCaughtUpAsync(log);
 
     private static ProblemHttpResult NotSuppressed(string email) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound, title: "Not suppressed", detail: $"'{email}' is not on the suppression list.");
