@@ -34,10 +34,7 @@ public static class FrontApp
         builder.Services.AddSingleton<CampaignPublisher>();
         builder.Services.AddLiquidSandbox();
         builder.Services.AddSingleton<CampaignValidator>();
-        builder.Services.AddSingleton<ApiKeyGate>();
-        builder.Services.AddSingleton<AllowedSenders>();
-        var perMinute = builder.Configuration.GetValue<int?>($"{FrontOptions.Section}:CampaignsPerMinute") ?? new FrontOptions().CampaignsPerMinute;
-        builder.Services.AddCampaignRateLimit(Math.Max(0, perMinute));
+        builder.AddAccess();
         builder.Services.AddHealthChecks()
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
             .AddCheck<StreamsCaughtUpHealthCheck>("streams", tags: ["ready"]);
@@ -46,8 +43,7 @@ public static class FrontApp
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseApiKeys();
-        app.UseRateLimiter();
+        app.UseAccess();
         app.MapHealthEndpoints();
         app.MapCampaigns();
         app.MapDeadLetters();

@@ -21,8 +21,10 @@ public static partial class CampaignsApi
 
     public static RouteGroupBuilder MapCampaigns(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/campaigns");
-        group.MapPost("/", PostCampaign).RequireRateLimiting(Access.CampaignRateLimit.Policy);
+        var group = app.MapGroup("/campaigns").RequireAuthorization();
+
+        // A group of its own, since only posting is rate limited: a refused POST is answered 429 before its body is read.
+        group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).MapPost("/", PostCampaign);
 
         // The rest answers from the ledger, which a Front that just started is still reading.
         var fromLedger = group.MapGroup("").WaitsUntilCaughtUp(services => services.GetRequiredService<OutcomeLog>());

@@ -13,7 +13,7 @@ public static class DeadLettersApi
     /// <summary>The parking lot: how much is in it, and a way to put it back to work.</summary>
     public static RouteGroupBuilder MapDeadLetters(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/dead-letters");
+        var group = app.MapGroup("/dead-letters").RequireAuthorization();
         group.MapGet("/", Count);
         group.MapPost("/replay", Replay);
         return group;

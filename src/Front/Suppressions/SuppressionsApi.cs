@@ -29,14 +29,15 @@ public static class SuppressionsApi
 
     public const int MaxPage = 1000;
 
-    public static IEndpointRouteBuilder MapSuppressions(this IEndpointRouteBuilder app)
+    public static RouteGroupBuilder MapSuppressions(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/suppressions").WaitsUntilCaughtUp(services => services.GetRequiredService<SuppressionLog>());
+        var group = app.MapGroup("/suppressions").RequireAuthorization()
+            .WaitsUntilCaughtUp(services => services.GetRequiredService<SuppressionLog>());
         group.MapGet("/", List);
         group.MapGet("/{email}", Find);
         group.MapPost("/", AddAsync);
         group.MapDelete("/{email}", RemoveAsync);
-        return app;
+        return group;
     }
 
     internal static Results<Ok<SuppressionPage>, ValidationProblem> List(SuppressionLog log, int? offset, int? limit)
