@@ -34,6 +34,8 @@ public static class FrontApp
         builder.Services.AddSingleton<CampaignPublisher>();
         builder.Services.AddLiquidSandbox();
         builder.Services.AddSingleton<CampaignValidator>();
+        builder.Services.AddSingleton<CampaignReader>();
+        builder.Services.AddSingleton<CampaignIntake>();
         builder.AddAccess();
         builder.Services.AddHealthChecks()
             .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
