@@ -6,7 +6,6 @@ using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 using Bulk.Front.Page;
 using Bulk.Front.Suppressions;
-using Bulk.Templates;
 
 namespace Bulk.Front;
 
@@ -29,17 +28,10 @@ public static class FrontApp
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<BrokerConnection>();
-        builder.Services.AddSingleton<IdempotencyKeyLock>();
-        builder.Services.AddSingleton<DeadLetterReplay>();
-        builder.Services.AddSingleton<CampaignPublisher>();
-        builder.Services.AddLiquidSandbox();
-        builder.Services.AddSingleton<CampaignValidator>();
-        builder.Services.AddSingleton<CampaignReader>();
-        builder.Services.AddSingleton<CampaignIntake>();
         builder.AddAccess();
-        builder.Services.AddHealthChecks()
-            .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
-            .AddCheck<StreamsCaughtUpHealthCheck>("streams", tags: ["ready"]);
+        builder.Services.AddHealth();
+        builder.Services.AddCampaigns();
+        builder.Services.AddDeadLetters();
 
         var app = builder.Build();
 

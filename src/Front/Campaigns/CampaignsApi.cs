@@ -4,6 +4,7 @@ using Bulk.Broker.Outcomes;
 using Bulk.Contracts.Outcomes;
 using Bulk.Front.Access;
 using Bulk.Front.Broker;
+using Bulk.Templates;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bulk.Front.Campaigns;
@@ -15,6 +16,17 @@ public static class CampaignsApi
     public const int RetryAfterSeconds = 5;
 
     public const int MaxFailuresPage = 1000;
+
+    public static IServiceCollection AddCampaigns(this IServiceCollection services)
+    {
+        services.AddLiquidSandbox();
+        services.AddSingleton<CampaignValidator>();
+        services.AddSingleton<CampaignReader>();
+        services.AddSingleton<IdempotencyKeyLock>();
+        services.AddSingleton<CampaignPublisher>();
+        services.AddSingleton<CampaignIntake>();
+        return services;
+    }
 
     public static RouteGroupBuilder MapCampaigns(this IEndpointRouteBuilder app)
     {
