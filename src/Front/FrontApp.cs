@@ -6,7 +6,6 @@ using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 using Bulk.Front.Page;
 using Bulk.Front.Suppressions;
-using Bulk.Templates;
 
 namespace Bulk.Front;
 
@@ -29,25 +28,16 @@ public static class FrontApp
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<BrokerConnection>();
-        builder.Services.AddSingleton<IdempotencyGate>();
-        builder.Services.AddSingleton<DeadLetterReplay>();
-        builder.Services.AddSingleton<CampaignPublisher>();
-        builder.Services.AddLiquidSandbox();
-        builder.Services.AddSingleton<CampaignValidator>();
-        builder.Services.AddSingleton<ApiKeyGate>();
-        builder.Services.AddSingleton<AllowedSenders>();
-        var perMinute = builder.Configuration.GetValue<int?>($"{FrontOptions.Section}:CampaignsPerMinute") ?? new FrontOptions().CampaignsPerMinute;
-        builder.Services.AddCampaignRateLimit(Math.Max(0, perMinute));
-        builder.Services.AddHealthChecks()
-            .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
-            .AddCheck<LedgerHealthCheck>("ledger", tags: ["ready"]);
+        builder.AddAccess();
+        builder.Services.AddHealth();
+        builder.Services.AddCampaigns();
+        builder.Services.AddDeadLetters();
 
         var app = builder.Build();
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseApiKeys();
-        app.UseRateLimiter();
+        app.UseAccess();
         app.MapHealthEndpoints();
         app.MapCampaigns();
         app.MapDeadLetters();

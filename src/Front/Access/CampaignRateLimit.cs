@@ -19,7 +19,7 @@ public static class CampaignRateLimit
         {
             limiter.AddPolicy(Policy, http =>
             {
-                var caller = http.Items[ApiKeyGate.CallerItem] as string ?? "unknown";
+                var caller = http.User.Identity?.Name ?? "unknown";
                 return perMinute == 0
                     ? RateLimitPartition.GetNoLimiter(caller)
                     : RateLimitPartition.GetTokenBucketLimiter(caller, _ => Bucket(perMinute));

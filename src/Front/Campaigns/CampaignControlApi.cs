@@ -19,10 +19,9 @@ public static class CampaignControlApi
     private static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> ControlAsync(
         string id, string action, OutcomeLog outcomes, CancellationToken cancellationToken)
     {
-        await CampaignsApi.WhenCaughtUpAsync(outcomes);
         if (outcomes.Ledger.Find(id) is not { } status)
         {
-            return CampaignsApi.Unknown(id);
+            return Problems.UnknownCampaign(id);
         }
 
         if (status.IsFinished)

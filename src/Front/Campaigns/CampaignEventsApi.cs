@@ -29,10 +29,9 @@ public static class CampaignEventsApi
         // (the client reconnects, with Last-Event-ID, to whichever Front answers next).
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, lifetime.ApplicationStopping);
         var cancellationToken = ending.Token;
-        await CampaignsApi.WhenCaughtUpAsync(outcomes);
         if (outcomes.Ledger.Find(id) is null)
         {
-            return CampaignsApi.Unknown(id);
+            return Problems.UnknownCampaign(id);
         }
 
         var lastSeen = long.TryParse(http.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last)

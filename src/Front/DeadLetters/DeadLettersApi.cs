@@ -8,12 +8,15 @@ public sealed record DeadLetterCount(uint Count);
 
 public sealed record ReplayResult(int Jobs, int Recipients, int LeftUnreadable);
 
+/// <summary><c>/dead-letters</c>: the parking lot of jobs that failed every retry tier.</summary>
 public static class DeadLettersApi
 {
+    public static IServiceCollection AddDeadLetters(this IServiceCollection services) => services.AddSingleton<DeadLetterReplay>();
+
     /// <summary>The parking lot: how much is in it, and a way to put it back to work.</summary>
     public static RouteGroupBuilder MapDeadLetters(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/dead-letters");
+        var group = app.MapGroup("/dead-letters").RequireAuthorization();
         group.MapGet("/", Count);
         group.MapPost("/replay", Replay);
         return group;

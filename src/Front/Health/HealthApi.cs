@@ -2,13 +2,23 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
 namespace Bulk.Front.Health;
 
+/// <summary>Liveness and readiness probes, which need no API key.</summary>
 public static class HealthApi
 {
-    /// <summary><c>/healthz</c>: the process answers. <c>/readyz</c>: it can reach the broker too.</summary>
-    public static IEndpointRouteBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
+    public static IServiceCollection AddHealth(this IServiceCollection services)
     {
-        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-        return app;
+        services.AddHealthChecks()
+            .AddCheck<BrokerHealthCheck>("broker", tags: ["ready"])
+            .AddCheck<StreamsCaughtUpHealthCheck>("streams", tags: ["ready"]);
+        return services;
+    }
+
+    /// <summary><c>/healthz</c>: the process answers. <c>/readyz</c>: it reaches the broker and has read both streams too.</summary>
+    public static RouteGroupBuilder MapHealthEndpoints(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("").AllowAnonymous();
+        group.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        group.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        return group;
     }
 }

@@ -12,16 +12,18 @@ public static class PageApi
         ("/app.css", "app.css", "text/css; charset=utf-8"),
     ];
 
-    public static IEndpointRouteBuilder MapPage(this IEndpointRouteBuilder app)
+    public static RouteGroupBuilder MapPage(this IEndpointRouteBuilder app)
     {
+        // Public: the page asks for an API key itself, when the first call it makes is refused.
+        var group = app.MapGroup("").AllowAnonymous().ExcludeFromDescription();
         var assembly = typeof(PageApi).Assembly;
         foreach (var (path, resource, contentType) in Files)
         {
             var content = Read(assembly, resource);
-            app.MapGet(path, () => TypedResults.Bytes(content, contentType)).ExcludeFromDescription();
+            group.MapGet(path, () => TypedResults.Bytes(content, contentType));
         }
 
-        return app;
+        return group;
     }
 
     private static byte[] Read(Assembly assembly, string name)

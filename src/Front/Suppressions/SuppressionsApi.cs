@@ -29,22 +29,22 @@ public static class SuppressionsApi
 
     public const int MaxPage = 1000;
 
-    public static IEndpointRouteBuilder MapSuppressions(this IEndpointRouteBuilder app)
+    public static RouteGroupBuilder MapSuppressions(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/suppressions");
-        group.MapGet("/", ListAsync);
-        group.MapGet("/{email}", FindAsync);
+        var group = app.MapGroup("/suppressions").RequireAuthorization()
+            .WaitsUntilCaughtUp(services => services.GetRequiredService<SuppressionLog>());
+        group.MapGet("/", List);
+        group.MapGet("/{email}", Find);
         group.MapPost("/", AddAsync);
         group.MapDelete("/{email}", RemoveAsync);
-        return app;
+        return group;
     }
 
-    internal static async Task<Results<Ok<SuppressionPage>, ValidationProblem>> ListAsync(SuppressionLog log, int? offset, int? limit)
+    internal static Results<Ok<SuppressionPage>, ValidationProblem> List(SuppressionLog log, int? offset, int? limit)
     {
-        await WhenCaughtUpAsync(log);
         var from = offset ?? 0;
         var take = limit ?? 100;
-        if (CampaignsApi.CheckPage(from, take, MaxPage) is { } invalid)
+        if (Problems.CheckPage(from, take, MaxPage) is { } invalid)
         {
             return invalid;
         }
@@ -53,28 +53,25 @@ public static class SuppressionsApi
         return TypedResults.Ok(new SuppressionPage(count, from, take, page));
     }
 
-    internal static async Task<Results<Ok<Suppression>, ProblemHttpResult>> FindAsync(string email, SuppressionLog log)
-    {
-        await WhenCaughtUpAsync(log);
-        return log.List.Find(email) is { } found ? TypedResults.Ok(found) : NotSuppressed(email);
-    }
+    internal static Results<Ok<Suppression>, ProblemHttpResult> Find(string email, SuppressionLog log) =>
+        log.List.Find(email) is { } found ? TypedResults.Ok(found) : NotSuppressed(email);
 
     internal static async Task<Results<Ok<SuppressionsAdded>, ValidationProblem, ProblemHttpResult>> AddAsync(
         SuppressionRequest? request, SuppressionLog log, CancellationToken cancellationToken)
     {
         if (request?.Emails is not { Count: > 0 } emails)
         {
-            return Invalid("emails", "At least one address is required: { \"emails\": [\"a@example.com\"] }.");
+            return Problems.Invalid("emails", "At least one address is required: { \"emails\": [\"a@example.com\"] }.");
         }
 
         if (emails.Count > MaxPerRequest)
         {
-            return Invalid("emails", $"At most {MaxPerRequest} addresses per request; this one has {emails.Count}.");
+            return Problems.Invalid("emails", $"At most {MaxPerRequest} addresses per request; this one has {emails.Count}.");
         }
 
         if (request.Note is { Length: > 500 })
         {
-            return Invalid("note", "A note is at most 500 characters.");
+            return Problems.Invalid("note", "A note is at most 500 characters.");
         }
 
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
@@ -95,7 +92,6 @@ public static class SuppressionsApi
             return TypedResults.ValidationProblem(errors, title: "Invalid addresses");
         }
 
-        await WhenCaughtUpAsync(log);
         var now = DateTimeOffset.UtcNow;
         var fresh = emails.Select(e => e!.Trim()).Distinct(StringComparer.OrdinalIgnoreCase).Where(e => log.List.Find(e) is null).ToList();
         if (fresh.Count > 0)
@@ -114,7 +110,6 @@ public static class SuppressionsApi
 
     internal static async Task<Results<NoContent, ProblemHttpResult>> RemoveAsync(string email, SuppressionLog log, CancellationToken cancellationToken)
     {
-        await WhenCaughtUpAsync(log);
         if (log.List.Find(email) is not { } found)
         {
             return NotSuppressed(email);
@@ -140,10 +135,6 @@ public static class SuppressionsApi
         }
     }
 
-    private static Task WhenCaughtUpAsync(SuppressionLog log) => CampaignsApi.WhenCaughtUpAsync(log);
-
     private static ProblemHttpResult NotSuppressed(string email) => TypedResults.Problem(
         statusCode: StatusCodes.Status404NotFound, title: "Not suppressed", detail: $"'{email}' is not on the suppression list.");
-
-    private static ValidationProblem Invalid(string field, string message) => CampaignsApi.Invalid(field, message);
 }

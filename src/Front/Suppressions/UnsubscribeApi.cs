@@ -13,11 +13,12 @@ namespace Bulk.Front.Suppressions;
 /// </remarks>
 public static class UnsubscribeApi
 {
-    public static IEndpointRouteBuilder MapUnsubscribe(this IEndpointRouteBuilder app)
+    public static RouteGroupBuilder MapUnsubscribe(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/unsubscribe/{token}", Ask).ExcludeFromDescription();
-        app.MapPost("/unsubscribe/{token}", UnsubscribeAsync).ExcludeFromDescription().DisableAntiforgery();
-        return app;
+        var group = app.MapGroup("/unsubscribe").AllowAnonymous().ExcludeFromDescription();
+        group.MapGet("/{token}", Ask);
+        group.MapPost("/{token}", UnsubscribeAsync).DisableAntiforgery();
+        return group;
     }
 
     internal static IResult Ask(string token, IOptions<UnsubscribeOptions> options)

@@ -12,7 +12,7 @@ namespace Bulk.Front.Campaigns;
 /// connection dies, so a crashed Front never leaves a key locked. Requests of this Front share its one connection,
 /// so they also queue on a local lock first.
 /// </remarks>
-public sealed class IdempotencyGate(BrokerConnection broker)
+public sealed class IdempotencyKeyLock(BrokerConnection broker)
 {
     private const ushort ResourceLocked = 405;
     private readonly SemaphoreSlim[] stripes = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 namespace Bulk.Front.Health;
 
 /// <summary>Ready once the ledger and the suppression list have read their streams up to where they stood at start.</summary>
-public sealed class LedgerHealthCheck(OutcomeLog outcomes, SuppressionLog suppressions) : IHealthCheck
+public sealed class StreamsCaughtUpHealthCheck(OutcomeLog outcomes, SuppressionLog suppressions) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(
