@@ -45,7 +45,7 @@ public sealed class CampaignLedger
         public const string Held = "held";
     }
 
-    private readonly Lock gate = new();
+    private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
@@ -57,12 +57,12 @@ public sealed class CampaignLedger
 
     public void Apply(OutcomeEvent e)
     {
-        lock (gate)
+        lock (stateLock)
         {
             switch (e.Type)
             {
                 case OutcomeTypes.Marker:
-                    markers.Seen(e.CampaignId);
+                    markers.Seen(e.MarkerId!);
                     break;
                 case OutcomeTypes.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
@@ -100,7 +100,7 @@ public sealed class CampaignLedger
 
     public RecipientState State(string campaignId, int index)
     {
-        lock (gate)
+        lock (stateLock)
         {
             if (!campaigns.TryGetValue(campaignId, out var c))
             {
@@ -117,7 +117,7 @@ public sealed class CampaignLedger
 
     public CampaignStatus? Find(string campaignId)
     {
-        lock (gate)
+        lock (stateLock)
         {
             return campaigns.TryGetValue(campaignId, out var c) ? c.Snapshot() : null;
         }
@@ -126,7 +126,7 @@ public sealed class CampaignLedger
     /// <summary>The most recently accepted campaigns first.</summary>
     public IReadOnlyList<CampaignStatus> Recent(int limit)
     {
-        lock (gate)
+        lock (stateLock)
         {
             return [.. order.AsEnumerable().Reverse().Take(limit).Select(c => c.Snapshot())];
         }
@@ -135,7 +135,7 @@ public sealed class CampaignLedger
     /// <summary>A page of a campaign's failed recipients in recipient order, with how many there are in all.</summary>
     public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit)
     {
-        lock (gate)
+        lock (stateLock)
         {
             if (!campaigns.TryGetValue(campaignId, out var c))
             {
@@ -148,7 +148,7 @@ public sealed class CampaignLedger
 
     public IdempotentRequest? FindKey(string idempotencyKey)
     {
-        lock (gate)
+        lock (stateLock)
         {
             return keys.GetValueOrDefault(idempotencyKey);
         }

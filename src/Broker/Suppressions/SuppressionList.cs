@@ -7,7 +7,7 @@ namespace Bulk.Broker.Suppressions;
 /// <remarks>Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.</remarks>
 public sealed class SuppressionList
 {
-    private readonly Lock gate = new();
+    private readonly Lock entriesLock = new();
     private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
     private readonly MarkerWaiters markers = new();
 
@@ -15,7 +15,7 @@ public sealed class SuppressionList
     {
         get
         {
-            lock (gate)
+            lock (entriesLock)
             {
                 return entries.Count;
             }
@@ -24,12 +24,12 @@ public sealed class SuppressionList
 
     public void Apply(SuppressionEvent e)
     {
-        lock (gate)
+        lock (entriesLock)
         {
             switch (e.Type)
             {
                 case SuppressionTypes.Marker:
-                    markers.Seen(e.Email);
+                    markers.Seen(e.MarkerId!);
                     break;
                 case SuppressionTypes.Suppressed:
                     foreach (var email in Emails(e))
@@ -54,7 +54,7 @@ public sealed class SuppressionList
 
     public Suppression? Find(string email)
     {
-        lock (gate)
+        lock (entriesLock)
         {
             return entries.GetValueOrDefault(email);
         }
@@ -63,7 +63,7 @@ public sealed class SuppressionList
     /// <summary>A page of the list, most recent first, with how many there are in all.</summary>
     public (IReadOnlyList<Suppression> Page, int Count) Page(int offset, int limit)
     {
-        lock (gate)
+        lock (entriesLock)
         {
             return ([.. entries.Values.OrderByDescending(s => s.At).ThenBy(s => s.Email, StringComparer.OrdinalIgnoreCase).Skip(offset).Take(limit)], entries.Count);
         }

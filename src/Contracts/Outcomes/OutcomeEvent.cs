@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Bulk.Contracts.Outcomes;
 
 /// <summary>The kinds of fact the outcomes stream records.</summary>
@@ -44,7 +46,15 @@ public sealed record OutcomeEvent(
     IReadOnlyList<int>? Replayed = null,
     int DuplicatesDropped = 0,
     IReadOnlyList<int>? Suppressed = null,
-    string? Reason = null);
+    string? Reason = null)
+{
+    /// <summary>A marker entry with the given id, which travels in the <c>campaignId</c> field.</summary>
+    public static OutcomeEvent Marker(string id) => new(OutcomeTypes.Marker, id, DateTimeOffset.UtcNow);
+
+    /// <summary>A marker's id (the <c>campaignId</c> field on the wire); null for every other entry.</summary>
+    [JsonIgnore]
+    public string? MarkerId => Type == OutcomeTypes.Marker ? CampaignId : null;
+}
 
 /// <summary>A recipient that will not be mailed, with the relay's last reply; <paramref name="DeadLettered"/> when its retry tiers ran out.</summary>
 public sealed record FailedRecipient(int Index, string Email, string Reply, bool DeadLettered = false);

@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Bulk.Contracts.Suppressions;
 
 /// <summary>The kinds of fact the suppressions stream records.</summary>
@@ -26,7 +28,7 @@ public static class SuppressionReasons
     public const string Operator = "operator";
 }
 
-/// <summary>One entry of the suppressions stream; <paramref name="Email"/> is the marker's id for markers.</summary>
+/// <summary>One entry of the suppressions stream.</summary>
 /// <param name="CampaignId">The campaign whose link or bounce caused it, when there is one.</param>
 /// <param name="Detail">The relay's reply for a bounce, an operator's note otherwise.</param>
 /// <param name="MoreEmails">
@@ -40,7 +42,15 @@ public sealed record SuppressionEvent(
     string? Reason = null,
     string? CampaignId = null,
     string? Detail = null,
-    IReadOnlyList<string>? MoreEmails = null);
+    IReadOnlyList<string>? MoreEmails = null)
+{
+    /// <summary>A marker entry with the given id, which travels in the <c>email</c> field.</summary>
+    public static SuppressionEvent Marker(string id) => new(SuppressionTypes.Marker, id, DateTimeOffset.UtcNow);
+
+    /// <summary>A marker's id (the <c>email</c> field on the wire); null for every other entry.</summary>
+    [JsonIgnore]
+    public string? MarkerId => Type == SuppressionTypes.Marker ? Email : null;
+}
 
 /// <summary>An address on the suppression list, and why.</summary>
 public sealed record Suppression(string Email, string Reason, DateTimeOffset At, string? CampaignId, string? Detail);

@@ -115,7 +115,7 @@ public static partial class CampaignsApi
             {
                 lease = await gate.AcquireAsync(key, timeout.Token);
                 // Any Front may have taken this key before: read the stream up to now before deciding.
-                await outcomes.CatchUpAsync(timeout.Token);
+                await outcomes.ReadToNowAsync(timeout.Token);
                 if (outcomes.Ledger.FindKey(key) is { } earlier)
                 {
                     return earlier.RequestHash == hash
@@ -203,7 +203,7 @@ public static partial class CampaignsApi
 
     /// <summary>A Front that just started rebuilds its state from a stream; give it a moment before saying "unknown".</summary>
     internal static Task WhenCaughtUpAsync<T>(EventStream<T> stream)
-        where T : class => stream.WhenCaughtUpAsync(TimeSpan.FromSeconds(10));
+        where T : class => stream.WaitForStartupReplayAsync(TimeSpan.FromSeconds(10));
 
     /// <summary>The offset and limit of a paged list, or the problem with them.</summary>
     internal static ValidationProblem? CheckPage(int offset, int limit, int max) =>

@@ -3,7 +3,7 @@ namespace Bulk.Worker.Delivery;
 /// <summary>Counts work in progress so that shutdown can wait until none is left.</summary>
 public sealed class InFlightCounter
 {
-    private readonly Lock gate = new();
+    private readonly Lock countLock = new();
     private int count;
     private TaskCompletionSource? idle;
 
@@ -12,7 +12,7 @@ public sealed class InFlightCounter
     {
         get
         {
-            lock (gate)
+            lock (countLock)
             {
                 return count;
             }
@@ -21,7 +21,7 @@ public sealed class InFlightCounter
 
     public IDisposable Enter()
     {
-        lock (gate)
+        lock (countLock)
         {
             count++;
         }
@@ -31,7 +31,7 @@ public sealed class InFlightCounter
 
     public Task WhenIdleAsync()
     {
-        lock (gate)
+        lock (countLock)
         {
             if (count == 0)
             {
@@ -45,7 +45,7 @@ public sealed class InFlightCounter
 
     private void Leave()
     {
-        lock (gate)
+        lock (countLock)
         {
             if (--count == 0 && idle is not null)
             {

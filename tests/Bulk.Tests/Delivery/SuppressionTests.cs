@@ -161,7 +161,7 @@ public sealed partial class SuppressionTests(BrokerFixture broker, ITestOutputHe
     private async Task<HashSet<string>> SuppressedOnTheStreamAsync(BulkSystem system)
     {
         var marker = JsonSerializer.SerializeToUtf8Bytes(
-            new SuppressionEvent(SuppressionTypes.Marker, Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow), BulkJson.Default.SuppressionEvent);
+            SuppressionEvent.Marker(Guid.NewGuid().ToString("N")), BulkJson.Default.SuppressionEvent);
         var entries = await broker.ReadStreamAsync(system.Topology.SuppressionsStream, marker, TimeSpan.FromSeconds(30));
         return entries.Select(e => JsonSerializer.Deserialize(e, BulkJson.Default.SuppressionEvent)!)
             .Where(e => e.Type == SuppressionTypes.Suppressed)

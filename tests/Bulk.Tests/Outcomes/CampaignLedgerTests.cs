@@ -190,7 +190,7 @@ public sealed class CampaignLedgerTests
         var waiting = ledger.WaitForMarkerAsync("m1");
         Assert.False(waiting.IsCompleted);
 
-        ledger.Apply(new OutcomeEvent(OutcomeTypes.Marker, "m1", T0));
+        ledger.Apply(OutcomeEvent.Marker("m1"));
 
         await waiting.WaitAsync(TimeSpan.FromSeconds(1));
     }
