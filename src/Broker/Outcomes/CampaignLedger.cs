@@ -61,10 +61,10 @@ public sealed class CampaignLedger
         {
             switch (e.Type)
             {
-                case OutcomeTypes.Marker:
+                case OutcomeType.Marker:
                     markers.Seen(e.MarkerId!);
                     break;
-                case OutcomeTypes.Accepted:
+                case OutcomeType.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
                     accepted.Version++;
@@ -74,10 +74,10 @@ public sealed class CampaignLedger
                     }
 
                     break;
-                case OutcomeTypes.Progress:
+                case OutcomeType.Progress:
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
                     break;
-                case OutcomeTypes.Replayed:
+                case OutcomeType.Replayed:
                     if (campaigns.TryGetValue(e.CampaignId, out var replayed))
                     {
                         replayed.Reopen(e.Replayed ?? []);
@@ -85,7 +85,7 @@ public sealed class CampaignLedger
                     }
 
                     break;
-                case OutcomeTypes.Paused or OutcomeTypes.Resumed or OutcomeTypes.Cancelled or OutcomeTypes.Held:
+                case OutcomeType.Paused or OutcomeType.Resumed or OutcomeType.Cancelled or OutcomeType.Held:
                     var controlled = GetOrAdd(e.CampaignId, e.Total);
                     controlled.Control(e.Type, e.At, e.Reason);
                     break;
@@ -252,7 +252,7 @@ public sealed class CampaignLedger
         /// <summary>Goes up with every change, so a watcher can tell whether there is news.</summary>
         public long Version { get; set; }
 
-        public void Control(string type, DateTimeOffset at, string? reason)
+        public void Control(OutcomeType type, DateTimeOffset at, string? reason)
         {
             if (CompletedAt is not null || CancelledAt is not null)
             {
@@ -261,21 +261,21 @@ public sealed class CampaignLedger
 
             switch (type)
             {
-                case OutcomeTypes.Paused:
+                case OutcomeType.Paused:
                     Paused = true;
                     break;
-                case OutcomeTypes.Resumed:
+                case OutcomeType.Resumed:
                     ResumedAt = at;
                     Paused = false;
                     HeldReason = null;
                     HeldAt = null;
                     break;
-                case OutcomeTypes.Held:
+                case OutcomeType.Held:
                     // Several Workers may each find the relay refusing: the first reply stays.
                     HeldReason ??= string.IsNullOrWhiteSpace(reason) ? "the relay refused the sender" : reason;
                     HeldAt ??= at;
                     break;
-                case OutcomeTypes.Cancelled:
+                case OutcomeType.Cancelled:
                     CancelledAt = at;
                     Paused = false;
                     HeldReason = null;

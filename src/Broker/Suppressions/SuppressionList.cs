@@ -28,10 +28,10 @@ public sealed class SuppressionList
         {
             switch (e.Type)
             {
-                case SuppressionTypes.Marker:
+                case SuppressionType.Marker:
                     markers.Seen(e.MarkerId!);
                     break;
-                case SuppressionTypes.Suppressed:
+                case SuppressionType.Suppressed:
                     foreach (var email in Emails(e))
                     {
                         // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
@@ -39,7 +39,7 @@ public sealed class SuppressionList
                     }
 
                     break;
-                case SuppressionTypes.Unsuppressed:
+                case SuppressionType.Unsuppressed:
                     foreach (var email in Emails(e))
                     {
                         entries.Remove(email);

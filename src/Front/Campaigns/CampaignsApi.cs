@@ -128,7 +128,7 @@ public static partial class CampaignsApi
             }
 
             await publisher.PublishAsync(result.Job!);
-            var accepted = new OutcomeEvent(OutcomeTypes.Accepted, id, DateTimeOffset.UtcNow, result.Job!.Recipients.Count,
+            var accepted = new OutcomeEvent(OutcomeType.Accepted, id, DateTimeOffset.UtcNow, result.Job!.Recipients.Count,
                 key.Length > 0 ? key : null, hash, DuplicatesDropped: result.DuplicatesDropped);
             await RecordAcceptedAsync(outcomes, accepted, logger);
         }

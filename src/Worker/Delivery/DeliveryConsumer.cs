@@ -134,7 +134,7 @@ public sealed partial class DeliveryConsumer(
             if (job.Replayed)
             {
                 // Moved back from the parking lot: its recipients stop being failed before any of them is sent.
-                await outcomes.RecordAsync([new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
+                await outcomes.RecordAsync([new OutcomeEvent(OutcomeType.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
                     Replayed: [.. job.Recipients.Select(r => r.Index)])], stopping);
                 job = job with { Replayed = false };
             }
@@ -259,7 +259,7 @@ public sealed partial class DeliveryConsumer(
         LogHeld(job.CampaignId, reply);
         try
         {
-            await outcomes.RecordAsync([new OutcomeEvent(OutcomeTypes.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply)], stopping);
+            await outcomes.RecordAsync([new OutcomeEvent(OutcomeType.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply)], stopping);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException && !stopping.IsCancellationRequested)
         {

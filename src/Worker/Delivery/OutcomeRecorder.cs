@@ -117,7 +117,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
     {
         var now = DateTimeOffset.UtcNow;
         return [.. batch.GroupBy(e => e.CampaignId).Select(g => new OutcomeEvent(
-            OutcomeTypes.Progress,
+            OutcomeType.Progress,
             g.Key,
             now,
             Total: g.Max(e => e.Total),

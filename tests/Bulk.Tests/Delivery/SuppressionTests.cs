@@ -164,7 +164,7 @@ public sealed partial class SuppressionTests(BrokerFixture broker, ITestOutputHe
             SuppressionEvent.Marker(Guid.NewGuid().ToString("N")), BulkJson.Default.SuppressionEvent);
         var entries = await broker.ReadStreamAsync(system.Topology.SuppressionsStream, marker, TimeSpan.FromSeconds(30));
         return entries.Select(e => JsonSerializer.Deserialize(e, BulkJson.Default.SuppressionEvent)!)
-            .Where(e => e.Type == SuppressionTypes.Suppressed)
+            .Where(e => e.Type == SuppressionType.Suppressed)
             .SelectMany(e => (IEnumerable<string>)[e.Email, .. e.MoreEmails ?? []])
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
     }

@@ -71,7 +71,7 @@ public sealed class CampaignStatusTests(BrokerFixture broker)
             await broker.PublishAsync(system.Topology.OutcomesStream, poison);
         }
 
-        var after = new OutcomeEvent(OutcomeTypes.Accepted, "after-the-poison", DateTimeOffset.UtcNow, 2);
+        var after = new OutcomeEvent(OutcomeType.Accepted, "after-the-poison", DateTimeOffset.UtcNow, 2);
         await broker.PublishAsync(system.Topology.OutcomesStream, JsonSerializer.SerializeToUtf8Bytes(after, BulkJson.Default.OutcomeEvent));
 
         await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/campaigns/after-the-poison")).StatusCode == HttpStatusCode.OK,
