@@ -50,10 +50,6 @@ public sealed class CampaignLedger
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
     private readonly MarkerWaiters markers = new();
-    private long duplicateDeliveries;
-
-    /// <summary>Deliveries recorded for recipients already delivered: the duplicates the system sent.</summary>
-    public long DuplicateDeliveries => Interlocked.Read(ref duplicateDeliveries);
 
     public void Apply(OutcomeEvent e)
     {
@@ -177,8 +173,7 @@ public sealed class CampaignLedger
         {
             if (!c.MarkDone(index))
             {
-                Interlocked.Increment(ref duplicateDeliveries);
-                continue;
+                continue; // a duplicate delivery, or one read twice: counted once
             }
 
             c.Delivered++;

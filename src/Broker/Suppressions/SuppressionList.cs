@@ -11,17 +11,6 @@ public sealed class SuppressionList
     private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
     private readonly MarkerWaiters markers = new();
 
-    public int Count
-    {
-        get
-        {
-            lock (entriesLock)
-            {
-                return entries.Count;
-            }
-        }
-    }
-
     public void Apply(SuppressionEvent e)
     {
         lock (entriesLock)

@@ -38,11 +38,6 @@ public sealed partial class DeliveryConsumer(
     /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
 
-    private volatile TransactionalChannel? current;
-
-    /// <summary>Jobs taken from the queue and not yet acknowledged.</summary>
-    public int JobsInHand => current?.InFlight.Count ?? 0;
-
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
         ConsumeUntilDisconnectedAsync,
         (reason, delay) => LogBrokerUnavailable(reason, delay.TotalSeconds),
@@ -75,7 +70,6 @@ public sealed partial class DeliveryConsumer(
         // connection returns them to the queue, and another consumer must not find them still being worked on.
         using var life = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var transactional = new TransactionalChannel(channel, observer);
-        current = transactional;
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivered) => HandleAsync(transactional, delivered, life.Token);
         var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);

@@ -7,18 +7,6 @@ public sealed class InFlightCounter
     private int count;
     private TaskCompletionSource? idle;
 
-    /// <summary>Work in progress now.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (countLock)
-            {
-                return count;
-            }
-        }
-    }
-
     public IDisposable Enter()
     {
         lock (countLock)

@@ -19,7 +19,7 @@ public sealed class SuppressionListTests
         list.Apply(new SuppressionEvent(SuppressionType.Suppressed, "a@example.org", T0, SuppressionReasons.Operator,
             Detail: "asked by phone", MoreEmails: ["b@example.org", "C@example.org"]));
 
-        Assert.Equal(3, list.Count);
+        Assert.Equal(3, list.Page(0, 10).Count);
         Assert.All(["a@example.org", "b@example.org", "c@example.org"], email =>
             Assert.Equal((SuppressionReasons.Operator, "asked by phone", T0), (list.Find(email)!.Reason, list.Find(email)!.Detail, list.Find(email)!.At)));
     }
@@ -31,10 +31,10 @@ public sealed class SuppressionListTests
         list.Apply(new SuppressionEvent(SuppressionType.Suppressed, "b@example.org", T0, SuppressionReasons.Unsubscribed, "c1"));
 
         list.Apply(new SuppressionEvent(SuppressionType.Suppressed, "a@example.org", T0.AddMinutes(1), SuppressionReasons.Operator, MoreEmails: ["b@example.org"]));
-        Assert.Equal((2, SuppressionReasons.Unsubscribed), (list.Count, list.Find("b@example.org")!.Reason));
+        Assert.Equal((2, SuppressionReasons.Unsubscribed), (list.Page(0, 10).Count, list.Find("b@example.org")!.Reason));
 
         list.Apply(new SuppressionEvent(SuppressionType.Unsuppressed, "a@example.org", T0.AddMinutes(2), MoreEmails: ["B@example.org"]));
-        Assert.Equal(0, list.Count);
+        Assert.Equal(0, list.Page(0, 10).Count);
     }
 
     [Fact]
