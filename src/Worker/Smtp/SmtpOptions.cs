@@ -42,7 +42,7 @@ public sealed class SmtpOptions : IValidatableObject
     public SmtpSecurity? Security { get; set; }
 
     /// <summary>
-    /// <see cref="Security"/> when set. Otherwise Auto without credentials, as before; with <see cref="Username"/>,
+    /// <see cref="Security"/> when set. Otherwise Auto without credentials; with <see cref="Username"/>,
     /// TLS is required (SslOnConnect on port 465, else StartTls), so that a relay whose STARTTLS was stripped on the way
     /// never receives the password in plain text. Plain-text AUTH takes an explicit None or Auto.
     /// </summary>
