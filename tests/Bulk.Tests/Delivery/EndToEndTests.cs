@@ -57,7 +57,7 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         await using var system = await BulkSystem.StartFrontAsync(broker);
         await system.StartWorkerAsync(smtp);
 
-        var response = await system.Http.PostAsync("/campaigns", Json(SampleCampaigns.Personal(200)));
+        var response = await system.Http.PostAsync("/campaigns", JsonBody.Of(SampleCampaigns.Personal(200)));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
 
         await smtp.WaitForMailsAsync(200, TimeSpan.FromSeconds(60));
@@ -77,12 +77,12 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
         await using var system = await BulkSystem.StartFrontAsync(broker);
         await system.StartWorkerAsync(smtp);
 
-        var response = await system.Http.PostAsync("/campaigns", Json(SampleCampaigns.Personal(300)));
+        var response = await system.Http.PostAsync("/campaigns", JsonBody.Of(SampleCampaigns.Personal(300)));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
 
         var refused = Enumerable.Range(0, 300).Where(i => i % 7 == 3).Select(SampleCampaigns.Address).ToList();
         await smtp.WaitForMailsAsync(300 - refused.Count, TimeSpan.FromSeconds(60));
-        await WaitUntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(10));
         await Task.Delay(500);
 
         var delivered = smtp.Mails.Select(m => m.Recipient).ToList();
@@ -102,7 +102,7 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
             {"from":"a@example.com","subject":"s","text":"t",
              "recipients":["x@example.org","X@Example.org",{"email":"y@example.org"},"x@EXAMPLE.ORG"]}
             """;
-        var response = await system.Http.PostAsync("/campaigns", Json(body));
+        var response = await system.Http.PostAsync("/campaigns", JsonBody.Of(body));
 
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
         using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
@@ -114,20 +114,4 @@ public sealed class EndToEndTests(BrokerFixture broker, ITestOutputHelper output
     }
 
     private static int Number(string address) => int.Parse(address.AsSpan(4, 5), System.Globalization.CultureInfo.InvariantCulture);
-
-    internal static StringContent Json(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
-
-    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"Condition not met within {timeout}.");
-            }
-
-            await Task.Delay(50);
-        }
-    }
 }

@@ -70,7 +70,7 @@ public sealed class JobFailureTests(BrokerFixture broker)
         Assert.Contains($"injected failure at {step}", failure.GetProperty("reply").GetString());
         Assert.True(failure.GetProperty("deadLettered").GetBoolean());
 
-        await EndToEndTests.WaitUntilAsync(async () => await broker.MessageCountAsync(system.Topology.DeadQueue) == 1, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(async () => await broker.MessageCountAsync(system.Topology.DeadQueue) == 1, TimeSpan.FromSeconds(10));
         var dead = (await broker.GetAsync(system.Topology.DeadQueue))!;
         var reason = Encoding.UTF8.GetString((byte[])dead.BasicProperties.Headers![AmqpHeaders.DeadReason]!);
         Assert.Contains($"injected failure at {step}", reason);

@@ -92,7 +92,7 @@ public sealed class RelayRefusalTests(BrokerFixture broker)
         Assert.Equal((CampaignLedger.Statuses.Cancelled, 0, 0, null), (cancelled.Status, cancelled.Delivered, cancelled.Failed, cancelled.HeldReason));
         Assert.DoesNotContain(smtp.Mails, m => m.EnvelopeFrom == "news@example.com");
         // The held campaign's work is dropped, not left circling on the broker.
-        await EndToEndTests.WaitUntilAsync(async () => await system.WorkQueueDepthAsync() == 0
+        await Poll.UntilAsync(async () => await system.WorkQueueDepthAsync() == 0
             && await broker.MessageCountAsync(system.Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck)) == 0, Soon);
     }
 

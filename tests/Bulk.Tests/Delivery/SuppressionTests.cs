@@ -126,7 +126,7 @@ public sealed partial class SuppressionTests(BrokerFixture broker, ITestOutputHe
     {
         await using var relay = BrokerRelay.Start(broker.Uri);
         await using var system = await BulkSystem.StartFrontThroughAsync(broker, relay);
-        await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         var emails = Enumerable.Range(0, Bulk.Front.Suppressions.SuppressionsApi.MaxPerRequest).Select(Address).ToArray();
 
         // The broker goes away once part of the request has reached it.

@@ -17,7 +17,7 @@ public sealed class WorkerLifecycleTests(BrokerFixture broker, ITestOutputHelper
         await using var system = await BulkSystem.StartFrontAsync(broker);
         var first = await system.StartWorkerAsync(smtp);
 
-        var response = await system.Http.PostAsync("/campaigns", EndToEndTests.Json(SampleCampaigns.Personal(1000)));
+        var response = await system.Http.PostAsync("/campaigns", JsonBody.Of(SampleCampaigns.Personal(1000)));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
         await smtp.WaitForMailsAsync(150, TimeSpan.FromSeconds(30));
 
@@ -30,7 +30,7 @@ public sealed class WorkerLifecycleTests(BrokerFixture broker, ITestOutputHelper
 
         await system.StartWorkerAsync(smtp);
         await smtp.WaitForMailsAsync(1000, TimeSpan.FromSeconds(60));
-        await EndToEndTests.WaitUntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(10));
+        await Poll.UntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(10));
         await Task.Delay(500);
 
         var recipients = smtp.Mails.Select(m => m.Recipient).ToList();
@@ -46,10 +46,10 @@ public sealed class WorkerLifecycleTests(BrokerFixture broker, ITestOutputHelper
         await system.StartWorkerAsync(smtp);
 
         // Once ready, the Front has declared the queues.
-        await EndToEndTests.WaitUntilAsync(
+        await Poll.UntilAsync(
             async () => (await system.Http.GetAsync("/readyz")).StatusCode == System.Net.HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         await broker.PublishAsync(system.Topology.WorkQueue, Encoding.UTF8.GetBytes("this is not a job"));
-        await EndToEndTests.WaitUntilAsync(async () => await broker.MessageCountAsync(system.Topology.DeadQueue) == 1, TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(async () => await broker.MessageCountAsync(system.Topology.DeadQueue) == 1, TimeSpan.FromSeconds(15));
 
         var parked = await broker.GetAsync(system.Topology.DeadQueue);
         Assert.NotNull(parked);
@@ -57,7 +57,7 @@ public sealed class WorkerLifecycleTests(BrokerFixture broker, ITestOutputHelper
         var reason = Encoding.UTF8.GetString((byte[])parked.BasicProperties.Headers![Bulk.Contracts.AmqpHeaders.DeadReason]!);
         Assert.StartsWith("unreadable job", reason);
 
-        var response = await system.Http.PostAsync("/campaigns", EndToEndTests.Json(SampleCampaigns.Personal(3)));
+        var response = await system.Http.PostAsync("/campaigns", JsonBody.Of(SampleCampaigns.Personal(3)));
         Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
         await smtp.WaitForMailsAsync(3, TimeSpan.FromSeconds(30));
     }
