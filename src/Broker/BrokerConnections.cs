@@ -28,7 +28,8 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
     /// <summary>How long opening a connection may take before the broker counts as unreachable.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly SemaphoreSlim opening = new(1, 1);
+    // One lock per role: opening (or failing to open) the consuming connection never holds up publishing.
+    private readonly SemaphoreSlim[] opening = [.. Enum.GetValues<ConnectionRole>().Select(_ => new SemaphoreSlim(1, 1))];
     private readonly IConnection?[] connections = new IConnection?[Enum.GetValues<ConnectionRole>().Length];
     private readonly Uri uri = options.Value.ToBrokerUri();
 
@@ -43,7 +44,8 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
             return open;
         }
 
-        await opening.WaitAsync(cancellationToken);
+        var gate = opening[(int)role];
+        await gate.WaitAsync(cancellationToken);
         try
         {
             if (connections[(int)role] is { IsOpen: true } reopened)
@@ -54,7 +56,9 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
             if (connections[(int)role] is { } dropped)
             {
                 connections[(int)role] = null;
-                await dropped.DisposeAsync();
+                // Not awaited here: disposing a dropped connection waits for its consumers' handlers to return, and
+                // they may be waiting for this very call (a handler recording an outcome needs a connection).
+                _ = DisposeQuietlyAsync(dropped);
             }
 
             var connection = await OpenAsync(role, cancellationToken);
@@ -63,7 +67,7 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         }
         finally
         {
-            opening.Release();
+            gate.Release();
         }
     }
 
@@ -98,6 +102,18 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         }
     }
 
+    private static async Task DisposeQuietlyAsync(IConnection dropped)
+    {
+        try
+        {
+            await dropped.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // It is gone either way.
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var connection in connections)
@@ -108,7 +124,10 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
             }
         }
 
-        opening.Dispose();
+        foreach (var gate in opening)
+        {
+            gate.Dispose();
+        }
     }
 
     [LoggerMessage(LogLevel.Information, "Connected to RabbitMQ at {Host}:{Port} for {Role}")]

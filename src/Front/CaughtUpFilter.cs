@@ -18,7 +18,7 @@ public static class CaughtUpFilter
     {
         builder.AddEndpointFilter(async (context, next) =>
         {
-            await stream(context.HttpContext.RequestServices).WhenCaughtUpAsync(Patience);
+            await stream(context.HttpContext.RequestServices).WaitForStartupReplayAsync(Patience);
             return await next(context);
         });
         return builder;

@@ -7,8 +7,10 @@ public sealed class FrontOptions : IValidatableObject
 {
     public const string Section = "Front";
 
+    [Range(1, 10_000_000, ErrorMessage = "Front__MaxRecipients must be between 1 and 10000000")]
     public int MaxRecipients { get; set; } = 100_000;
 
+    [Range(1024d, 1024d * 1024 * 1024, ErrorMessage = "Front__MaxBodyBytes must be between 1024 and 1073741824")]
     public long MaxBodyBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
@@ -19,15 +21,19 @@ public sealed class FrontOptions : IValidatableObject
     /// message with attachments (SendGrid 30 MB, Mailgun 25 MB). The limit is what lets the Front refuse a huge
     /// value as it streams in, instead of holding it whole (and twice over, as text) before saying no.
     /// </remarks>
+    [Range(1024, 16 * 1024 * 1024, ErrorMessage = "Front__MaxTemplateBytes must be between 1024 and 16777216")]
     public int MaxTemplateBytes { get; set; } = 1024 * 1024;
 
     /// <summary>Values one recipient's data may hold, nested members and elements included.</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Front__MaxDataValuesPerRecipient must be between 1 and 1000000")]
     public int MaxDataValuesPerRecipient { get; set; } = 1000;
 
     /// <summary>Values all recipients' data may hold together: each costs the Front memory until the campaign is enqueued.</summary>
+    [Range(1, 100_000_000, ErrorMessage = "Front__MaxDataValues must be between 1 and 100000000")]
     public int MaxDataValues { get; set; } = 1_000_000;
 
     /// <summary>How long the Front waits for the broker's confirm before it answers 503.</summary>
+    [Range(1, 300, ErrorMessage = "Front__PublishTimeoutSeconds must be between 1 and 300")]
     public int PublishTimeoutSeconds { get; set; } = 15;
 
     /// <summary>Keys accepted as <c>Authorization: Bearer</c>; with none (and no file) only loopback clients are served.</summary>
@@ -40,48 +46,16 @@ public sealed class FrontOptions : IValidatableObject
     public List<string> AllowedSenders { get; set; } = [];
 
     /// <summary>Campaigns one API key (or, without keys, one client address) may post per minute, in bursts up to the same number; 0 for no limit.</summary>
+    [Range(0, 1_000_000, ErrorMessage = "Front__CampaignsPerMinute must be 0 (no limit) or up to 1000000")]
     public int CampaignsPerMinute { get; set; } = 60;
 
     /// <summary>The shortest API key accepted: anything shorter is guessable.</summary>
     public const int MinApiKeyLength = 16;
 
+    /// <summary>What the attributes cannot say: every key, the keys file and every allowed sender must be usable.</summary>
+    /// <remarks>Data annotations run this only once every attribute holds.</remarks>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (MaxRecipients is < 1 or > 10_000_000)
-        {
-            yield return new ValidationResult("Front__MaxRecipients must be between 1 and 10000000", [nameof(MaxRecipients)]);
-        }
-
-        if (MaxBodyBytes is < 1024 or > 1024L * 1024 * 1024)
-        {
-            yield return new ValidationResult("Front__MaxBodyBytes must be between 1024 and 1073741824", [nameof(MaxBodyBytes)]);
-        }
-
-        if (MaxDataValuesPerRecipient is < 1 or > 1_000_000)
-        {
-            yield return new ValidationResult("Front__MaxDataValuesPerRecipient must be between 1 and 1000000", [nameof(MaxDataValuesPerRecipient)]);
-        }
-
-        if (MaxDataValues is < 1 or > 100_000_000)
-        {
-            yield return new ValidationResult("Front__MaxDataValues must be between 1 and 100000000", [nameof(MaxDataValues)]);
-        }
-
-        if (MaxTemplateBytes is < 1024 or > 16 * 1024 * 1024)
-        {
-            yield return new ValidationResult("Front__MaxTemplateBytes must be between 1024 and 16777216", [nameof(MaxTemplateBytes)]);
-        }
-
-        if (PublishTimeoutSeconds is < 1 or > 300)
-        {
-            yield return new ValidationResult("Front__PublishTimeoutSeconds must be between 1 and 300", [nameof(PublishTimeoutSeconds)]);
-        }
-
-        if (CampaignsPerMinute is < 0 or > 1_000_000)
-        {
-            yield return new ValidationResult("Front__CampaignsPerMinute must be 0 (no limit) or up to 1000000", [nameof(CampaignsPerMinute)]);
-        }
-
         for (var i = 0; i < ApiKeys.Count; i++)
         {
             if (ApiKeys[i] is not { } key || key.Length < MinApiKeyLength || key.Any(c => c is <= ' ' or > '~'))

@@ -25,9 +25,8 @@ public static class WorkerHost
         builder.Services.AddHostedService<SmtpSecurityNotice>();
         builder.Services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<UnsubscribeOptions>()
-            .Validate(o => !string.IsNullOrEmpty(o.BaseUrl),
-                "Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com");
+        // Workers put unsubscribe links in every mail: on top of what every process checks, they need the Front's address.
+        builder.Services.AddSingleton<IValidateOptions<UnsubscribeOptions>, UnsubscribeOptions.LinksInMailValidator>();
         builder.Services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddLiquidSandbox();

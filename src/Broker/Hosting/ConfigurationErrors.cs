@@ -11,6 +11,7 @@ public static class ConfigurationErrors
     }
 
     // The data-annotations validator reports "DataAnnotation validation failed for 'X' members: 'Y' with the error: 'MSG'."
+    // (Not the [OptionsValidator] source generator: its [Range] ignores ErrorMessage, dotnet/runtime#123137.)
     private static string Unwrap(string failure)
     {
         const string marker = "with the error: '";

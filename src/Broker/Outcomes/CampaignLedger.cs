@@ -45,26 +45,22 @@ public sealed class CampaignLedger
         public const string Held = "held";
     }
 
-    private readonly Lock gate = new();
+    private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
     private readonly MarkerWaiters markers = new();
-    private long duplicateDeliveries;
-
-    /// <summary>Deliveries recorded for recipients already delivered: the duplicates the system sent.</summary>
-    public long DuplicateDeliveries => Interlocked.Read(ref duplicateDeliveries);
 
     public void Apply(OutcomeEvent e)
     {
-        lock (gate)
+        lock (stateLock)
         {
             switch (e.Type)
             {
-                case OutcomeTypes.Marker:
-                    markers.Seen(e.CampaignId);
+                case OutcomeType.Marker:
+                    markers.Seen(e.MarkerId!);
                     break;
-                case OutcomeTypes.Accepted:
+                case OutcomeType.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
                     accepted.Version++;
@@ -74,10 +70,10 @@ public sealed class CampaignLedger
                     }
 
                     break;
-                case OutcomeTypes.Progress:
+                case OutcomeType.Progress:
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
                     break;
-                case OutcomeTypes.Replayed:
+                case OutcomeType.Replayed:
                     if (campaigns.TryGetValue(e.CampaignId, out var replayed))
                     {
                         replayed.Reopen(e.Replayed ?? []);
@@ -85,7 +81,7 @@ public sealed class CampaignLedger
                     }
 
                     break;
-                case OutcomeTypes.Paused or OutcomeTypes.Resumed or OutcomeTypes.Cancelled or OutcomeTypes.Held:
+                case OutcomeType.Paused or OutcomeType.Resumed or OutcomeType.Cancelled or OutcomeType.Held:
                     var controlled = GetOrAdd(e.CampaignId, e.Total);
                     controlled.Control(e.Type, e.At, e.Reason);
                     break;
@@ -100,7 +96,7 @@ public sealed class CampaignLedger
 
     public RecipientState State(string campaignId, int index)
     {
-        lock (gate)
+        lock (stateLock)
         {
             if (!campaigns.TryGetValue(campaignId, out var c))
             {
@@ -117,7 +113,7 @@ public sealed class CampaignLedger
 
     public CampaignStatus? Find(string campaignId)
     {
-        lock (gate)
+        lock (stateLock)
         {
             return campaigns.TryGetValue(campaignId, out var c) ? c.Snapshot() : null;
         }
@@ -126,7 +122,7 @@ public sealed class CampaignLedger
     /// <summary>The most recently accepted campaigns first.</summary>
     public IReadOnlyList<CampaignStatus> Recent(int limit)
     {
-        lock (gate)
+        lock (stateLock)
         {
             return [.. order.AsEnumerable().Reverse().Take(limit).Select(c => c.Snapshot())];
         }
@@ -135,7 +131,7 @@ public sealed class CampaignLedger
     /// <summary>A page of a campaign's failed recipients in recipient order, with how many there are in all.</summary>
     public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit)
     {
-        lock (gate)
+        lock (stateLock)
         {
             if (!campaigns.TryGetValue(campaignId, out var c))
             {
@@ -148,7 +144,7 @@ public sealed class CampaignLedger
 
     public IdempotentRequest? FindKey(string idempotencyKey)
     {
-        lock (gate)
+        lock (stateLock)
         {
             return keys.GetValueOrDefault(idempotencyKey);
         }
@@ -177,8 +173,7 @@ public sealed class CampaignLedger
         {
             if (!c.MarkDone(index))
             {
-                Interlocked.Increment(ref duplicateDeliveries);
-                continue;
+                continue; // a duplicate delivery, or one read twice: counted once
             }
 
             c.Delivered++;
@@ -252,7 +247,7 @@ public sealed class CampaignLedger
         /// <summary>Goes up with every change, so a watcher can tell whether there is news.</summary>
         public long Version { get; set; }
 
-        public void Control(string type, DateTimeOffset at, string? reason)
+        public void Control(OutcomeType type, DateTimeOffset at, string? reason)
         {
             if (CompletedAt is not null || CancelledAt is not null)
             {
@@ -261,21 +256,21 @@ public sealed class CampaignLedger
 
             switch (type)
             {
-                case OutcomeTypes.Paused:
+                case OutcomeType.Paused:
                     Paused = true;
                     break;
-                case OutcomeTypes.Resumed:
+                case OutcomeType.Resumed:
                     ResumedAt = at;
                     Paused = false;
                     HeldReason = null;
                     HeldAt = null;
                     break;
-                case OutcomeTypes.Held:
+                case OutcomeType.Held:
                     // Several Workers may each find the relay refusing: the first reply stays.
                     HeldReason ??= string.IsNullOrWhiteSpace(reason) ? "the relay refused the sender" : reason;
                     HeldAt ??= at;
                     break;
-                case OutcomeTypes.Cancelled:
+                case OutcomeType.Cancelled:
                     CancelledAt = at;
                     Paused = false;
                     HeldReason = null;

@@ -25,5 +25,5 @@ public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnecti
     protected override void Apply(OutcomeEvent e) => ledger.Apply(e);
 
     protected override (OutcomeEvent Marker, Task Seen) NewMarker(string id) =>
-        (new OutcomeEvent(OutcomeTypes.Marker, id, DateTimeOffset.UtcNow), ledger.WaitForMarkerAsync(id));
+        (OutcomeEvent.Marker(id), ledger.WaitForMarkerAsync(id));
 }

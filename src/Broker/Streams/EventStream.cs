@@ -10,9 +10,9 @@ namespace Bulk.Broker.Streams;
 
 /// <summary>Writes to one of Bulk's streams, and tails it into this process's fold of it.</summary>
 /// <remarks>
-/// The tail starts at the first entry the stream still holds, so a restarted process rebuilds its state, and after
-/// a broker outage it resumes from the offset after the last entry it applied. Writes wait for the broker's confirm.
-/// A marker written by the process itself tells it when its tail has read everything written before.
+/// The tail starts at the first entry the stream still holds, so a restarted process rebuilds its state (the startup
+/// replay), and after a broker outage it resumes from the offset after the last entry it applied. Writes wait for the
+/// broker's confirm. A marker written by the process itself tells it when its tail has read everything written before.
 /// </remarks>
 public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger logger) : BackgroundService
     where TEvent : class
@@ -24,9 +24,10 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     private static readonly CreateChannelOptions ConfirmedChannel = new(
         publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
-    private readonly SemaphoreSlim writeGate = new(1, 1);
+    // Appends take turns on the one write channel, which a failed append replaces.
+    private readonly SemaphoreSlim writeChannelLock = new(1, 1);
     private IChannel? writeChannel;
-    private readonly TaskCompletionSource caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource startupReplayed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextOffset = -1;
 
     /// <summary>The stream's name on the broker.</summary>
@@ -43,13 +44,13 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     protected abstract (TEvent Marker, Task Seen) NewMarker(string id);
 
     /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
-    public Task CaughtUp => caughtUp.Task;
+    public Task StartupReplayed => startupReplayed.Task;
 
     /// <summary>Appends events and returns once the broker has confirmed them all.</summary>
     /// <exception cref="IOException">The broker is unreachable or did not confirm.</exception>
     public async Task AppendAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken)
     {
-        await writeGate.WaitAsync(cancellationToken);
+        await writeChannelLock.WaitAsync(cancellationToken);
         try
         {
             var channel = await WriteChannelAsync(cancellationToken);
@@ -74,7 +75,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         }
         finally
         {
-            writeGate.Release();
+            writeChannelLock.Release();
         }
     }
 
@@ -101,14 +102,15 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     }
 
     /// <summary>
-    /// Waits (up to <paramref name="timeout"/>) for a process that just started to rebuild its state from the stream,
-    /// so that it does not answer "unknown" meanwhile; false when the broker is away and the state is what it is.
+    /// Waits (up to <paramref name="timeout"/>) for <see cref="StartupReplayed"/>: a process that just started rebuilds
+    /// its state from the stream, and should not answer "unknown" meanwhile; false when the broker is away and the
+    /// state is what it is.
     /// </summary>
-    public async Task<bool> WhenCaughtUpAsync(TimeSpan timeout)
+    public async Task<bool> WaitForStartupReplayAsync(TimeSpan timeout)
     {
         try
         {
-            await CaughtUp.WaitAsync(timeout);
+            await StartupReplayed.WaitAsync(timeout);
             return true;
         }
         catch (TimeoutException)
@@ -117,8 +119,9 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         }
     }
 
-    /// <summary>Returns once this process's fold holds every entry written to the stream before the call.</summary>
-    public async Task CatchUpAsync(CancellationToken cancellationToken)
+    /// <summary>Returns once this process's fold holds every entry written to the stream before the call, by any process.</summary>
+    /// <remarks>Writes a marker and waits for the tail to read it back: a round trip through the broker.</remarks>
+    public async Task ReadToNowAsync(CancellationToken cancellationToken)
     {
         var (marker, seen) = NewMarker(Guid.NewGuid().ToString("N"));
         await AppendAsync([marker], cancellationToken);
@@ -155,14 +158,14 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         await channel.BasicConsumeAsync(StreamName, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
             arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
         StreamLogMessages.Tailing(logger, StreamName, start.ToString());
-        if (!caughtUp.Task.IsCompleted)
+        if (!startupReplayed.Task.IsCompleted)
         {
             _ = Task.Run(async () =>
             {
                 try
                 {
-                    await CatchUpAsync(stoppingToken);
-                    caughtUp.TrySetResult();
+                    await ReadToNowAsync(stoppingToken);
+                    startupReplayed.TrySetResult();
                 }
                 catch (Exception e) when (e is IOException or OperationCanceledException)
                 {
@@ -243,11 +246,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         await base.StopAsync(cancellationToken);
         try
         {
-            await writeGate.WaitAsync(cancellationToken);
+            await writeChannelLock.WaitAsync(cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            // The host's time to stop is up and a write still holds the gate: its channel goes with the process.
+            // The host's time to stop is up and a write still holds the channel: it goes with the process.
             return;
         }
 
@@ -257,7 +260,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         }
         finally
         {
-            writeGate.Release();
+            writeChannelLock.Release();
         }
     }
 }

@@ -7,31 +7,20 @@ namespace Bulk.Broker.Suppressions;
 /// <remarks>Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.</remarks>
 public sealed class SuppressionList
 {
-    private readonly Lock gate = new();
+    private readonly Lock entriesLock = new();
     private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
     private readonly MarkerWaiters markers = new();
 
-    public int Count
-    {
-        get
-        {
-            lock (gate)
-            {
-                return entries.Count;
-            }
-        }
-    }
-
     public void Apply(SuppressionEvent e)
     {
-        lock (gate)
+        lock (entriesLock)
         {
             switch (e.Type)
             {
-                case SuppressionTypes.Marker:
-                    markers.Seen(e.Email);
+                case SuppressionType.Marker:
+                    markers.Seen(e.MarkerId!);
                     break;
-                case SuppressionTypes.Suppressed:
+                case SuppressionType.Suppressed:
                     foreach (var email in Emails(e))
                     {
                         // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
@@ -39,7 +28,7 @@ public sealed class SuppressionList
                     }
 
                     break;
-                case SuppressionTypes.Unsuppressed:
+                case SuppressionType.Unsuppressed:
                     foreach (var email in Emails(e))
                     {
                         entries.Remove(email);
@@ -54,7 +43,7 @@ public sealed class SuppressionList
 
     public Suppression? Find(string email)
     {
-        lock (gate)
+        lock (entriesLock)
         {
             return entries.GetValueOrDefault(email);
         }
@@ -63,7 +52,7 @@ public sealed class SuppressionList
     /// <summary>A page of the list, most recent first, with how many there are in all.</summary>
     public (IReadOnlyList<Suppression> Page, int Count) Page(int offset, int limit)
     {
-        lock (gate)
+        lock (entriesLock)
         {
             return ([.. entries.Values.OrderByDescending(s => s.At).ThenBy(s => s.Email, StringComparer.OrdinalIgnoreCase).Skip(offset).Take(limit)], entries.Count);
         }

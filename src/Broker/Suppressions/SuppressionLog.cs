@@ -27,5 +27,5 @@ public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, BrokerConn
     protected override void Apply(SuppressionEvent e) => list.Apply(e);
 
     protected override (SuppressionEvent Marker, Task Seen) NewMarker(string id) =>
-        (new SuppressionEvent(SuppressionTypes.Marker, id, DateTimeOffset.UtcNow), list.WaitForMarkerAsync(id));
+        (SuppressionEvent.Marker(id), list.WaitForMarkerAsync(id));
 }

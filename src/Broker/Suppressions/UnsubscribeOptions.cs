@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 
 namespace Bulk.Broker.Suppressions;
 
@@ -13,23 +14,23 @@ public sealed class UnsubscribeOptions : IValidatableObject
 
     public const int MinSecretLength = 32;
 
+    private const string SecretRule =
+        "Unsubscribe__Secret is required: at least 32 characters, the same for the Front and every Worker (it signs unsubscribe links)";
+
+    [Required(ErrorMessage = SecretRule)]
+    [MinLength(MinSecretLength, ErrorMessage = SecretRule)]
     public string? Secret { get; set; }
 
-    /// <summary>The Front as recipients reach it, e.g. https://mail.example.com; required by Workers.</summary>
+    /// <summary>The Front as recipients reach it, e.g. https://mail.example.com; required by Workers (see <see cref="LinksInMailValidator"/>).</summary>
     public string? BaseUrl { get; set; }
 
     /// <summary>A mailbox for mail-client unsubscribes (the mailto: half of List-Unsubscribe); optional.</summary>
     public string? Mailto { get; set; }
 
+    /// <summary>What the attributes cannot say: the address and mailbox, when given, must be usable in a header.</summary>
+    /// <remarks>Data annotations run this only once every attribute holds.</remarks>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (string.IsNullOrEmpty(Secret) || Secret.Length < MinSecretLength)
-        {
-            yield return new ValidationResult(
-                $"Unsubscribe__Secret is required: at least {MinSecretLength} characters, the same for the Front and every Worker (it signs unsubscribe links)",
-                [nameof(Secret)]);
-        }
-
         if (!string.IsNullOrEmpty(BaseUrl)
             && (!Uri.TryCreate(BaseUrl, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.Query.Length > 0))
         {
@@ -40,5 +41,14 @@ public sealed class UnsubscribeOptions : IValidatableObject
         {
             yield return new ValidationResult("Unsubscribe__Mailto must be a plain address, e.g. unsubscribe@example.com", [nameof(Mailto)]);
         }
+    }
+
+    /// <summary>The rule of a process that puts unsubscribe links in mail (a Worker): it needs <see cref="BaseUrl"/>.</summary>
+    /// <remarks>The Front only checks tokens and needs none; a Worker registers this beside the rules every process has.</remarks>
+    public sealed class LinksInMailValidator : IValidateOptions<UnsubscribeOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, UnsubscribeOptions options) => string.IsNullOrEmpty(options.BaseUrl)
+            ? ValidateOptionsResult.Fail("Unsubscribe__BaseUrl is required: where recipients reach the Front's unsubscribe links, e.g. https://mail.example.com")
+            : ValidateOptionsResult.Success;
     }
 }

@@ -1,16 +1,22 @@
+using System.Text.Json.Serialization;
+
 namespace Bulk.Contracts.Suppressions;
 
-/// <summary>The kinds of fact the suppressions stream records.</summary>
-public static class SuppressionTypes
+/// <summary>The kinds of fact the suppressions stream records; on the wire, the name given to each.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<SuppressionType>))]
+public enum SuppressionType
 {
     /// <summary>The address is never mailed again by any campaign.</summary>
-    public const string Suppressed = "suppressed";
+    [JsonStringEnumMemberName("suppressed")]
+    Suppressed,
 
     /// <summary>An operator took the address off the list.</summary>
-    public const string Unsuppressed = "unsuppressed";
+    [JsonStringEnumMemberName("unsuppressed")]
+    Unsuppressed,
 
-    /// <summary>Written by a process to learn when its tail has caught up; carries no fact.</summary>
-    public const string Marker = "marker";
+    /// <summary>Written by a process to learn when its tail has read everything before it; carries no fact.</summary>
+    [JsonStringEnumMemberName("marker")]
+    Marker,
 }
 
 /// <summary>Why an address is suppressed.</summary>
@@ -26,7 +32,7 @@ public static class SuppressionReasons
     public const string Operator = "operator";
 }
 
-/// <summary>One entry of the suppressions stream; <paramref name="Email"/> is the marker's id for markers.</summary>
+/// <summary>One entry of the suppressions stream.</summary>
 /// <param name="CampaignId">The campaign whose link or bounce caused it, when there is one.</param>
 /// <param name="Detail">The relay's reply for a bounce, an operator's note otherwise.</param>
 /// <param name="MoreEmails">
@@ -34,13 +40,21 @@ public static class SuppressionReasons
 /// records it whole or not at all.
 /// </param>
 public sealed record SuppressionEvent(
-    string Type,
+    SuppressionType Type,
     string Email,
     DateTimeOffset At,
     string? Reason = null,
     string? CampaignId = null,
     string? Detail = null,
-    IReadOnlyList<string>? MoreEmails = null);
+    IReadOnlyList<string>? MoreEmails = null)
+{
+    /// <summary>A marker entry with the given id, which travels in the <c>email</c> field.</summary>
+    public static SuppressionEvent Marker(string id) => new(SuppressionType.Marker, id, DateTimeOffset.UtcNow);
+
+    /// <summary>A marker's id (the <c>email</c> field on the wire); null for every other entry.</summary>
+    [JsonIgnore]
+    public string? MarkerId => Type == SuppressionType.Marker ? Email : null;
+}
 
 /// <summary>An address on the suppression list, and why.</summary>
 public sealed record Suppression(string Email, string Reason, DateTimeOffset At, string? CampaignId, string? Detail);

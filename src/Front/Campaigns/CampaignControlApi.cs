@@ -10,14 +10,14 @@ public static class CampaignControlApi
 {
     public static RouteGroupBuilder MapCampaignControl(this RouteGroupBuilder group)
     {
-        group.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeTypes.Paused, outcomes, ct));
-        group.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeTypes.Resumed, outcomes, ct));
-        group.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeTypes.Cancelled, outcomes, ct));
+        group.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Paused, outcomes, ct));
+        group.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Resumed, outcomes, ct));
+        group.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Cancelled, outcomes, ct));
         return group;
     }
 
     private static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> ControlAsync(
-        string id, string action, OutcomeLog outcomes, CancellationToken cancellationToken)
+        string id, OutcomeType action, OutcomeLog outcomes, CancellationToken cancellationToken)
     {
         if (outcomes.Ledger.Find(id) is not { } status)
         {
@@ -31,9 +31,9 @@ public static class CampaignControlApi
 
         switch (action)
         {
-            case OutcomeTypes.Paused when status.Status == CampaignLedger.Statuses.Paused:
+            case OutcomeType.Paused when status.Status == CampaignLedger.Statuses.Paused:
                 return TypedResults.Ok(status); // pausing twice is still paused
-            case OutcomeTypes.Resumed when status.Status is not (CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held):
+            case OutcomeType.Resumed when status.Status is not (CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held):
                 return Conflict($"Campaign {id} is {status.Status}, not paused or held.");
         }
 
@@ -45,7 +45,7 @@ public static class CampaignControlApi
         catch (IOException)
         {
             // The stream's writer logged the reason, which names the broker's host and port; the client is told no more.
-            return Broker.BrokerProblem.ServiceUnavailable("Not recorded", $"The {action} request was not confirmed; retry later.");
+            return Broker.BrokerProblem.ServiceUnavailable("Not recorded", $"The {action.ToString().ToLowerInvariant()} request was not confirmed; retry later.");
         }
 
         return TypedResults.Ok(outcomes.Ledger.Find(id)!);

@@ -41,7 +41,7 @@ public sealed partial class CampaignIntake(
             {
                 lease = await keyLock.AcquireAsync(key, timeout.Token);
                 // Any Front may have taken this key before: read the stream up to now before deciding.
-                await outcomes.CatchUpAsync(timeout.Token);
+                await outcomes.ReadToNowAsync(timeout.Token);
                 if (outcomes.Ledger.FindKey(key) is { } earlier)
                 {
                     return earlier.RequestHash == campaign.Hash
@@ -51,7 +51,7 @@ public sealed partial class CampaignIntake(
             }
 
             await publisher.PublishAsync(job);
-            await RecordAcceptedAsync(new OutcomeEvent(OutcomeTypes.Accepted, job.CampaignId, DateTimeOffset.UtcNow, job.Recipients.Count,
+            await RecordAcceptedAsync(new OutcomeEvent(OutcomeType.Accepted, job.CampaignId, DateTimeOffset.UtcNow, job.Recipients.Count,
                 campaign.IdempotencyKey, campaign.Hash, DuplicatesDropped: campaign.DuplicatesDropped));
         }
         catch (Exception e) when (e is BrokerUnavailableException or IOException or OperationCanceledException)

@@ -9,7 +9,7 @@ public sealed class StreamsCaughtUpHealthCheck(OutcomeLog outcomes, SuppressionL
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(
-            !outcomes.CaughtUp.IsCompleted ? HealthCheckResult.Unhealthy("still reading the outcomes stream")
-            : !suppressions.CaughtUp.IsCompleted ? HealthCheckResult.Unhealthy("still reading the suppressions stream")
+            !outcomes.StartupReplayed.IsCompleted ? HealthCheckResult.Unhealthy("still reading the outcomes stream")
+            : !suppressions.StartupReplayed.IsCompleted ? HealthCheckResult.Unhealthy("still reading the suppressions stream")
             : HealthCheckResult.Healthy());
 }

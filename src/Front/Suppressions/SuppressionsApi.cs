@@ -97,7 +97,7 @@ public static class SuppressionsApi
         if (fresh.Count > 0)
         {
             // One entry for the whole request: the broker confirms all of it or none, so a 503 never hides a partial write.
-            var suppressed = new SuppressionEvent(SuppressionTypes.Suppressed, fresh[0], now, SuppressionReasons.Operator,
+            var suppressed = new SuppressionEvent(SuppressionType.Suppressed, fresh[0], now, SuppressionReasons.Operator,
                 Detail: request.Note, MoreEmails: fresh.Count > 1 ? fresh[1..] : null);
             if (await RecordAsync(log, suppressed, cancellationToken) is { } failed)
             {
@@ -115,7 +115,7 @@ public static class SuppressionsApi
             return NotSuppressed(email);
         }
 
-        var removed = new SuppressionEvent(SuppressionTypes.Unsuppressed, found.Email, DateTimeOffset.UtcNow);
+        var removed = new SuppressionEvent(SuppressionType.Unsuppressed, found.Email, DateTimeOffset.UtcNow);
         return await RecordAsync(log, removed, cancellationToken) is { } failed ? failed : TypedResults.NoContent();
     }
 

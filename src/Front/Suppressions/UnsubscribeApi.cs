@@ -41,7 +41,7 @@ public static class UnsubscribeApi
 
         if (log.List.Find(email) is null)
         {
-            var unsubscribed = new SuppressionEvent(SuppressionTypes.Suppressed, email, DateTimeOffset.UtcNow, SuppressionReasons.Unsubscribed, campaignId);
+            var unsubscribed = new SuppressionEvent(SuppressionType.Suppressed, email, DateTimeOffset.UtcNow, SuppressionReasons.Unsubscribed, campaignId);
             if (await SuppressionsApi.RecordAsync(log, unsubscribed, cancellationToken) is not null)
             {
                 return Page(StatusCodes.Status503ServiceUnavailable, "We could not record your request just now. Please try again in a minute.", null);

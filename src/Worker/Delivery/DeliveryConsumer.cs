@@ -30,18 +30,13 @@ public sealed partial class DeliveryConsumer(
 {
 
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan CatchUpTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan ReadToNowTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Topology topology = connections.Topology;
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
 
     /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
-
-    private volatile Session? current;
-
-    /// <summary>Jobs taken from the queue and not yet acknowledged.</summary>
-    public int JobsInHand => current?.InFlight.Count ?? 0;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
         ConsumeUntilDisconnectedAsync,
@@ -68,16 +63,15 @@ public sealed partial class DeliveryConsumer(
         await channel.TxSelectAsync(stopping);
 
         // Know everything already delivered, and every suppressed address, before taking any job.
-        await CatchUpAsync(stopping);
-        await CatchUpAsync(suppressions, stopping);
+        await ReadOutcomesToNowAsync(stopping);
+        await ReadToNowAsync(suppressions, stopping);
 
         // Jobs in hand stop taking recipients when the Worker stops or when this connection is lost: a lost
         // connection returns them to the queue, and another consumer must not find them still being worked on.
         using var life = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var session = new Session(channel, observer);
-        current = session;
+        var transactional = new TransactionalChannel(channel, observer);
         var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivered) => HandleAsync(session, delivered, life.Token);
+        consumer.ReceivedAsync += (_, delivered) => HandleAsync(transactional, delivered, life.Token);
         var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);
         LogConsuming(topology.WorkQueue, prefetch);
 
@@ -91,27 +85,27 @@ public sealed partial class DeliveryConsumer(
         {
             await life.CancelAsync();
             // Let the handlers record what they sent (once the broker is back) before a new consumer sees their jobs.
-            await session.InFlight.WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await transactional.InFlight.WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             throw new IOException("the connection to RabbitMQ was lost");
         }
 
         // Graceful stop: take no more jobs, let the ones in hand finish or hand back their remainder, then leave.
         await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
-        await session.InFlight.WhenIdleAsync();
+        await transactional.InFlight.WhenIdleAsync();
         await channel.CloseAsync(CancellationToken.None);
         LogStopped();
     }
 
-    private async Task HandleAsync(Session session, BasicDeliverEventArgs delivered, CancellationToken stopping)
+    private async Task HandleAsync(TransactionalChannel channel, BasicDeliverEventArgs delivered, CancellationToken stopping)
     {
-        using var _ = session.InFlight.Enter();
+        using var _ = channel.InFlight.Enter();
         DeliveryJob? job = null;
         try
         {
             job = JobMessages.TryRead(delivered.Body.Span, out var unreadable);
             if (job is null)
             {
-                await session.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), unreadable)]);
+                await channel.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), unreadable)]);
                 LogParked(delivered.BasicProperties.MessageId, unreadable!);
                 return;
             }
@@ -120,7 +114,7 @@ public sealed partial class DeliveryConsumer(
             {
                 var total = job.Total > 0 ? job.Total : job.Recipients.Count;
                 var batches = job.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => job with { Recipients = batch, Total = total }).ToList();
-                await session.CommitAsync(delivered.DeliveryTag, [.. batches.Select(Outgoing)]);
+                await channel.CommitAsync(delivered.DeliveryTag, [.. batches.Select(Outgoing)]);
                 LogSplit(job.CampaignId, job.Recipients.Count, batches.Count);
                 return;
             }
@@ -128,13 +122,13 @@ public sealed partial class DeliveryConsumer(
             if (delivered.Redelivered)
             {
                 // Whoever held this job before may have delivered part of it: see what they recorded first.
-                await CatchUpAsync(stopping);
+                await ReadOutcomesToNowAsync(stopping);
             }
 
             if (job.Replayed)
             {
                 // Moved back from the parking lot: its recipients stop being failed before any of them is sent.
-                await outcomes.RecordAsync([new OutcomeEvent(OutcomeTypes.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
+                await outcomes.RecordAsync([new OutcomeEvent(OutcomeType.Replayed, job.CampaignId, DateTimeOffset.UtcNow, job.Total,
                     Replayed: [.. job.Recipients.Select(r => r.Index)])], stopping);
                 job = job with { Replayed = false };
             }
@@ -142,7 +136,7 @@ public sealed partial class DeliveryConsumer(
             // A job of a paused or held campaign waits on the broker; one of a cancelled campaign is dropped unsent.
             if (Destination(job.CampaignId) is var elsewhere && elsewhere != topology.WorkQueue)
             {
-                await session.CommitAsync(delivered.DeliveryTag, elsewhere is null ? [] : [(elsewhere, Serialize(job), null)]);
+                await channel.CommitAsync(delivered.DeliveryTag, elsewhere is null ? [] : [(elsewhere, Serialize(job), null)]);
                 if (elsewhere is null)
                 {
                     LogDropped(job.CampaignId, job.Recipients.Count);
@@ -176,38 +170,38 @@ public sealed partial class DeliveryConsumer(
                 remainder.Add((topology.DeadQueue, Serialize(dead), $"transient failures outlasted every delay tier; last reply: {outcome.LastReply}"));
             }
 
-            await session.CommitAsync(delivered.DeliveryTag, remainder);
+            await channel.CommitAsync(delivered.DeliveryTag, remainder);
             LogJobDone(job.CampaignId, job.Recipients.Count, outcome.Delivered, outcome.Failed, outcome.Deferred.Count, outcome.DeadLettered.Count, outcome.Skipped, outcome.Returned.Count);
         }
-        catch (Exception e) when (!session.IsOpen || (e is OperationCanceledException && stopping.IsCancellationRequested))
+        catch (Exception e) when (!channel.IsOpen || (e is OperationCanceledException && stopping.IsCancellationRequested))
         {
             // The connection is gone (or going): the job returns to the queue by itself, and its recorded outcomes stand.
             LogHandedBack(delivered.DeliveryTag, e.Message);
         }
         catch (Exception e) when (job is not null && IsBrokerTrouble(e))
         {
-            await DelayAsync(session, delivered, job, e);
+            await DelayAsync(channel, delivered, job, e);
         }
         catch (Exception e)
         {
-            await ParkAsync(session, delivered, job, e, stopping);
+            await ParkAsync(channel, delivered, job, e, stopping);
         }
     }
 
     /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and comes back.</summary>
-    private async Task DelayAsync(Session session, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error)
+    private async Task DelayAsync(TransactionalChannel channel, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error)
     {
         LogDelayed(job.CampaignId, delivered.DeliveryTag, error.Message);
         try
         {
             var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
-            await session.CommitAsync(delivered.DeliveryTag,
+            await channel.CommitAsync(delivered.DeliveryTag,
                 rest.Count == 0 ? [] : [(topology.RetryQueue(PauseRecheck), Serialize(job with { Recipients = rest }), null)]);
         }
         catch (Exception e)
         {
             LogParkFailed(delivered.DeliveryTag, e.Message);
-            await session.HandBackAsync(delivered.DeliveryTag);
+            await channel.HandBackAsync(delivered.DeliveryTag);
         }
     }
 
@@ -220,7 +214,7 @@ public sealed partial class DeliveryConsumer(
     /// Recorded as dead-lettered failures, so the campaign's counts add up and it reaches a final state; replaying the
     /// parking lot reopens them. Should even that fail, the job goes back to the queue rather than stay unacknowledged.
     /// </remarks>
-    private async Task ParkAsync(Session session, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
+    private async Task ParkAsync(TransactionalChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
     {
         var reason = $"internal error: {(error is JobInterruptedException ? error.Message : $"{error.GetType().Name}: {error.Message}")}";
         LogJobFailed(job?.CampaignId, delivered.DeliveryTag, reason);
@@ -228,28 +222,28 @@ public sealed partial class DeliveryConsumer(
         {
             if (job is null)
             {
-                await session.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), reason)]);
+                await channel.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), reason)]);
                 return;
             }
 
             if (error is not JobInterruptedException)
             {
                 // What this job did record must be known here before deciding what is left of it.
-                await CatchUpAsync(stopping);
+                await ReadOutcomesToNowAsync(stopping);
             }
 
             var undecided = error is JobInterruptedException interrupted
                 ? interrupted.Undecided
                 : [.. job.Recipients.Where(r => !outcomes.Ledger.IsDone(job.CampaignId, r.Index))];
             await Task.WhenAll(undecided.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, reason, DeadLettered: true))));
-            await session.CommitAsync(delivered.DeliveryTag,
+            await channel.CommitAsync(delivered.DeliveryTag,
                 undecided.Count == 0 ? [] : [(topology.DeadQueue, Serialize(job with { Recipients = undecided, Replayed = false }), reason)]);
             LogParked(delivered.BasicProperties.MessageId, reason);
         }
         catch (Exception e)
         {
             LogParkFailed(delivered.DeliveryTag, e.Message);
-            await session.HandBackAsync(delivered.DeliveryTag);
+            await channel.HandBackAsync(delivered.DeliveryTag);
         }
     }
 
@@ -259,7 +253,7 @@ public sealed partial class DeliveryConsumer(
         LogHeld(job.CampaignId, reply);
         try
         {
-            await outcomes.RecordAsync([new OutcomeEvent(OutcomeTypes.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply)], stopping);
+            await outcomes.RecordAsync([new OutcomeEvent(OutcomeType.Held, job.CampaignId, DateTimeOffset.UtcNow, job.Total, Reason: reply)], stopping);
         }
         catch (Exception e) when (e is IOException or OperationCanceledException && !stopping.IsCancellationRequested)
         {
@@ -280,18 +274,19 @@ public sealed partial class DeliveryConsumer(
 
     private static byte[] Serialize(DeliveryJob job) => JobMessages.Serialize(job);
 
-    private Task CatchUpAsync(CancellationToken stopping) => CatchUpAsync(outcomes, stopping);
+    private Task ReadOutcomesToNowAsync(CancellationToken stopping) => ReadToNowAsync(outcomes, stopping);
 
-    private static async Task CatchUpAsync<T>(EventStream<T> stream, CancellationToken stopping)
+    private static async Task ReadToNowAsync<T>(EventStream<T> stream, CancellationToken stopping)
         where T : class
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        timeout.CancelAfter(CatchUpTimeout);
-        await stream.CatchUpAsync(timeout.Token);
+        timeout.CancelAfter(ReadToNowTimeout);
+        await stream.ReadToNowAsync(timeout.Token);
     }
 
-    /// <summary>The channel's transaction is shared by all jobs in hand, so each job's publish+ack+commit runs alone.</summary>
-    private sealed class Session(IChannel channel, DeliveryObserver observer)
+    /// <summary>The consuming channel in transactional mode: a job's publishes and its ack commit together or not at all.</summary>
+    /// <remarks>The transaction is the channel's, shared by all jobs in hand, so each job's publish+ack+commit runs alone.</remarks>
+    private sealed class TransactionalChannel(IChannel channel, DeliveryObserver observer)
     {
         private readonly SemaphoreSlim transaction = new(1, 1);
 

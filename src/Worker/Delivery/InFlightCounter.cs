@@ -3,25 +3,13 @@ namespace Bulk.Worker.Delivery;
 /// <summary>Counts work in progress so that shutdown can wait until none is left.</summary>
 public sealed class InFlightCounter
 {
-    private readonly Lock gate = new();
+    private readonly Lock countLock = new();
     private int count;
     private TaskCompletionSource? idle;
 
-    /// <summary>Work in progress now.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (gate)
-            {
-                return count;
-            }
-        }
-    }
-
     public IDisposable Enter()
     {
-        lock (gate)
+        lock (countLock)
         {
             count++;
         }
@@ -31,7 +19,7 @@ public sealed class InFlightCounter
 
     public Task WhenIdleAsync()
     {
-        lock (gate)
+        lock (countLock)
         {
             if (count == 0)
             {
@@ -45,7 +33,7 @@ public sealed class InFlightCounter
 
     private void Leave()
     {
-        lock (gate)
+        lock (countLock)
         {
             if (--count == 0 && idle is not null)
             {

@@ -194,7 +194,7 @@ public sealed partial class JobDelivery(
         try
         {
             await suppressions.RecordAsync(
-                [new SuppressionEvent(SuppressionTypes.Suppressed, email, DateTimeOffset.UtcNow, SuppressionReasons.HardBounce, campaignId, reply)],
+                [new SuppressionEvent(SuppressionType.Suppressed, email, DateTimeOffset.UtcNow, SuppressionReasons.HardBounce, campaignId, reply)],
                 CancellationToken.None);
         }
         catch (IOException e)

@@ -28,9 +28,6 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
     private readonly Channel<Entry> pending = Channel.CreateUnbounded<Entry>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim unrecorded = new(options.Value.MaxUnrecorded, options.Value.MaxUnrecorded);
 
-    /// <summary>Mails handed to the relay (or about to be) whose outcomes are not confirmed yet.</summary>
-    public int Unrecorded => options.Value.MaxUnrecorded - unrecorded.CurrentCount;
-
     /// <summary>Waits for room before a send; the slot is freed when that send's outcome is recorded (or not sent at all).</summary>
     public async Task<Slot> ReserveAsync(CancellationToken cancellationToken)
     {
@@ -118,7 +115,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
     {
         var now = DateTimeOffset.UtcNow;
         return [.. batch.GroupBy(e => e.CampaignId).Select(g => new OutcomeEvent(
-            OutcomeTypes.Progress,
+            OutcomeType.Progress,
             g.Key,
             now,
             Total: g.Max(e => e.Total),

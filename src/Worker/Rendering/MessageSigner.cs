@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using MimeKit.Cryptography;
@@ -8,9 +7,6 @@ namespace Bulk.Worker.Rendering;
 /// <summary>DKIM-signs each rendered message when a key is configured, so receivers can tell our mail from forgeries.</summary>
 public sealed partial class MessageSigner
 {
-    /// <summary>A signer that leaves messages as they are: what tests and unconfigured Workers use.</summary>
-    public static readonly MessageSigner Unsigned = new(Options.Create(new DkimOptions()), NullLogger<MessageSigner>.Instance);
-
     /// <summary>The fields receivers check (Gmail and Yahoo want List-Unsubscribe signed for one-click unsubscribe).</summary>
     /// <remarks>
     /// MimeKit puts every name given here in <c>h=</c> and hashes only the fields present. A name in <c>h=</c> without its

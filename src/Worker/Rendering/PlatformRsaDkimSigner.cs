@@ -7,8 +7,8 @@ namespace Bulk.Worker.Rendering;
 
 /// <summary>MimeKit's DKIM signer with the RSA-SHA256 step done by the platform's crypto (OpenSSL) rather than managed BouncyCastle.</summary>
 /// <remarks>
-/// MimeKit still canonicalizes and hashes the headers and body; only the private-key operation moves. With a 2048-bit key
-/// that took signing from about 7 ms of CPU a message to about 0.5 ms, so signing no longer caps a Worker's rate.
+/// MimeKit still canonicalizes and hashes the headers and body; only the private-key operation moves, because the
+/// managed one costs a Worker far more CPU per message (figures in docs/benchmarks.md, "DKIM signing").
 /// </remarks>
 internal sealed class PlatformRsaDkimSigner : DkimSigner
 {

@@ -19,13 +19,6 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
     private readonly RelayTrust? trust = string.IsNullOrWhiteSpace(options.Value.CaFile) ? null : RelayTrust.Load(options.Value.CaFile);
     private readonly SemaphoreSlim slots = new(options.Value.MaxConnections, options.Value.MaxConnections);
     private readonly ConcurrentQueue<SmtpClient> idle = new();
-    private long opened;
-
-    /// <summary>Connections opened since start: with reuse this stays near MaxConnections however many mails go out.</summary>
-    public long ConnectionsOpened => Interlocked.Read(ref opened);
-
-    /// <summary>Connections rented out right now (each one a send under way).</summary>
-    public int InUse => smtp.MaxConnections - slots.CurrentCount;
 
     /// <summary>Waits for a free slot (cancellable), then hands out an idle connection or opens a new one.</summary>
     public async Task<SmtpClient> RentAsync(CancellationToken cancellationToken)
@@ -123,8 +116,7 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
             throw;
         }
 
-        var count = Interlocked.Increment(ref opened);
-        LogOpened(smtp.Host!, smtp.Port, count);
+        LogOpened(smtp.Host!, smtp.Port);
         return client;
     }
 
@@ -163,8 +155,8 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
         slots.Dispose();
     }
 
-    [LoggerMessage(LogLevel.Information, "Opened SMTP connection to {Host}:{Port} ({Count} opened so far)")]
-    private partial void LogOpened(string host, int port, long count);
+    [LoggerMessage(LogLevel.Information, "Opened SMTP connection to {Host}:{Port}")]
+    private partial void LogOpened(string host, int port);
 
     [LoggerMessage(LogLevel.Warning, "TLS with SMTP relay {Host}:{Port} failed, nothing sent on this connection: {Reason}")]
     private partial void LogTlsFailed(string host, int port, string reason);

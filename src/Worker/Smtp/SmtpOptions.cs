@@ -31,15 +31,18 @@ public sealed class SmtpOptions : IValidatableObject
 {
     public const string Section = "Smtp";
 
+    [Required(ErrorMessage = "Smtp__Host is required: the SMTP relay to deliver through, e.g. 127.0.0.1")]
     public string? Host { get; set; }
 
+    [Range(1, 65535, ErrorMessage = "Smtp__Port must be between 1 and 65535")]
     public int Port { get; set; } = 25;
 
     /// <summary>As configured; null when <c>Smtp__Security</c> is not set (see <see cref="SecurityInEffect"/>).</summary>
+    [EnumDataType(typeof(SmtpSecurity), ErrorMessage = "Smtp__Security must be None, StartTls, SslOnConnect or Auto")]
     public SmtpSecurity? Security { get; set; }
 
     /// <summary>
-    /// <see cref="Security"/> when set. Otherwise Auto without credentials, as before; with <see cref="Username"/>,
+    /// <see cref="Security"/> when set. Otherwise Auto without credentials; with <see cref="Username"/>,
     /// TLS is required (SslOnConnect on port 465, else StartTls), so that a relay whose STARTTLS was stripped on the way
     /// never receives the password in plain text. Plain-text AUTH takes an explicit None or Auto.
     /// </summary>
@@ -59,15 +62,19 @@ public sealed class SmtpOptions : IValidatableObject
     public string? Password { get; set; }
 
     /// <summary>Connections a Worker keeps open to the relay and sends through concurrently.</summary>
+    [Range(1, 64, ErrorMessage = "Smtp__MaxConnections must be between 1 and 64")]
     public int MaxConnections { get; set; } = 4;
 
     /// <summary>Longest wait for any one SMTP exchange before the connection is treated as dropped.</summary>
+    [Range(1, 600, ErrorMessage = "Smtp__TimeoutSeconds must be between 1 and 600")]
     public int TimeoutSeconds { get; set; } = 30;
 
     /// <summary>Most messages a Worker sends per second, all domains together; 0 for no limit.</summary>
+    [Range(0d, 1_000_000d, ErrorMessage = "Smtp__MaxMessagesPerSecond must be 0 (no limit) or a positive rate")]
     public double MaxMessagesPerSecond { get; set; }
 
     /// <summary>Most messages all Workers together send per second (a token bucket on the broker); 0 for no limit.</summary>
+    [Range(0d, 100_000d, ErrorMessage = "Smtp__GlobalMaxMessagesPerSecond must be 0 (no limit) or a rate up to 100000")]
     public double GlobalMaxMessagesPerSecond { get; set; }
 
     /// <summary>Most messages a Worker sends per second to a recipient domain, e.g. <c>Smtp__DomainLimits__gmail.com=20</c>.</summary>
@@ -76,23 +83,10 @@ public sealed class SmtpOptions : IValidatableObject
     /// <summary>The name the Worker gives in EHLO; the machine's name when not set.</summary>
     public string? LocalDomain { get; set; }
 
+    /// <summary>What the attributes cannot say: settings that go together, a file that must be usable, rates per domain.</summary>
+    /// <remarks>Data annotations run this only once every attribute holds.</remarks>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (string.IsNullOrWhiteSpace(Host))
-        {
-            yield return new ValidationResult("Smtp__Host is required: the SMTP relay to deliver through, e.g. 127.0.0.1", [nameof(Host)]);
-        }
-
-        if (Port is < 1 or > 65535)
-        {
-            yield return new ValidationResult("Smtp__Port must be between 1 and 65535", [nameof(Port)]);
-        }
-
-        if (Security is { } security && !Enum.IsDefined(security))
-        {
-            yield return new ValidationResult("Smtp__Security must be None, StartTls, SslOnConnect or Auto", [nameof(Security)]);
-        }
-
         if (!string.IsNullOrWhiteSpace(CaFile))
         {
             if (RelayTrust.Problem(CaFile) is { } problem)
@@ -112,32 +106,12 @@ public sealed class SmtpOptions : IValidatableObject
             yield return new ValidationResult("Smtp__Username and Smtp__Password are given together or not at all", [nameof(Username)]);
         }
 
-        if (MaxConnections is < 1 or > 64)
-        {
-            yield return new ValidationResult("Smtp__MaxConnections must be between 1 and 64", [nameof(MaxConnections)]);
-        }
-
-        if (MaxMessagesPerSecond is < 0 or > 1_000_000)
-        {
-            yield return new ValidationResult("Smtp__MaxMessagesPerSecond must be 0 (no limit) or a positive rate", [nameof(MaxMessagesPerSecond)]);
-        }
-
-        if (GlobalMaxMessagesPerSecond is < 0 or > 100_000)
-        {
-            yield return new ValidationResult("Smtp__GlobalMaxMessagesPerSecond must be 0 (no limit) or a rate up to 100000", [nameof(GlobalMaxMessagesPerSecond)]);
-        }
-
         foreach (var (domain, rate) in DomainLimits)
         {
             if (rate is <= 0 or > 1_000_000)
             {
                 yield return new ValidationResult($"Smtp__DomainLimits__{domain} must be a positive rate per second", [nameof(DomainLimits)]);
             }
-        }
-
-        if (TimeoutSeconds is < 1 or > 600)
-        {
-            yield return new ValidationResult("Smtp__TimeoutSeconds must be between 1 and 600", [nameof(TimeoutSeconds)]);
         }
     }
 }

@@ -168,7 +168,7 @@ public sealed class PageTests(BrokerFixture broker, BrowserFixture browser, ITes
         await Expect(page.Locator("#held-notice")).ToBeHiddenAsync();
 
         // What a Worker writes when the relay refuses the campaign's sender.
-        var held = new OutcomeEvent(OutcomeTypes.Held, id, DateTimeOffset.UtcNow, Total: 5, Reason: reply);
+        var held = new OutcomeEvent(OutcomeType.Held, id, DateTimeOffset.UtcNow, Total: 5, Reason: reply);
         await broker.PublishAsync(system.Topology.OutcomesStream, JsonSerializer.SerializeToUtf8Bytes(held, BulkJson.Default.OutcomeEvent));
 
         await Expect(page.Locator("#view-status")).ToHaveTextAsync("held", new() { Timeout = 15_000 });

@@ -84,11 +84,11 @@ public sealed class BrokerDownTests(BrokerFixture broker)
         await using var system = await BulkSystem.StartFrontAsync(broker);
 
         // Ready once it reaches the broker and has read the outcomes stream.
-        await Bulk.Tests.Delivery.EndToEndTests.WaitUntilAsync(
+        await Poll.UntilAsync(
             async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         Assert.Equal(HttpStatusCode.OK, (await system.Http.GetAsync("/healthz")).StatusCode);
     }
 
-    private static Task WaitForReadyzAsync(BulkSystem system, HttpStatusCode status) => Bulk.Tests.Delivery.EndToEndTests.WaitUntilAsync(
+    private static Task WaitForReadyzAsync(BulkSystem system, HttpStatusCode status) => Poll.UntilAsync(
         async () => (await system.Http.GetAsync("/readyz")).StatusCode == status, TimeSpan.FromSeconds(15));
 }

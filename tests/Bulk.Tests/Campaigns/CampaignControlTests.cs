@@ -66,7 +66,7 @@ public sealed class CampaignControlTests(BrokerFixture broker, ITestOutputHelper
         Assert.Equal(CampaignLedger.Statuses.Cancelled, cancelled.Status);
         Assert.True(cancelled.Pending > 0);
 
-        await Bulk.Tests.Delivery.EndToEndTests.WaitUntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(async () => await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(15));
         await Task.Delay(TimeSpan.FromSeconds(2));
         var final = await system.StatusAsync(id);
         output.WriteLine($"cancelled with {cancelled.Pending} not sent; finally {final.Delivered} delivered, {final.Pending} never sent");

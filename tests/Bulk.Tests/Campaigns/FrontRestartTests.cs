@@ -47,7 +47,7 @@ public sealed class FrontRestartTests(BrokerFixture broker, ITestOutputHelper ou
 
         var reused = await system.Http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/campaigns")
         {
-            Content = Bulk.Tests.Delivery.EndToEndTests.Json(SampleCampaigns.Personal(31)),
+            Content = JsonBody.Of(SampleCampaigns.Personal(31)),
             Headers = { { "Idempotency-Key", key } },
         });
         Assert.Equal(HttpStatusCode.UnprocessableEntity, reused.StatusCode);

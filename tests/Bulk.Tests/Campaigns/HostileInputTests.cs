@@ -68,7 +68,7 @@ public sealed class HostileInputTests(BrokerFixture broker, ITestOutputHelper ou
         using var logs = new CapturedLogs();
         await using var system = await BulkSystem.StartFrontAsync(broker, logs, $"--Front:MaxBodyBytes={maxBodyBytes}",
             "--Front:CampaignsPerMinute=0"); // the battery is about input; the rate limit has its own test
-        await Bulk.Tests.Delivery.EndToEndTests.WaitUntilAsync(
+        await Poll.UntilAsync(
             async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         // Before this the readiness probe may have logged "Unhealthy" at Error while the ledger caught up: not the battery's doing.
         var mark = logs.Mark();

@@ -1,7 +1,12 @@
+using Bulk.Broker;
 using Bulk.Broker.Hosting;
+using Bulk.Broker.Suppressions;
 using Bulk.Front;
 using Bulk.Tests.Infrastructure;
+using Bulk.Templates;
 using Bulk.Worker;
+using Bulk.Worker.Delivery;
+using Bulk.Worker.Rendering;
 using Bulk.Worker.Smtp;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -48,6 +53,48 @@ public sealed class StartupConfigurationTests
         Assert.NotNull(e);
         var message = e is OptionsValidationException ov ? ConfigurationErrors.OneLine("Bulk.Worker", ov.Failures) : e.Message;
         Assert.Contains(named, message);
+    }
+
+    private const string Secret = BulkSystem.UnsubscribeSecret;
+
+    /// <summary>One setting out of its range in each section, with every other setting valid.</summary>
+    public static TheoryData<object, string> SettingsOutOfRange => new()
+    {
+        { new SmtpOptions { Host = "h", Security = (SmtpSecurity)7 }, "Smtp__Security must be None, StartTls, SslOnConnect or Auto" },
+        { new SmtpOptions { Host = "h", TimeoutSeconds = 0 }, "Smtp__TimeoutSeconds must be between 1 and 600" },
+        { new SmtpOptions { Host = "h", MaxMessagesPerSecond = -1 }, "Smtp__MaxMessagesPerSecond must be 0 (no limit) or a positive rate" },
+        { new SmtpOptions { Host = "h", GlobalMaxMessagesPerSecond = 100_001 }, "Smtp__GlobalMaxMessagesPerSecond must be 0 (no limit) or a rate up to 100000" },
+        { new DeliveryOptions { Prefetch = 0 }, "Delivery__Prefetch must be between 1 and 1000" },
+        { new DeliveryOptions { ImmediateRetries = 21 }, "Delivery__ImmediateRetries must be between 0 and 20" },
+        { new DeliveryOptions { RetryTiers = "30s,soon" }, "Delivery__RetryTiers must be up to 20 delays such as 30s,5m,30m,2h (an empty list dead-letters at once)" },
+        { new FrontOptions { MaxBodyBytes = 1023 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
+        { new FrontOptions { MaxBodyBytes = 1024L * 1024 * 1024 + 1 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
+        { new FrontOptions { CampaignsPerMinute = -1 }, "Front__CampaignsPerMinute must be 0 (no limit) or up to 1000000" },
+        { new RabbitMqOptions { Uri = "amqp://h/", Prefix = "my queues" }, "RabbitMq__Prefix must be letters, digits, '-', '_' or '.' (default: bulk)" },
+        { new RabbitMqOptions { Uri = "amqp://h/", OutcomesMaxAge = "7 days" }, "RabbitMq__OutcomesMaxAge must be a number and a unit (Y, M, D, h, m, s), e.g. 7D" },
+        { new RabbitMqOptions { Uri = "amqp://h/", OutcomesMaxBytes = 999_999 }, "RabbitMq__OutcomesMaxBytes must be at least 1000000" },
+        { new UnsubscribeOptions { Secret = "too short" }, "Unsubscribe__Secret is required: at least 32 characters, the same for the Front and every Worker (it signs unsubscribe links)" },
+        { new UnsubscribeOptions { Secret = Secret, Mailto = "a@b@example.com" }, "Unsubscribe__Mailto must be a plain address, e.g. unsubscribe@example.com" },
+    };
+
+    [Theory]
+    [MemberData(nameof(SettingsOutOfRange))]
+    public void ASettingOutOfItsRange_IsRefusedWithTheOneLineThatNamesIt(object options, string expected)
+    {
+        var result = new DataAnnotationValidateOptions<object>(Options.DefaultName).Validate(Options.DefaultName, options);
+
+        Assert.True(result.Failed);
+        Assert.Equal($"Bulk.Test: invalid configuration: {expected}", ConfigurationErrors.OneLine("Bulk.Test", result.Failures!));
+    }
+
+    [Fact]
+    public void EverySectionsDefaults_AreValid_OnceTheRequiredSettingsAreGiven()
+    {
+        object[] defaults = [new SmtpOptions { Host = "h" }, new DeliveryOptions(), new FrontOptions(), new RabbitMqOptions { Uri = "amqp://h/" },
+            new UnsubscribeOptions { Secret = Secret }, new DkimOptions(), new TemplateLimits()];
+
+        Assert.All(defaults, options => Assert.True(
+            new DataAnnotationValidateOptions<object>(Options.DefaultName).Validate(Options.DefaultName, options).Succeeded, options.GetType().Name));
     }
 
     [Theory]

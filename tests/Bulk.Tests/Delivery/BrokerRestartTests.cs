@@ -24,7 +24,7 @@ public sealed class BrokerRestartTests(BrokerFixture broker, ITestOutputHelper o
 
         await node.StopAsync();
         var down = Stopwatch.StartNew();
-        var duringOutage = await system.Http.PostAsync("/campaigns", EndToEndTests.Json(SampleCampaigns.Personal(1)));
+        var duringOutage = await system.Http.PostAsync("/campaigns", JsonBody.Of(SampleCampaigns.Personal(1)));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, duringOutage.StatusCode);
         Assert.NotNull(duringOutage.Headers.RetryAfter);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await system.Http.GetAsync("/readyz")).StatusCode);
@@ -35,7 +35,7 @@ public sealed class BrokerRestartTests(BrokerFixture broker, ITestOutputHelper o
         var recovery = Stopwatch.StartNew();
         var done = await system.WaitForStatusAsync(id, s => s.CompletedAt is not null, TimeSpan.FromSeconds(180));
         var toComplete = recovery.Elapsed;
-        await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
+        await Poll.UntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(30));
         var mails = await sink.WaitForDistinctAsync(recipients, TimeSpan.FromSeconds(30));
 
         output.WriteLine($"broker stopped after {atStop} mails, back after {upAfter.TotalSeconds:F1} s; campaign completed " +

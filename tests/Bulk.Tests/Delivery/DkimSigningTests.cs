@@ -121,7 +121,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void WithoutDkimSettings_MessagesAreNotSigned()
     {
-        var message = Render(new MessageRenderer(MessageRendererTests.Unsubscribe, MessageSigner.Unsigned, MessageRendererTests.Sandbox), "Bea");
+        var message = Render(new MessageRenderer(MessageRendererTests.Unsubscribe, MessageRendererTests.Unsigned, MessageRendererTests.Sandbox), "Bea");
 
         Assert.False(message.Headers.Contains(HeaderId.DkimSignature));
     }
@@ -130,7 +130,7 @@ public sealed class DkimSigningTests(ITestOutputHelper output) : IDisposable
     public void SigningCost_PerMessage_IsReported()
     {
         const int count = 1000;
-        var unsigned = new MessageRenderer(MessageRendererTests.Unsubscribe, MessageSigner.Unsigned, MessageRendererTests.Sandbox);
+        var unsigned = new MessageRenderer(MessageRendererTests.Unsubscribe, MessageRendererTests.Unsigned, MessageRendererTests.Sandbox);
         var signing = Renderer(key);
         for (var i = 0; i < 50; i++)
         {

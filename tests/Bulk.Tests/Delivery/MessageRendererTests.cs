@@ -18,7 +18,11 @@ public sealed class MessageRendererTests
 
     internal static readonly Bulk.Templates.LiquidSandbox Sandbox = new(new Bulk.Templates.TemplateLimits());
 
-    private readonly MessageRenderer renderer = new(Unsubscribe, MessageSigner.Unsigned, Sandbox);
+    /// <summary>A signer without a DKIM key, as a Worker without <c>Dkim__*</c> has: it leaves messages as they are.</summary>
+    internal static readonly MessageSigner Unsigned =
+        new(Microsoft.Extensions.Options.Options.Create(new DkimOptions()), Microsoft.Extensions.Logging.Abstractions.NullLogger<MessageSigner>.Instance);
+
+    private readonly MessageRenderer renderer = new(Unsubscribe, Unsigned, Sandbox);
 
     private static JobRecipient Recipient(string email, string dataJson) =>
         new(7, email, JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(dataJson));

@@ -23,6 +23,7 @@ public sealed class RateLimitTests(BrokerFixture broker, ITestOutputHelper outpu
         await smtp.WaitForMailsAsync(1, TimeSpan.FromSeconds(30));
         var start = smtp.Mails.Min(m => m.At) + TimeSpan.FromSeconds(2);
         var end = start + TimeSpan.FromSeconds(30);
+        // The window is the measurement: it ends at a time, not in a state, so it is waited out.
         await Task.Delay(end - DateTimeOffset.UtcNow + TimeSpan.FromSeconds(1));
         return [.. smtp.Mails.Where(m => m.At >= start && m.At < end)];
     }

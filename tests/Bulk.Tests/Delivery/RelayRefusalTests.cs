@@ -51,7 +51,7 @@ public sealed class RelayRefusalTests(BrokerFixture broker)
         var suppressions = JsonDocument.Parse(await system.Http.GetStringAsync("/suppressions")).RootElement;
         Assert.Equal(0, suppressions.GetProperty("count").GetInt32());
 
-        // Still held a while later: nothing is retried into failure behind the operator's back.
+        // Still held a while later (the wait is the point): nothing is retried into failure behind the operator's back.
         await Task.Delay(TimeSpan.FromSeconds(3));
         var still = await system.StatusAsync(id);
         Assert.Equal((CampaignLedger.Statuses.Held, 0, 0), (still.Status, still.Delivered, still.Failed));
@@ -92,7 +92,7 @@ public sealed class RelayRefusalTests(BrokerFixture broker)
         Assert.Equal((CampaignLedger.Statuses.Cancelled, 0, 0, null), (cancelled.Status, cancelled.Delivered, cancelled.Failed, cancelled.HeldReason));
         Assert.DoesNotContain(smtp.Mails, m => m.EnvelopeFrom == "news@example.com");
         // The held campaign's work is dropped, not left circling on the broker.
-        await EndToEndTests.WaitUntilAsync(async () => await system.WorkQueueDepthAsync() == 0
+        await Poll.UntilAsync(async () => await system.WorkQueueDepthAsync() == 0
             && await broker.MessageCountAsync(system.Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck)) == 0, Soon);
     }
 

@@ -126,7 +126,7 @@ public sealed partial class SuppressionTests(BrokerFixture broker, ITestOutputHe
     {
         await using var relay = BrokerRelay.Start(broker.Uri);
         await using var system = await BulkSystem.StartFrontThroughAsync(broker, relay);
-        await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
         var emails = Enumerable.Range(0, Bulk.Front.Suppressions.SuppressionsApi.MaxPerRequest).Select(Address).ToArray();
 
         // The broker goes away once part of the request has reached it.
@@ -161,10 +161,10 @@ public sealed partial class SuppressionTests(BrokerFixture broker, ITestOutputHe
     private async Task<HashSet<string>> SuppressedOnTheStreamAsync(BulkSystem system)
     {
         var marker = JsonSerializer.SerializeToUtf8Bytes(
-            new SuppressionEvent(SuppressionTypes.Marker, Guid.NewGuid().ToString("N"), DateTimeOffset.UtcNow), BulkJson.Default.SuppressionEvent);
+            SuppressionEvent.Marker(Guid.NewGuid().ToString("N")), BulkJson.Default.SuppressionEvent);
         var entries = await broker.ReadStreamAsync(system.Topology.SuppressionsStream, marker, TimeSpan.FromSeconds(30));
         return entries.Select(e => JsonSerializer.Deserialize(e, BulkJson.Default.SuppressionEvent)!)
-            .Where(e => e.Type == SuppressionTypes.Suppressed)
+            .Where(e => e.Type == SuppressionType.Suppressed)
             .SelectMany(e => (IEnumerable<string>)[e.Email, .. e.MoreEmails ?? []])
             .ToHashSet(StringComparer.OrdinalIgnoreCase);
     }

@@ -64,7 +64,7 @@ public sealed class TemplateDeliveryTests(BrokerFixture broker)
             var job = new DeliveryJob(DeliveryJob.CurrentVersion, id, new MessageTemplate("news@example.com", "Hi", null, html), recipients, Total: 20);
             var body = JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
             // The Worker declares the work queue when it connects: until then the broker has nowhere to route a job.
-            await EndToEndTests.WaitUntilAsync(async () =>
+            await Poll.UntilAsync(async () =>
             {
                 try
                 {

@@ -166,7 +166,7 @@ public sealed class BulkSystem : IAsyncDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/campaigns")
         {
-            Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+            Content = JsonBody.Of(body),
         };
         if (idempotencyKey is not null)
         {

@@ -62,7 +62,7 @@ public sealed class CampaignStatusTests(BrokerFixture broker)
     public async Task EntriesTheLedgerCannotApply_AreSkipped_AndTheTailGoesOnWithTheRest()
     {
         await using var system = await BulkSystem.StartFrontAsync(broker);
-        await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
+        await Poll.UntilAsync(async () => (await system.Http.GetAsync("/readyz")).StatusCode == HttpStatusCode.OK, TimeSpan.FromSeconds(15));
 
         // Well-formed JSON that the fold cannot take (a failure that is null): more than the tail's prefetch of them.
         var poison = System.Text.Encoding.UTF8.GetBytes("""{"type":"progress","campaignId":"poison","at":"2026-11-25T12:00:00+00:00","total":3,"failed":[null]}""");
@@ -71,10 +71,10 @@ public sealed class CampaignStatusTests(BrokerFixture broker)
             await broker.PublishAsync(system.Topology.OutcomesStream, poison);
         }
 
-        var after = new OutcomeEvent(OutcomeTypes.Accepted, "after-the-poison", DateTimeOffset.UtcNow, 2);
+        var after = new OutcomeEvent(OutcomeType.Accepted, "after-the-poison", DateTimeOffset.UtcNow, 2);
         await broker.PublishAsync(system.Topology.OutcomesStream, JsonSerializer.SerializeToUtf8Bytes(after, BulkJson.Default.OutcomeEvent));
 
-        await EndToEndTests.WaitUntilAsync(async () => (await system.Http.GetAsync("/campaigns/after-the-poison")).StatusCode == HttpStatusCode.OK,
+        await Poll.UntilAsync(async () => (await system.Http.GetAsync("/campaigns/after-the-poison")).StatusCode == HttpStatusCode.OK,
             TimeSpan.FromSeconds(15));
         var status = await system.StatusAsync("after-the-poison");
         Assert.Equal((CampaignLedger.Statuses.Queued, 2), (status.Status, status.Total));
