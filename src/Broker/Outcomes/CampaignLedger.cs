@@ -49,7 +49,6 @@ public sealed class CampaignLedger
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
-    private readonly MarkerWaiters markers = new();
 
     public void Apply(OutcomeEvent e)
     {
@@ -57,9 +56,6 @@ public sealed class CampaignLedger
         {
             switch (e.Type)
             {
-                case OutcomeType.Marker:
-                    markers.Seen(e.MarkerId!);
-                    break;
                 case OutcomeType.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
@@ -88,9 +84,6 @@ public sealed class CampaignLedger
             }
         }
     }
-
-    /// <summary>Registers interest in a marker before it is written; completes when the tail applies it.</summary>
-    public Task WaitForMarkerAsync(string markerId) => markers.WaitAsync(markerId);
 
     public bool IsDone(string campaignId, int index) => State(campaignId, index) == RecipientState.Done;
 

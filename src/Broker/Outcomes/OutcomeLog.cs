@@ -24,6 +24,7 @@ public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnecti
 
     protected override void Apply(OutcomeEvent e) => ledger.Apply(e);
 
-    protected override (OutcomeEvent Marker, Task Seen) NewMarker(string id) =>
-        (OutcomeEvent.Marker(id), ledger.WaitForMarkerAsync(id));
+    protected override OutcomeEvent NewMarker(string id) => OutcomeEvent.Marker(id);
+
+    protected override string? MarkerIdOf(OutcomeEvent e) => e.MarkerId;
 }

@@ -25,6 +25,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
     // Appends take turns on the one write channel, which a failed append replaces.
+    private readonly MarkerWaiters markers = new();
     private readonly SemaphoreSlim writeChannelLock = new(1, 1);
     private IChannel? writeChannel;
     private readonly TaskCompletionSource startupReplayed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,8 +41,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     /// <summary>Folds one entry into this process's state.</summary>
     protected abstract void Apply(TEvent e);
 
-    /// <summary>A marker entry, and the wait (registered before it is written) for the tail to apply it.</summary>
-    protected abstract (TEvent Marker, Task Seen) NewMarker(string id);
+    /// <summary>A marker entry: written by this process to learn when its tail has read everything written before it.</summary>
+    protected abstract TEvent NewMarker(string id);
+
+    /// <summary>The marker's id when <paramref name="e"/> is a marker (which the fold never sees), else null.</summary>
+    protected abstract string? MarkerIdOf(TEvent e);
 
     /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
     public Task StartupReplayed => startupReplayed.Task;
@@ -123,8 +127,10 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     /// <remarks>Writes a marker and waits for the tail to read it back: a round trip through the broker.</remarks>
     public async Task ReadToNowAsync(CancellationToken cancellationToken)
     {
-        var (marker, seen) = NewMarker(Guid.NewGuid().ToString("N"));
-        await AppendAsync([marker], cancellationToken);
+        var id = Guid.NewGuid().ToString("N");
+        // Registered before the marker is written, so the tail cannot read it first.
+        var seen = markers.WaitAsync(id);
+        await AppendAsync([NewMarker(id)], cancellationToken);
         await seen.WaitAsync(cancellationToken);
     }
 
@@ -202,7 +208,14 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         {
             if (JsonSerializer.Deserialize(delivered.Body.Span, TypeInfo) is { } e)
             {
-                Apply(e);
+                if (MarkerIdOf(e) is { } marker)
+                {
+                    markers.Seen(marker);
+                }
+                else
+                {
+                    Apply(e);
+                }
             }
         }
         catch (JsonException e)

@@ -9,7 +9,6 @@ public sealed class SuppressionList
 {
     private readonly Lock entriesLock = new();
     private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
-    private readonly MarkerWaiters markers = new();
 
     public void Apply(SuppressionEvent e)
     {
@@ -17,9 +16,6 @@ public sealed class SuppressionList
         {
             switch (e.Type)
             {
-                case SuppressionType.Marker:
-                    markers.Seen(e.MarkerId!);
-                    break;
                 case SuppressionType.Suppressed:
                     foreach (var email in Emails(e))
                     {
@@ -57,7 +53,4 @@ public sealed class SuppressionList
             return ([.. entries.Values.OrderByDescending(s => s.At).ThenBy(s => s.Email, StringComparer.OrdinalIgnoreCase).Skip(offset).Take(limit)], entries.Count);
         }
     }
-
-    /// <summary>Registers interest in a marker before it is written; completes when the tail applies it.</summary>
-    public Task WaitForMarkerAsync(string markerId) => markers.WaitAsync(markerId);
 }

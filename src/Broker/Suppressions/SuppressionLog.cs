@@ -26,6 +26,7 @@ public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, BrokerConn
 
     protected override void Apply(SuppressionEvent e) => list.Apply(e);
 
-    protected override (SuppressionEvent Marker, Task Seen) NewMarker(string id) =>
-        (SuppressionEvent.Marker(id), list.WaitForMarkerAsync(id));
+    protected override SuppressionEvent NewMarker(string id) => SuppressionEvent.Marker(id);
+
+    protected override string? MarkerIdOf(SuppressionEvent e) => e.MarkerId;
 }
