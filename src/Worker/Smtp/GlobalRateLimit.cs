@@ -74,9 +74,15 @@ public sealed partial class GlobalRateLimit(BrokerConnections connections, IOpti
 
         using var timer = new PeriodicTimer(Tick);
         var token = new BasicProperties { Persistent = false };
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        long issued = 0;
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
-            for (var i = 0; i < TokensPerTick; i++)
+            // Tokens owed by the clock, not one batch per tick: a PeriodicTimer skips ticks that come while a publish
+            // is held up (the connection is shared), and each skipped tick would be rate lost for good.
+            var owed = (long)(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds * rate) - issued;
+            issued += owed;
+            for (var i = 0; i < Math.Min(owed, 2 * TokensPerTick); i++)
             {
                 await channel.BasicPublishAsync("", TokenQueue, mandatory: false, token, ReadOnlyMemory<byte>.Empty, stoppingToken);
             }

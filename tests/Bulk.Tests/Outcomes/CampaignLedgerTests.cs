@@ -182,15 +182,17 @@ public sealed class CampaignLedgerTests
     }
 
     [Fact]
-    public async Task AMarker_ReleasesWhoeverWaitsForIt()
+    public async Task AMarker_ReleasesWhoeverWaitsForIt_AndNoOneElse()
     {
-        var ledger = new CampaignLedger();
-        var waiting = ledger.WaitForMarkerAsync("m1");
+        var markers = new Bulk.Broker.Streams.MarkerWaiters();
+        var waiting = markers.WaitAsync("m1");
+        var other = markers.WaitAsync("m2");
         Assert.False(waiting.IsCompleted);
 
-        ledger.Apply(OutcomeEvent.Marker("m1"));
+        markers.Seen("m1");
 
         await waiting.WaitAsync(TimeSpan.FromSeconds(1));
+        Assert.False(other.IsCompleted);
     }
 
     [Fact]
