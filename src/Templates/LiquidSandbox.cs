@@ -98,10 +98,13 @@ public sealed class LiquidSandbox
     public string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder) =>
         Render(template, context, encoder, limits.MaxOutputChars, "the output", "Templates__MaxOutputChars");
 
-    /// <summary>Renders a header line such as the subject: at most <paramref name="maxChars"/> characters, whatever the output limit.</summary>
+    /// <summary>RFC 5322's limit on a header line: a subject template, or what it renders, is at most this long.</summary>
+    public const int MaxLineChars = 998;
+
+    /// <summary>Renders a header line such as the subject: at most <see cref="MaxLineChars"/> characters, whatever the output limit.</summary>
     /// <param name="name">What the line is, for the error: "the subject".</param>
-    public string RenderLine(IFluidTemplate template, TemplateContext context, string name, int maxChars) =>
-        Render(template, context, NullEncoder.Default, Math.Min(maxChars, limits.MaxOutputChars), name, "a header line's limit");
+    public string RenderLine(IFluidTemplate template, TemplateContext context, string name) =>
+        Render(template, context, NullEncoder.Default, Math.Min(MaxLineChars, limits.MaxOutputChars), name, "a header line's limit");
 
     private string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder, int maxChars, string what, string setting)
     {

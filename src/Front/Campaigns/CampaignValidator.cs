@@ -16,7 +16,7 @@ namespace Bulk.Front.Campaigns;
 public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSandbox sandbox)
 {
     /// <summary>RFC 5322 keeps a line under 998 characters; a subject template longer than that is a mistake.</summary>
-    public const int MaxSubjectLength = 998;
+    public const int MaxSubjectLength = LiquidSandbox.MaxLineChars;
 
     /// <summary>Beyond this many bad recipients the answer says how many more there are instead of listing them.</summary>
     public const int MaxRecipientErrorsListed = 50;
@@ -131,7 +131,7 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
             try
             {
                 _ = field == "subject"
-                    ? sandbox.RenderLine(template, context, "the subject", MaxSubjectLength)
+                    ? sandbox.RenderLine(template, context, "the subject")
                     : sandbox.Render(template, context, field == "html" ? HtmlEncoder.Default : NullEncoder.Default);
             }
             catch (TemplateRenderException e)

@@ -26,13 +26,10 @@ public sealed class TemplateException(string message) : Exception(message);
 /// <remarks>
 /// Every message carries a one-click unsubscribe (RFC 8058) for its recipient, whose link is also in the templates as
 /// <c>{{ unsubscribe_url }}</c>.
+/// Templates render in the <see cref="LiquidSandbox"/>: a recipient whose message cannot render gets a <see cref="TemplateRenderException"/>.
 /// </remarks>
-/// <remarks>Templates render in the <see cref="LiquidSandbox"/>: a recipient whose message cannot render gets a <see cref="TemplateRenderException"/>.</remarks>
 public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, MessageSigner signer, LiquidSandbox sandbox)
 {
-    /// <summary>RFC 5322's line limit: a subject that renders longer fails its recipient rather than build a huge header.</summary>
-    public const int MaxSubjectChars = 998;
-
     private readonly string secret = unsubscribe.Value.Secret!;
     private readonly string baseUrl = unsubscribe.Value.BaseUrl!.TrimEnd('/');
     private readonly string? mailto = string.IsNullOrEmpty(unsubscribe.Value.Mailto) ? null : unsubscribe.Value.Mailto;
@@ -87,7 +84,7 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
         var unsubscribeUrl = $"{baseUrl}/unsubscribe/{token}";
         var context = sandbox.NewContext(recipient.Data, recipient.Email, unsubscribeUrl);
         // A placeholder value may carry a line break; a subject never does.
-        var subject = sandbox.RenderLine(campaign.Subject, context, "the subject", MaxSubjectChars).ReplaceLineEndings(" ");
+        var subject = sandbox.RenderLine(campaign.Subject, context, "the subject").ReplaceLineEndings(" ");
         var text = campaign.Text is null ? null : sandbox.Render(campaign.Text, context, NullEncoder.Default);
         var html = campaign.Html is null ? null : sandbox.Render(campaign.Html, context, HtmlEncoder.Default);
 
