@@ -19,7 +19,9 @@ public enum ConnectionRole
 /// <summary>A process's connections to RabbitMQ: one per <see cref="ConnectionRole"/>, each shared by many channels.</summary>
 /// <remarks>
 /// The one place a connection is made. A connection is opened on first use and opened again on the next use after it
-/// dropped; there is no automatic recovery. Each user (the consumer, a tail, a publisher) watches its own channel and
+/// dropped; there is no automatic recovery. With a cluster's nodes in <c>RabbitMq__Endpoints</c>, each opening tries
+/// them in this process's order (shuffled once at start, so that processes spread over the nodes, and so that a
+/// process keeps its connections on one node while it lives): a connection whose node died is opened on the next one. Each user (the consumer, a tail, a publisher) watches its own channel and
 /// asks again when it closes, so nothing is ever half recovered, and a request that finds no broker fails at once.
 /// </remarks>
 public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options, BrokerClientName name, ILogger<BrokerConnections> logger)
@@ -32,6 +34,7 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
     private readonly SemaphoreSlim[] opening = [.. Enum.GetValues<ConnectionRole>().Select(_ => new SemaphoreSlim(1, 1))];
     private readonly IConnection?[] connections = new IConnection?[Enum.GetValues<ConnectionRole>().Length];
     private readonly Uri uri = options.Value.ToBrokerUri();
+    private readonly IReadOnlyList<(string Host, int Port)> endpoints = InProcessOrder(options.Value);
 
     public Topology Topology { get; } = options.Value.ToTopology();
 
@@ -83,24 +86,45 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         var factory = new ConnectionFactory
         {
             Uri = uri,
-            ClientProvidedName = $"bulk-{name.Process}-{role.ToString().ToLowerInvariant()}@{Environment.MachineName}/{Environment.ProcessId}",
             AutomaticRecoveryEnabled = false,
             TopologyRecoveryEnabled = false,
             RequestedConnectionTimeout = ConnectTimeout,
         };
+        var clientName = $"bulk-{name.Process}-{role.ToString().ToLowerInvariant()}@{Environment.MachineName}/{Environment.ProcessId}";
 
         try
         {
-            var connection = await factory.CreateConnectionAsync(cancellationToken);
-            LogConnected(role, uri.Host, uri.Port);
+            // The client tries the endpoints in order and returns the first connection that opens.
+            var connection = await factory.CreateConnectionAsync(
+                endpoints.Select(e => new AmqpTcpEndpoint(e.Host, e.Port, factory.Ssl)), clientName, cancellationToken);
+            LogConnected(role, connection.Endpoint.HostName, connection.Endpoint.Port, ClusterName(connection));
             return connection;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            LogUnreachable(uri.Host, uri.Port, e.Message);
+            LogUnreachable(Describe(endpoints), e.InnerException?.Message ?? e.Message);
             throw new BrokerUnavailableException(e);
         }
     }
+
+    /// <summary>The node this process connects to first, then the others: shuffled once per process, unless told not to.</summary>
+    private static IReadOnlyList<(string Host, int Port)> InProcessOrder(RabbitMqOptions options)
+    {
+        var listed = options.ToEndpoints().ToArray();
+        if (options.ShuffleEndpoints)
+        {
+            Random.Shared.Shuffle(listed);
+        }
+
+        return listed;
+    }
+
+    private static string Describe(IEnumerable<(string Host, int Port)> endpoints) => string.Join(", ", endpoints.Select(e => $"{e.Host}:{e.Port}"));
+
+    private static string ClusterName(IConnection connection) =>
+        connection.ServerProperties?.TryGetValue("cluster_name", out var value) == true && value is byte[] bytes
+            ? System.Text.Encoding.UTF8.GetString(bytes)
+            : "?";
 
     private static async Task DisposeQuietlyAsync(IConnection dropped)
     {
@@ -130,11 +154,11 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         }
     }
 
-    [LoggerMessage(LogLevel.Information, "Connected to RabbitMQ at {Host}:{Port} for {Role}")]
-    private partial void LogConnected(ConnectionRole role, string host, int port);
+    [LoggerMessage(LogLevel.Information, "Connected to RabbitMQ at {Host}:{Port} (cluster {Cluster}) for {Role}")]
+    private partial void LogConnected(ConnectionRole role, string host, int port, string cluster);
 
-    [LoggerMessage(LogLevel.Warning, "RabbitMQ at {Host}:{Port} is unreachable: {Reason}")]
-    private partial void LogUnreachable(string host, int port, string reason);
+    [LoggerMessage(LogLevel.Warning, "RabbitMQ at {Endpoints} is unreachable: {Reason}")]
+    private partial void LogUnreachable(string endpoints, string reason);
 }
 
 /// <summary>Which process this is (<c>front</c>, <c>worker</c>), for the names its connections show in RabbitMQ.</summary>

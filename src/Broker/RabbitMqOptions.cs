@@ -3,7 +3,8 @@ using Bulk.Contracts;
 
 namespace Bulk.Broker;
 
-/// <summary>Where the broker is (<c>RabbitMq__Uri</c>) and under which prefix Bulk's queues live (<c>RabbitMq__Prefix</c>).</summary>
+/// <summary>Where the broker is (<c>RabbitMq__Uri</c>, or a cluster's <c>RabbitMq__Endpoints</c>), how its queues are
+/// replicated, and under which prefix Bulk's queues live (<c>RabbitMq__Prefix</c>).</summary>
 public sealed class RabbitMqOptions : IValidatableObject
 {
     public const string Section = "RabbitMq";
@@ -13,6 +14,26 @@ public sealed class RabbitMqOptions : IValidatableObject
 
     [Required(ErrorMessage = "RabbitMq__Uri is required: the broker to use, e.g. amqp://guest:guest@127.0.0.1:5672/")]
     public string? Uri { get; set; }
+
+    /// <summary>A cluster's nodes as <c>host:port,host:port,…</c>; credentials, vhost and TLS still come from <see cref="Uri"/>.</summary>
+    /// <remarks>Every connection is opened to the first node of the list that answers, and opened again to a surviving
+    /// one when its node dies. Unset: the host and port of <see cref="Uri"/>.</remarks>
+    public string? Endpoints { get; set; }
+
+    /// <summary>Whether each process tries <see cref="Endpoints"/> in an order of its own (spreading connections over
+    /// the nodes), or in the order listed (to prefer a node, e.g. the one on the same host).</summary>
+    public bool ShuffleEndpoints { get; set; } = true;
+
+    /// <summary>How many nodes hold a copy of each queue and stream (x-quorum-initial-group-size, x-initial-cluster-size).</summary>
+    /// <remarks>Fixed when a queue is first declared. A cluster with fewer nodes gives each node one copy; with 3 on a
+    /// 3-node cluster every node holds every queue and stream, so a stream can be read wherever a process is connected.</remarks>
+    [Range(1, 9, ErrorMessage = "RabbitMq__Replicas must be between 1 and 9")]
+    public int Replicas { get; set; } = 3;
+
+    /// <summary>The largest message the broker takes: its <c>max_message_size</c> (RabbitMQ 4.x: 16 MiB by default).</summary>
+    /// <remarks>A campaign whose message would be larger is refused at 413 before anything is published.</remarks>
+    [Range(4096, 536_870_912, ErrorMessage = "RabbitMq__MaxMessageBytes must be between 4096 and 536870912 (RabbitMQ's max_message_size)")]
+    public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
 
     [Required(ErrorMessage = PrefixRule)]
     [RegularExpression("^[A-Za-z0-9._-]+$", ErrorMessage = PrefixRule)]
@@ -28,9 +49,35 @@ public sealed class RabbitMqOptions : IValidatableObject
     public long OutcomesMaxBytes { get; set; } = 2_000_000_000;
 
     // Methods, not properties: the options validator reads every property, and these only make sense once valid.
-    public Topology ToTopology() => new(Prefix);
+    public Topology ToTopology() => new(Prefix, Replicas);
 
     public Uri ToBrokerUri() => new(Uri!);
+
+    /// <summary>The nodes to connect to, in the order given: <see cref="Endpoints"/>, else the host and port of <see cref="Uri"/>.</summary>
+    public IReadOnlyList<(string Host, int Port)> ToEndpoints()
+    {
+        var uri = ToBrokerUri();
+        if (string.IsNullOrWhiteSpace(Endpoints))
+        {
+            return [(uri.Host, uri.IsDefaultPort || uri.Port < 0 ? DefaultPort(uri) : uri.Port)];
+        }
+
+        return [.. Endpoints.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ParseEndpoint)];
+    }
+
+    private static int DefaultPort(Uri uri) => uri.Scheme == "amqps" ? 5671 : 5672;
+
+    private static (string Host, int Port) ParseEndpoint(string endpoint)
+    {
+        var colon = endpoint.LastIndexOf(':');
+        var host = colon > 0 ? endpoint[..colon].Trim('[', ']') : "";
+        if (host.Length == 0 || host.Any(char.IsWhiteSpace) || !int.TryParse(endpoint[(colon + 1)..], out var port) || port is < 1 or > 65535)
+        {
+            throw new FormatException($"'{endpoint}' is not host:port");
+        }
+
+        return (host, port);
+    }
 
     /// <summary>What the attributes cannot say: the URI must be one the client can use.</summary>
     /// <remarks>Data annotations run this only once every attribute holds.</remarks>
@@ -40,6 +87,29 @@ public sealed class RabbitMqOptions : IValidatableObject
         {
             yield return new ValidationResult(
                 "RabbitMq__Uri must be an amqp:// or amqps:// URI, e.g. amqp://guest:guest@127.0.0.1:5672/", [nameof(Uri)]);
+            yield break;
+        }
+
+        if (Endpoints is not null)
+        {
+            string? problem = null;
+            try
+            {
+                if (ToEndpoints().Count == 0)
+                {
+                    problem = "names no node";
+                }
+            }
+            catch (FormatException e)
+            {
+                problem = e.Message;
+            }
+
+            if (problem is not null)
+            {
+                yield return new ValidationResult(
+                    $"RabbitMq__Endpoints must be a comma-separated list of host:port, e.g. rabbit1:5672,rabbit2:5672,rabbit3:5672 ({problem})", [nameof(Endpoints)]);
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ public static class Reconnecting
         var delay = firstDelay;
         while (!stoppingToken.IsCancellationRequested)
         {
+            var began = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 await session(stoppingToken);
@@ -27,6 +28,13 @@ public static class Reconnecting
             }
             catch (Exception e)
             {
+                // A session that ran for a while before it failed starts the back-off over: a node of a cluster
+                // dying hours after the last outage is reconnected to the next node at once, not after the ceiling.
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(began) > maxDelay)
+                {
+                    delay = firstDelay;
+                }
+
                 interrupted(e.Message, delay);
             }
 

@@ -2,9 +2,13 @@ namespace Bulk.Contracts;
 
 /// <summary>The names and arguments of the broker objects Bulk uses, under one configurable prefix.</summary>
 /// <remarks>The prefix lets tests and parallel environments share one broker without seeing each other's work.</remarks>
-public sealed record Topology(string Prefix = Topology.DefaultPrefix)
+/// <param name="Replicas">Nodes holding a copy of each queue and stream; a smaller cluster gives each node one.</param>
+public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replicas = Topology.DefaultReplicas)
 {
     public const string DefaultPrefix = "bulk";
+
+    /// <summary>Every node of a three-node cluster; on one node, that node.</summary>
+    public const int DefaultReplicas = 3;
 
     /// <summary>Durable quorum queue holding jobs to deliver.</summary>
     public string WorkQueue => $"{Prefix}.send";
@@ -13,27 +17,22 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix)
     public string DeadQueue => $"{Prefix}.dead";
 
     /// <summary>Arguments every declaration of <see cref="WorkQueue"/> must use, or the broker refuses it.</summary>
-    public IDictionary<string, object?> WorkQueueArguments => new Dictionary<string, object?>
+    public IDictionary<string, object?> WorkQueueArguments => DeadLettering(QuorumQueue(), DeadQueue, new()
     {
-        ["x-queue-type"] = "quorum",
         // A job the Worker cannot even acknowledge (it crashes the process every time) stops being redelivered.
         ["x-delivery-limit"] = 20,
-        ["x-dead-letter-exchange"] = "",
-        ["x-dead-letter-routing-key"] = DeadQueue,
-    };
+    });
 
-    public IDictionary<string, object?> DeadQueueArguments => new Dictionary<string, object?>
-    {
-        ["x-queue-type"] = "quorum",
-    };
+    public IDictionary<string, object?> DeadQueueArguments => QuorumQueue();
 
     /// <summary>The append-only stream of everything that happened to every campaign.</summary>
     public string OutcomesStream => $"{Prefix}.outcomes";
 
     /// <summary>Stream arguments; retention is fixed when the stream is first declared (change it later with a policy).</summary>
-    public static IDictionary<string, object?> OutcomesStreamArguments(string maxAge, long maxBytes) => new Dictionary<string, object?>
+    public IDictionary<string, object?> OutcomesStreamArguments(string maxAge, long maxBytes) => new Dictionary<string, object?>
     {
         ["x-queue-type"] = "stream",
+        ["x-initial-cluster-size"] = Replicas,
         ["x-max-age"] = maxAge,
         ["x-max-length-bytes"] = maxBytes,
         ["x-stream-max-segment-size-bytes"] = (int)Math.Min(maxBytes / 4, 100_000_000),
@@ -43,22 +42,62 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix)
     public string SuppressionsStream => $"{Prefix}.suppressions";
 
     /// <summary>No age or size limit: a suppression must last as long as the list is used.</summary>
-    public static IDictionary<string, object?> SuppressionsStreamArguments => new Dictionary<string, object?>
+    public IDictionary<string, object?> SuppressionsStreamArguments => new Dictionary<string, object?>
     {
         ["x-queue-type"] = "stream",
+        ["x-initial-cluster-size"] = Replicas,
     };
 
     /// <summary>A delay tier: jobs wait here for <paramref name="delay"/>, then dead-letter back onto the work queue.</summary>
     public string RetryQueue(TimeSpan delay) => $"{Prefix}.retry.{(long)delay.TotalMilliseconds}ms";
 
-    public IDictionary<string, object?> RetryQueueArguments(TimeSpan delay) => new Dictionary<string, object?>
+    public IDictionary<string, object?> RetryQueueArguments(TimeSpan delay) => DeadLettering(QuorumQueue(), WorkQueue, new()
     {
-        ["x-queue-type"] = "quorum",
         ["x-message-ttl"] = (long)delay.TotalMilliseconds,
-        ["x-dead-letter-exchange"] = "",
-        ["x-dead-letter-routing-key"] = WorkQueue,
-    };
+    });
+
+    /// <summary>The shared token bucket of a global rate limit: a replicated queue, so it outlives any one node.</summary>
+    public string RateTokens(double rate) => $"{Prefix}.rate.{rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+
+    /// <summary>Holds at most <paramref name="capacity"/> tokens; the oldest are dropped, so an idle bucket allows no burst.</summary>
+    public IDictionary<string, object?> RateTokensArguments(int capacity) => QuorumQueue(new()
+    {
+        ["x-max-length"] = capacity,
+        ["x-overflow"] = "drop-head",
+    });
 
     /// <summary>An exclusive queue used as a lock on an idempotency key across every Front.</summary>
     public string IdempotencyLock(string keyHash) => $"{Prefix}.lock.{keyHash}";
+
+    private Dictionary<string, object?> QuorumQueue(Dictionary<string, object?>? more = null)
+    {
+        var arguments = new Dictionary<string, object?>
+        {
+            ["x-queue-type"] = "quorum",
+            ["x-quorum-initial-group-size"] = Replicas,
+        };
+        foreach (var (key, value) in more ?? [])
+        {
+            arguments[key] = value;
+        }
+
+        return arguments;
+    }
+
+    /// <summary>Dead-letters to <paramref name="target"/> at least once: the default, at most once, drops a dead letter
+    /// when the target has no leader at that moment (a node just died), and the job would vanish unsent and unrecorded.</summary>
+    /// <remarks>RabbitMQ takes at-least-once only with <c>reject-publish</c> overflow (a queue with no length limit never overflows).</remarks>
+    private static Dictionary<string, object?> DeadLettering(Dictionary<string, object?> arguments, string target, Dictionary<string, object?> more)
+    {
+        arguments["x-dead-letter-exchange"] = "";
+        arguments["x-dead-letter-routing-key"] = target;
+        arguments["x-dead-letter-strategy"] = "at-least-once";
+        arguments["x-overflow"] = "reject-publish";
+        foreach (var (key, value) in more)
+        {
+            arguments[key] = value;
+        }
+
+        return arguments;
+    }
 }

@@ -18,7 +18,7 @@ public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnecti
     protected override string StreamName => settings.ToTopology().OutcomesStream;
 
     protected override IDictionary<string, object?> StreamArguments =>
-        Topology.OutcomesStreamArguments(settings.OutcomesMaxAge, settings.OutcomesMaxBytes);
+        settings.ToTopology().OutcomesStreamArguments(settings.OutcomesMaxAge, settings.OutcomesMaxBytes);
 
     protected override JsonTypeInfo<OutcomeEvent> TypeInfo => BulkJson.Default.OutcomeEvent;
 

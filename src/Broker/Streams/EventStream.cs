@@ -160,6 +160,13 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
             await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
         };
 
+        // The broker cancels a stream consumer whose local replica went away (a node of a cluster restarted).
+        consumer.UnregisteredAsync += (_, _) =>
+        {
+            lost.TrySetResult();
+            return Task.CompletedTask;
+        };
+
         object start = Interlocked.Read(ref nextOffset) is >= 0 and var from ? from : "first";
         await channel.BasicConsumeAsync(StreamName, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
             arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
@@ -188,7 +195,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
         if (!stoppingToken.IsCancellationRequested)
         {
-            throw new IOException($"the tail of {StreamName} lost its channel");
+            throw new IOException($"the tail of {StreamName} lost its channel, or the broker cancelled it");
         }
     }
 

@@ -20,7 +20,7 @@ public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, BrokerConn
 
     protected override string StreamName => topology.SuppressionsStream;
 
-    protected override IDictionary<string, object?> StreamArguments => Topology.SuppressionsStreamArguments;
+    protected override IDictionary<string, object?> StreamArguments => topology.SuppressionsStreamArguments;
 
     protected override JsonTypeInfo<SuppressionEvent> TypeInfo => BulkJson.Default.SuppressionEvent;
 

@@ -72,6 +72,12 @@ public sealed partial class DeliveryConsumer(
         var transactional = new TransactionalChannel(channel, observer);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivered) => HandleAsync(transactional, delivered, life.Token);
+        // The broker cancels a consumer whose queue lost its replica here (a node of a cluster left): start afresh.
+        consumer.UnregisteredAsync += (_, _) =>
+        {
+            lost.TrySetResult();
+            return Task.CompletedTask;
+        };
         var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);
         LogConsuming(topology.WorkQueue, prefetch);
 
@@ -86,7 +92,7 @@ public sealed partial class DeliveryConsumer(
             await life.CancelAsync();
             // Let the handlers record what they sent (once the broker is back) before a new consumer sees their jobs.
             await transactional.InFlight.WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            throw new IOException("the connection to RabbitMQ was lost");
+            throw new IOException("the consumer of the work queue was lost with its channel or cancelled by the broker");
         }
 
         // Graceful stop: take no more jobs, let the ones in hand finish or hand back their remainder, then leave.

@@ -10,7 +10,8 @@ namespace Bulk.Worker.Smtp;
 /// <remarks>
 /// A token bucket made of a queue: one Worker at a time (whoever holds an exclusive "ticker" queue; if it dies the
 /// broker drops the queue and another takes over) publishes the rate's tokens into a queue capped at two refills, and
-/// every Worker takes a token before each send. Scaling Workers up or down does not change the total.
+/// every Worker takes a token before each send. Scaling Workers up or down does not change the total. The bucket is a
+/// quorum queue, so it outlives the loss of any one node of a cluster; the lock dies with its holder's connection.
 /// </remarks>
 public sealed partial class GlobalRateLimit(BrokerConnections connections, IOptions<SmtpOptions> smtp, ILogger<GlobalRateLimit> logger)
     : BackgroundService
@@ -27,7 +28,7 @@ public sealed partial class GlobalRateLimit(BrokerConnections connections, IOpti
     private TimeSpan Tick => TimeSpan.FromSeconds(TokensPerTick / rate);
 
     // The rate is part of the names: Workers configured differently must not share (or fight over) one bucket.
-    private string TokenQueue => $"{topology.Prefix}.tokens.{rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
+    private string TokenQueue => topology.RateTokens(rate);
 
     /// <summary>Waits for a token from the shared bucket.</summary>
     public async Task AcquireAsync(CancellationToken cancellationToken)
@@ -73,7 +74,7 @@ public sealed partial class GlobalRateLimit(BrokerConnections connections, IOpti
         LogTicking(rate);
 
         using var timer = new PeriodicTimer(Tick);
-        var token = new BasicProperties { Persistent = false };
+        var token = new BasicProperties();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         long issued = 0;
         while (await timer.WaitForNextTickAsync(stoppingToken))
@@ -104,9 +105,8 @@ public sealed partial class GlobalRateLimit(BrokerConnections connections, IOpti
     // Capped at two refills: tokens nobody took soon are dropped, so an idle period allows no real burst afterwards,
     // while a Worker that polls a little late does not lose the tokens of the tick it just missed.
     private Task DeclareBucketAsync(IChannel channel, CancellationToken cancellationToken) =>
-        channel.QueueDeclareAsync(TokenQueue, durable: false, exclusive: false, autoDelete: false,
-            arguments: new Dictionary<string, object?> { ["x-max-length"] = 2 * TokensPerTick, ["x-overflow"] = "drop-head" },
-            cancellationToken: cancellationToken);
+        channel.QueueDeclareAsync(TokenQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: topology.RateTokensArguments(2 * TokensPerTick), cancellationToken: cancellationToken);
 
     [LoggerMessage(LogLevel.Information, "This Worker hands out the global rate of {Rate} messages/s")]
     private partial void LogTicking(double rate);

@@ -59,7 +59,7 @@ public sealed class RateLimitTests(BrokerFixture broker, ITestOutputHelper outpu
         Assert.InRange(window.Count, 570, 630);
         await system.Http.PostAsync($"/campaigns/{id}/cancel", null);
         await system.DisposeAsync();
-        await broker.DeleteQueuesAsync($"{system.Topology.Prefix}.tokens.20");
+        await broker.DeleteQueuesAsync(system.Topology.RateTokens(20));
     }
 
     [Fact]
