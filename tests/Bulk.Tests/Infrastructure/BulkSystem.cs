@@ -23,20 +23,21 @@ public sealed class BulkSystem : IAsyncDisposable
     /// <summary>Short delay tiers, so that tests see a recipient go through them.</summary>
     public static readonly string[] TestTiers = ["1s", "2s", "4s"];
 
-    private readonly BrokerFixture broker;
+    private readonly BrokerFixture? broker;
     private readonly string brokerUri;
     private readonly bool onTheTestBroker;
     private readonly List<IHost> workers = [];
     private readonly List<ChildProcess> processes = [];
+    private readonly List<WebApplication> moreFronts = [];
     private string[] frontSettings = [];
     private ILoggerProvider? frontLogs;
     private WebApplication? front;
 
-    private BulkSystem(BrokerFixture broker, string brokerUri, bool onTheTestBroker = false)
+    private BulkSystem(BrokerFixture? broker, string brokerUri, bool onTheTestBroker = false)
     {
         this.broker = broker;
         this.brokerUri = brokerUri;
-        this.onTheTestBroker = onTheTestBroker || brokerUri == broker.Uri;
+        this.onTheTestBroker = broker is not null && (onTheTestBroker || brokerUri == broker.Uri);
         Topology = new Topology($"test-{Guid.NewGuid():N}"[..17]);
     }
 
@@ -82,16 +83,39 @@ public sealed class BulkSystem : IAsyncDisposable
         return system;
     }
 
+    /// <summary>A system on a broker of the test's own (a cluster), its Front not started yet: the test may declare
+    /// <see cref="Topology"/> first, then call <see cref="StartFrontAsync(string[])"/>.</summary>
+    public static BulkSystem On(string brokerUri) => new(null, brokerUri);
+
+    /// <summary>Starts the Front with <paramref name="settings"/> (e.g. a cluster's endpoints).</summary>
+    public Task StartFrontAsync(params string[] settings)
+    {
+        frontSettings = settings;
+        return StartFrontAsync();
+    }
+
+    /// <summary>Starts one more Front on the same queues and streams, and returns a client for it.</summary>
+    public async Task<HttpClient> StartAnotherFrontAsync(params string[] settings)
+    {
+        var another = CreateFront(settings);
+        await another.StartAsync();
+        moreFronts.Add(another);
+        var address = another.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new HttpClient { BaseAddress = new Uri(address) };
+    }
+
+    private WebApplication CreateFront(string[] settings) => FrontApp.Create([
+        "--urls=http://127.0.0.1:0",
+        $"--RabbitMq:Uri={brokerUri}",
+        $"--RabbitMq:Prefix={Topology.Prefix}",
+        "--Logging:LogLevel:Default=Error",
+        $"--Unsubscribe:Secret={UnsubscribeSecret}",
+        .. settings,
+    ]);
+
     private async Task StartFrontAsync()
     {
-        front = FrontApp.Create([
-            "--urls=http://127.0.0.1:0",
-            $"--RabbitMq:Uri={brokerUri}",
-            $"--RabbitMq:Prefix={Topology.Prefix}",
-            "--Logging:LogLevel:Default=Error",
-            $"--Unsubscribe:Secret={UnsubscribeSecret}",
-            .. frontSettings,
-        ]);
+        front = CreateFront(frontSettings);
         if (frontLogs is not null)
         {
             front.Services.GetRequiredService<ILoggerFactory>().AddProvider(frontLogs);
@@ -160,7 +184,7 @@ public sealed class BulkSystem : IAsyncDisposable
         return process;
     }
 
-    public Task<uint> WorkQueueDepthAsync() => broker.MessageCountAsync(Topology.WorkQueue);
+    public Task<uint> WorkQueueDepthAsync() => broker!.MessageCountAsync(Topology.WorkQueue);
 
     public async Task<string> PostAsync(string body, string? idempotencyKey = null)
     {
@@ -198,16 +222,16 @@ public sealed class BulkSystem : IAsyncDisposable
             await process.DisposeAsync();
         }
 
-        if (front is not null)
+        foreach (var another in moreFronts.Append(front).OfType<WebApplication>())
         {
-            await front.StopAsync();
-            await front.DisposeAsync();
+            await another.StopAsync();
+            await another.DisposeAsync();
         }
 
         Http.Dispose();
         if (onTheTestBroker)
         {
-            await broker.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
+            await broker!.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
                 Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck),
                 .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
         }
