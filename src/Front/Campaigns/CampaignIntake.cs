@@ -24,15 +24,28 @@ public abstract record IntakeResult
 
     /// <summary>The broker was away or did not confirm in time: nothing was enqueued.</summary>
     public sealed record Unavailable : IntakeResult;
+
+    /// <summary>The campaign, as one broker message, is larger than the broker takes: nothing was enqueued.</summary>
+    /// <param name="Bytes">The message's size, when known.</param>
+    public sealed record TooLarge(long? Bytes, int Limit, string? BrokerSaid) : IntakeResult;
 }
 
 /// <summary>Puts a valid campaign on the broker once, whichever Front its retries reach, and records that it was accepted.</summary>
 public sealed partial class CampaignIntake(
-    CampaignPublisher publisher, IdempotencyKeyLock keyLock, OutcomeLog outcomes, IOptions<FrontOptions> options, ILogger<CampaignIntake> logger)
+    CampaignPublisher publisher, IdempotencyKeyLock keyLock, OutcomeLog outcomes, IOptions<FrontOptions> options,
+    IOptions<RabbitMqOptions> rabbitMq, ILogger<CampaignIntake> logger)
 {
     public async Task<IntakeResult> SubmitAsync(PostedCampaign.Valid campaign)
     {
         var job = campaign.Job;
+        // The campaign goes on the broker as one message, so it can never be half enqueued; the broker's
+        // max_message_size is then the largest campaign, and one above it is refused before anything else.
+        var body = JobMessages.Serialize(job);
+        if (body.Length > rabbitMq.Value.MaxMessageBytes)
+        {
+            return new IntakeResult.TooLarge(body.Length, rabbitMq.Value.MaxMessageBytes, null);
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
         IAsyncDisposable? lease = null;
         try
@@ -50,9 +63,13 @@ public sealed partial class CampaignIntake(
                 }
             }
 
-            await publisher.PublishAsync(job);
+            await publisher.PublishAsync(job, body);
             await RecordAcceptedAsync(new OutcomeEvent(OutcomeType.Accepted, job.CampaignId, DateTimeOffset.UtcNow, job.Recipients.Count,
                 campaign.IdempotencyKey, campaign.Hash, DuplicatesDropped: campaign.DuplicatesDropped));
+        }
+        catch (MessageTooLargeException e)
+        {
+            return new IntakeResult.TooLarge(body.Length, rabbitMq.Value.MaxMessageBytes, e.Message);
         }
         catch (Exception e) when (e is BrokerUnavailableException or IOException or OperationCanceledException)
         {

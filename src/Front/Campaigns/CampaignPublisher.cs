@@ -19,23 +19,27 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
 
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
 
+    private const ushort PreconditionFailed = 406;
+
     private static readonly CreateChannelOptions ConfirmedChannel = new(
         publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
-    public async Task PublishAsync(DeliveryJob job)
+    /// <param name="body">The job, serialized by <see cref="JobMessages.Serialize"/>.</param>
+    /// <exception cref="MessageTooLargeException">The broker refused the message for its size.</exception>
+    public async Task PublishAsync(DeliveryJob job, byte[] body)
     {
         // Deliberately not the request's token: once the publish is on the wire, a client hanging up must not turn
         // an enqueued campaign into an unknown one. The timeout bounds how long we wait for the confirm.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
-        var body = JobMessages.Serialize(job);
         var properties = JobMessages.Properties(campaignId: job.CampaignId, messageId: $"{job.CampaignId}/0");
 
         for (var attempt = 1; ; attempt++)
         {
+            IChannel? channel = null;
             try
             {
                 var connection = await broker.GetAsync(timeout.Token);
-                await using var channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
+                channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
                 // With confirmation tracking on, this completes only when the broker has confirmed the message
                 // (and throws if it was nacked or, being mandatory, returned as unroutable).
                 await channel.BasicPublishAsync(exchange: "", routingKey: broker.Topology.WorkQueue, mandatory: true,
@@ -53,10 +57,24 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
             {
                 throw;
             }
+            catch (Exception) when (channel?.CloseReason is { ReplyCode: PreconditionFailed } reason
+                                    && reason.ReplyText.Contains("max size", StringComparison.Ordinal))
+            {
+                // RabbitMq__MaxMessageBytes is set above the broker's max_message_size: trying again cannot help.
+                LogTooLarge(job.CampaignId, body.Length, reason.ReplyText);
+                throw new MessageTooLargeException(reason.ReplyText);
+            }
             catch (Exception e)
             {
                 LogPublishFailed(job.CampaignId, e.Message);
                 throw new BrokerUnavailableException(e);
+            }
+            finally
+            {
+                if (channel is not null)
+                {
+                    await channel.DisposeAsync();
+                }
             }
         }
 
@@ -69,6 +87,12 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: the broker refused publish attempt {Attempt} ({Reason}); trying again")]
     private partial void LogPublishRefused(string campaignId, int attempt, string reason);
 
+    [LoggerMessage(LogLevel.Error, "Campaign {CampaignId} ({Bytes} bytes) is larger than the broker takes, though not than RabbitMq__MaxMessageBytes: {Reason}")]
+    private partial void LogTooLarge(string campaignId, int bytes, string reason);
+
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} was not confirmed by the broker: {Reason}")]
     private partial void LogPublishFailed(string campaignId, string reason);
 }
+
+/// <summary>The broker refused a message for its size (its <c>max_message_size</c>).</summary>
+public sealed class MessageTooLargeException(string brokerSaid) : Exception(brokerSaid);

@@ -64,6 +64,7 @@ public static class CampaignsApi
                     title: "Idempotency key reused",
                     detail: $"The key '{reused.Key}' was used for campaign {reused.CampaignId} with a different body."),
                 IntakeResult.Unavailable => RetryLater(http.Response),
+                IntakeResult.TooLarge large => TooLarge(large),
                 _ => throw new UnreachableException(),
             },
             _ => throw new UnreachableException(),
@@ -98,6 +99,16 @@ public static class CampaignsApi
         response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
         return BrokerProblem.ServiceUnavailable("The campaign was not accepted", "Nothing was enqueued; retry later.");
     }
+
+    /// <summary>413 naming the setting: a broker message holds one whole campaign, and this one is larger than the broker takes.</summary>
+    private static ProblemHttpResult TooLarge(IntakeResult.TooLarge large) => TypedResults.Problem(
+        statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "Campaign too large for the broker",
+        detail: (large.BrokerSaid is null
+            ? $"The campaign is {large.Bytes} bytes as one broker message; the broker takes at most {large.Limit} (RabbitMq__MaxMessageBytes, RabbitMQ's max_message_size)."
+            : $"The broker refused the campaign's {large.Bytes} bytes ({large.BrokerSaid}); RabbitMq__MaxMessageBytes ({large.Limit}) is above RabbitMQ's max_message_size.")
+            + " Nothing was enqueued: send fewer recipients or less data per campaign.",
+        extensions: new Dictionary<string, object?> { ["setting"] = "RabbitMq__MaxMessageBytes", ["limit"] = large.Limit, ["bytes"] = large.Bytes });
 
     private static Accepted<CampaignAccepted> AcceptedAnswer(string id, string? status, int total, int duplicatesDropped) =>
         TypedResults.Accepted($"/campaigns/{id}", new CampaignAccepted(id, status ?? CampaignLedger.Statuses.Queued, total, duplicatesDropped));

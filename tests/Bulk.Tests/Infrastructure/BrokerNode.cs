@@ -3,10 +3,13 @@ namespace Bulk.Tests.Infrastructure;
 /// <summary>A RabbitMQ node of the test's own (Debian's rabbitmq-server through <c>./bulk node</c>), so it can be stopped and started.</summary>
 public sealed class BrokerNode : IAsyncDisposable
 {
-    private BrokerNode(string name, int port)
+    private readonly string? configuration;
+
+    private BrokerNode(string name, int port, string? configuration)
     {
         Name = name;
         Port = port;
+        this.configuration = configuration;
     }
 
     public string Name { get; }
@@ -15,9 +18,10 @@ public sealed class BrokerNode : IAsyncDisposable
 
     public string Uri => $"amqp://guest:guest@127.0.0.1:{Port}/";
 
-    public static async Task<BrokerNode> StartAsync()
+    /// <param name="configuration">rabbitmq.conf lines for the node, e.g. <c>max_message_size = 16777216</c>.</param>
+    public static async Task<BrokerNode> StartAsync(string? configuration = null)
     {
-        var node = new BrokerNode($"bulkt{Random.Shared.Next(100_000, 999_999)}", FreePortPair());
+        var node = new BrokerNode($"bulkt{Random.Shared.Next(100_000, 999_999)}", FreePortPair(), configuration);
         await node.StartAgainAsync();
         return node;
     }
@@ -28,7 +32,8 @@ public sealed class BrokerNode : IAsyncDisposable
 
     private async Task RunAsync(string verb)
     {
-        await using var script = ChildProcess.Start("bash", [Path.Combine(Repository.Root, "bulk"), "node", verb, Name, Port.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await using var script = ChildProcess.Start("bash", [Path.Combine(Repository.Root, "bulk"), "node", verb, Name, Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            new Dictionary<string, string> { ["BULK_NODE_CONF"] = configuration ?? "" });
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         while (!script.HasExited)
         {

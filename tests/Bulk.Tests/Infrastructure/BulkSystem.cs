@@ -67,7 +67,7 @@ public sealed class BulkSystem : IAsyncDisposable
     ];
 
     /// <summary>Starts the Front against any broker address (a node of the test's own, or a dead one).</summary>
-    public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture broker, string brokerUri, params string[] settings)
+    public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture? broker, string brokerUri, params string[] settings)
     {
         var system = new BulkSystem(broker, brokerUri) { frontSettings = settings };
         await system.StartFrontAsync();

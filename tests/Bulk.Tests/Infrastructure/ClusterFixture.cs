@@ -7,7 +7,7 @@ using RabbitMQ.Client;
 namespace Bulk.Tests.Infrastructure;
 
 /// <summary>A real three-node RabbitMQ cluster on loopback (Debian's rabbitmq-server through <c>./bulk cluster</c>),
-/// started once for the cluster tests; its nodes can be killed with kill -9 and started again.</summary>
+/// started once for the cluster tests (a class fixture); its nodes can be killed with kill -9 and started again.</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
     private readonly string name = $"bulkc{Random.Shared.Next(10_000, 99_999)}";
@@ -187,10 +187,4 @@ public sealed record ClusterNode(string Name, int Port, string Data)
     public string Uri => $"amqp://guest:guest@127.0.0.1:{Port}/";
 
     public override string ToString() => Name;
-}
-
-[CollectionDefinition(Name)]
-public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
-{
-    public const string Name = "cluster";
 }
