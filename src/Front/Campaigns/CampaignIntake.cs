@@ -47,7 +47,7 @@ public sealed partial class CampaignIntake(
         }
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
-        IAsyncDisposable? lease = null;
+        KeyLease? lease = null;
         try
         {
             if (campaign.IdempotencyKey is { } key)
@@ -63,7 +63,8 @@ public sealed partial class CampaignIntake(
                 }
             }
 
-            await publisher.PublishAsync(job, body);
+            // Under a key, on the lock's own connection: if that died, the lock died with it, and so does this publish.
+            await publisher.PublishAsync(job, body, lease?.Connection);
             await RecordAcceptedAsync(new OutcomeEvent(OutcomeType.Accepted, job.CampaignId, DateTimeOffset.UtcNow, job.Recipients.Count,
                 campaign.IdempotencyKey, campaign.Hash, DuplicatesDropped: campaign.DuplicatesDropped));
         }

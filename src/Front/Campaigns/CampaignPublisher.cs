@@ -25,8 +25,10 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
         publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
     /// <param name="body">The job, serialized by <see cref="JobMessages.Serialize"/>.</param>
+    /// <param name="fenced">Publish on this connection only (the one holding the campaign's idempotency key), never
+    /// on a new one: a lock lost with its connection must not be outlived by its holder's publish.</param>
     /// <exception cref="MessageTooLargeException">The broker refused the message for its size.</exception>
-    public async Task PublishAsync(DeliveryJob job, byte[] body)
+    public async Task PublishAsync(DeliveryJob job, byte[] body, IConnection? fenced = null)
     {
         // Deliberately not the request's token: once the publish is on the wire, a client hanging up must not turn
         // an enqueued campaign into an unknown one. The timeout bounds how long we wait for the confirm.
@@ -38,7 +40,13 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
             IChannel? channel = null;
             try
             {
-                var connection = await broker.GetAsync(timeout.Token);
+                var connection = fenced ?? await broker.GetAsync(timeout.Token);
+                if (!connection.IsOpen)
+                {
+                    LogLockLost(job.CampaignId);
+                    throw new BrokerUnavailableException(new IOException("the connection holding the idempotency key closed"));
+                }
+
                 channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
                 // With confirmation tracking on, this completes only when the broker has confirmed the message
                 // (and throws if it was nacked or, being mandatory, returned as unroutable).
@@ -89,6 +97,9 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
 
     [LoggerMessage(LogLevel.Error, "Campaign {CampaignId} ({Bytes} bytes) is larger than the broker takes, though not than RabbitMq__MaxMessageBytes: {Reason}")]
     private partial void LogTooLarge(string campaignId, int bytes, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} was not published: the connection holding its idempotency key closed, and the key with it")]
+    private partial void LogLockLost(string campaignId);
 
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} was not confirmed by the broker: {Reason}")]
     private partial void LogPublishFailed(string campaignId, string reason);

@@ -11,13 +11,18 @@ namespace Bulk.Front.Campaigns;
 /// The lock is an exclusive queue named after the key: RabbitMQ lets one connection hold it, and drops it if that
 /// connection dies, so a crashed Front never leaves a key locked. Requests of this Front share its one connection,
 /// so they also queue on a local lock first.
+/// <para>
+/// The lock lives exactly as long as its connection, so whatever is done under it must be done on that connection: a
+/// publish on a new connection (to another node of a cluster, after this one's node died) could follow another
+/// Front's taking the key meanwhile. <see cref="KeyLease.Connection"/> is that connection, never reopened.
+/// </para>
 /// </remarks>
 public sealed class IdempotencyKeyLock(BrokerConnection broker)
 {
     private const ushort ResourceLocked = 405;
     private readonly SemaphoreSlim[] stripes = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
 
-    public async Task<IAsyncDisposable> AcquireAsync(string key, CancellationToken cancellationToken)
+    public async Task<KeyLease> AcquireAsync(string key, CancellationToken cancellationToken)
     {
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..32];
         var stripe = stripes[Convert.ToInt32(hash[..2], 16) % stripes.Length];
@@ -32,7 +37,7 @@ public sealed class IdempotencyKeyLock(BrokerConnection broker)
                 try
                 {
                     await channel.QueueDeclareAsync(queue, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
-                    return new Lease(stripe, channel, queue);
+                    return new KeyLease(stripe, connection, channel, queue);
                 }
                 catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == ResourceLocked)
                 {
@@ -47,24 +52,31 @@ public sealed class IdempotencyKeyLock(BrokerConnection broker)
             throw;
         }
     }
+}
 
-    private sealed class Lease(SemaphoreSlim stripe, IChannel channel, string queue) : IAsyncDisposable
+/// <summary>An idempotency key held by this request, for as long as <see cref="Connection"/> is open.</summary>
+public sealed class KeyLease(SemaphoreSlim stripe, IConnection connection, IChannel channel, string queue) : IAsyncDisposable
+{
+    /// <summary>The connection holding the lock: what is done under the lock is done on it, or not at all.</summary>
+    public IConnection Connection => connection;
+
+    /// <summary>False once the lock's channel or connection closed, and with it the lock.</summary>
+    public bool Held => channel.IsOpen;
+
+    public async ValueTask DisposeAsync()
     {
-        public async ValueTask DisposeAsync()
+        try
         {
-            try
-            {
-                await channel.QueueDeleteAsync(queue);
-            }
-            catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException)
-            {
-                // The connection went away, and the exclusive queue with it.
-            }
-            finally
-            {
-                await channel.DisposeAsync();
-                stripe.Release();
-            }
+            await channel.QueueDeleteAsync(queue);
+        }
+        catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException)
+        {
+            // The connection went away, and the exclusive queue with it.
+        }
+        finally
+        {
+            await channel.DisposeAsync();
+            stripe.Release();
         }
     }
 }
