@@ -44,6 +44,12 @@ public sealed class StartupConfigurationTests
     [InlineData("Templates:MaxRenderMilliseconds", "0", "Templates__MaxRenderMilliseconds")]
     [InlineData("Delivery:HoldAfterRefusals", "1", "Delivery__HoldAfterRefusals must be between 2 and 1000")]
     [InlineData("Delivery:HoldBreakSeconds", "0", "Delivery__HoldBreakSeconds")]
+    [InlineData("RabbitMq:Endpoints", "rabbit1:5672,rabbit2", "RabbitMq__Endpoints must be a comma-separated list of host:port")]
+    [InlineData("RabbitMq:Endpoints", "rabbit1:5672,:5673", "':5673' is not host:port")]
+    [InlineData("RabbitMq:Endpoints", "rabbit1:99999", "RabbitMq__Endpoints")]
+    [InlineData("RabbitMq:Endpoints", " , ", "names no node")]
+    [InlineData("RabbitMq:Replicas", "0", "RabbitMq__Replicas must be between 1 and 9")]
+    [InlineData("RabbitMq:MaxMessageBytes", "100", "RabbitMq__MaxMessageBytes must be between 4096 and 536870912")]
     public async Task AWorkerWithABadSetting_DoesNotStart(string key, string value, string named)
     {
         using var worker = WorkerHost.Create([.. Unsubscribe, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1", $"--{key}={value}"]);
