@@ -142,7 +142,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
     {
         await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, stoppingToken);
-        await DeclareAsync(channel, stoppingToken);
+        await DeclareAsync(ConnectionRole.Consume, stoppingToken);
         // A stream consumer must have a prefetch; its acks only return credit.
         await channel.BasicQosAsync(0, 500, global: false, stoppingToken);
 
@@ -245,7 +245,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
         await DropWriterAsync();
         writeChannel = await connections.CreateChannelAsync(ConnectionRole.Publish, ConfirmedChannel, cancellationToken);
-        await DeclareAsync(writeChannel, cancellationToken);
+        await DeclareAsync(ConnectionRole.Publish, cancellationToken);
         return writeChannel;
     }
 
@@ -258,8 +258,9 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         }
     }
 
-    private Task DeclareAsync(IChannel channel, CancellationToken cancellationToken) =>
-        channel.DeclareStreamAsync(StreamName, StreamArguments, cancellationToken);
+    // On a channel of its own: a declaration the broker refuses (a stream of an earlier version) closes its channel.
+    private async Task DeclareAsync(ConnectionRole role, CancellationToken cancellationToken) =>
+        await (await connections.GetAsync(role, cancellationToken)).DeclareAsync(StreamName, StreamArguments, logger, cancellationToken);
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -9,7 +9,7 @@ namespace Bulk.Front.Broker;
 /// Declared here as well as by the Worker, so that a campaign posted before any Worker ran is routable. A request
 /// that finds no broker fails at once with <see cref="BrokerUnavailableException"/>, and the next one tries again.
 /// </remarks>
-public sealed class BrokerConnection(BrokerConnections connections)
+public sealed class BrokerConnection(BrokerConnections connections, ILogger<BrokerConnection> logger)
 {
     private IConnection? declaredOn;
 
@@ -23,8 +23,7 @@ public sealed class BrokerConnection(BrokerConnections connections)
         {
             try
             {
-                await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-                await channel.DeclareQueuesAsync(Topology, [], cancellationToken);
+                await connection.DeclareQueuesAsync(Topology, [], logger, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

@@ -58,7 +58,7 @@ public sealed partial class DeliveryConsumer(
             return Task.CompletedTask;
         };
 
-        await channel.DeclareQueuesAsync(topology, tiers.Append(PauseRecheck), stopping);
+        await (await connections.GetAsync(ConnectionRole.Consume, stopping)).DeclareQueuesAsync(topology, tiers.Append(PauseRecheck), logger, stopping);
         await channel.BasicQosAsync(0, prefetch, global: false, stopping);
         await channel.TxSelectAsync(stopping);
 

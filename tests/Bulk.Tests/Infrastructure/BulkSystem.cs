@@ -83,14 +83,16 @@ public sealed class BulkSystem : IAsyncDisposable
         return system;
     }
 
-    /// <summary>A system on a broker of the test's own (a cluster), its Front not started yet: the test may declare
-    /// <see cref="Topology"/> first, then call <see cref="StartFrontAsync(string[])"/>.</summary>
-    public static BulkSystem On(string brokerUri) => new(null, brokerUri);
+    /// <summary>A system whose Front is not started yet: the test may declare <see cref="Topology"/> first, then call
+    /// <see cref="StartFrontAsync(string[])"/>. Its queues are deleted at the end when on <paramref name="broker"/>.</summary>
+    /// <param name="logs">Given every Warning-or-worse entry of the Front's log, when set.</param>
+    public static BulkSystem On(string brokerUri, BrokerFixture? broker = null, ILoggerProvider? logs = null) =>
+        new(broker, brokerUri) { frontLogs = logs };
 
     /// <summary>Starts the Front with <paramref name="settings"/> (e.g. a cluster's endpoints).</summary>
     public Task StartFrontAsync(params string[] settings)
     {
-        frontSettings = settings;
+        frontSettings = frontLogs is null ? settings : [.. WarningsToLogs, .. settings];
         return StartFrontAsync();
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Bulk.Broker;
 using Bulk.Contracts;
+using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
 
 namespace Bulk.Tests.Infrastructure;
@@ -77,19 +78,17 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task DeclareQueuesOnAsync(ClusterNode node, Topology topology, IEnumerable<TimeSpan> delays)
     {
         await using var connection = await new ConnectionFactory { Uri = new System.Uri(node.Uri) }.CreateConnectionAsync();
-        await using var channel = await connection.CreateChannelAsync();
-        await channel.DeclareQueuesAsync(topology, delays, CancellationToken.None);
+        await connection.DeclareQueuesAsync(topology, delays, NullLogger.Instance, CancellationToken.None);
     }
 
     /// <summary>Declares a system's streams from <paramref name="node"/>, which then leads them.</summary>
     public async Task DeclareStreamsOnAsync(ClusterNode node, Topology topology)
     {
         await using var connection = await new ConnectionFactory { Uri = new System.Uri(node.Uri) }.CreateConnectionAsync();
-        await using var channel = await connection.CreateChannelAsync();
         var defaults = new RabbitMqOptions();
-        await channel.DeclareStreamAsync(topology.OutcomesStream,
-            topology.OutcomesStreamArguments(defaults.OutcomesMaxAge, defaults.OutcomesMaxBytes), CancellationToken.None);
-        await channel.DeclareStreamAsync(topology.SuppressionsStream, topology.SuppressionsStreamArguments, CancellationToken.None);
+        await connection.DeclareAsync(topology.OutcomesStream,
+            topology.OutcomesStreamArguments(defaults.OutcomesMaxAge, defaults.OutcomesMaxBytes), NullLogger.Instance, CancellationToken.None);
+        await connection.DeclareAsync(topology.SuppressionsStream, topology.SuppressionsStreamArguments, NullLogger.Instance, CancellationToken.None);
     }
 
     private async Task WaitUntilJoinedAsync(ClusterNode observer, TimeSpan timeout) =>
