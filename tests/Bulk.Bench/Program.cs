@@ -1,6 +1,7 @@
 // ./bulk bench: measures what oversized inputs cost the Front, this machine's SMTP path with Postfix's smtp-source,
 // then the whole of Bulk against the same smtp-sink, and prints one table (also written as JSON). Everything runs on
-// 127.0.0.1 and every loop is bounded. BENCH_ONLY=oversized runs the first section alone.
+// 127.0.0.1 and every loop is bounded. BENCH_ONLY=oversized runs the first section alone; BENCH_ONLY=cluster runs
+// the SMTP reference and one node against a three-node cluster.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
@@ -19,20 +20,23 @@ var json = new JsonObject { ["date"] = DateTimeOffset.UtcNow.ToString("u"), ["ma
 await using var processes = new Processes();
 
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
-if (only is not (null or "" or "oversized"))
+if (only is not (null or "" or "oversized" or "cluster"))
 {
-    Console.Error.WriteLine($"BENCH_ONLY={only}: the only section that runs alone is 'oversized'");
+    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized' and 'cluster'");
     return 2;
 }
 
 Console.WriteLine($"Bulk benchmark on {Machine.Describe()}; broker {brokerUri}");
 
 // 0. Oversized inputs, each against a fresh Front on a quiet machine: refused how fast, at what cost in memory.
-Console.WriteLine("Oversized inputs:");
-json["oversized"] = await OversizedInputs.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", results);
-if (only == "oversized")
+if (only is null or "" or "oversized")
 {
-    return await WriteReportAsync();
+    Console.WriteLine("Oversized inputs:");
+    json["oversized"] = await OversizedInputs.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", results);
+    if (only == "oversized")
+    {
+        return await WriteReportAsync();
+    }
 }
 
 // 1. The reference: smtp-source into smtp-sink, 2 KB messages, 4 reused sessions, for at least 5 seconds.
@@ -57,6 +61,15 @@ for (var messages = 20_000; ; messages *= 2)
 
 results.Add(("smtp-source reference (2 KB, 4 sessions)", $"{referenceRate:F0} mails/s", ""));
 json["referenceMailsPerSecond"] = Math.Round(referenceRate);
+
+// 1b. One node against three, in the same run and into the same sink.
+var clusterRecipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_CLUSTER_RECIPIENTS") ?? "20000", CultureInfo.InvariantCulture);
+Console.WriteLine("One node against a three-node cluster:");
+json["cluster"] = await ClusterRun.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", sinkPort, connections, clusterRecipients, results);
+if (only == "cluster")
+{
+    return await WriteReportAsync();
+}
 
 // The ceiling of the SMTP library Bulk must use: MailKit alone, 4 connections, 2 KB messages built in a loop.
 var (mailKitRate, mailKitCpu) = await MailKitAlone.MeasureAsync(sinkPort, connections, 20_000);

@@ -99,6 +99,20 @@ internal static class Net
 
         throw new TimeoutException($"nothing listens on 127.0.0.1:{port}");
     }
+
+    public static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
 }
 
 internal static class Sink
@@ -196,11 +210,12 @@ internal static class BulkProcesses
 {
     private const string UnsubscribeSecret = "bench-unsubscribe-secret-0123456789abcdef";
 
-    public static async Task<FrontClient> StartFrontAsync(Processes processes, string root, string brokerUri, string prefix)
+    public static async Task<FrontClient> StartFrontAsync(Processes processes, string root, string brokerUri, string prefix,
+        IReadOnlyDictionary<string, string>? extra = null)
     {
         var port = Net.FreePort();
         var process = processes.Start("dotnet", [Path.Combine(root, "src/Front/bin/Release/net10.0/Bulk.Front.dll"), "--urls", $"http://127.0.0.1:{port}"],
-            new Dictionary<string, string>
+            new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
             {
                 ["RabbitMq__Uri"] = brokerUri,
                 ["RabbitMq__Prefix"] = prefix,
