@@ -33,6 +33,8 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
     // One lock per role: opening (or failing to open) the consuming connection never holds up publishing.
     private readonly SemaphoreSlim[] opening = [.. Enum.GetValues<ConnectionRole>().Select(_ => new SemaphoreSlim(1, 1))];
     private readonly IConnection?[] connections = new IConnection?[Enum.GetValues<ConnectionRole>().Length];
+    // Per role, how far along the endpoint list its next connection starts: moved on when a node will not do.
+    private readonly int[] firstEndpoint = new int[Enum.GetValues<ConnectionRole>().Length];
     private readonly Uri uri = options.Value.ToBrokerUri();
     private readonly IReadOnlyList<(string Host, int Port)> endpoints = InProcessOrder(options.Value);
 
@@ -74,6 +76,30 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         }
     }
 
+    /// <summary>Closes <paramref name="connection"/> (if it is still this role's) and makes the role's next connection
+    /// try the next node first: for a node that cannot serve what the role needs (no replica of a stream there).</summary>
+    public async Task MoveToAnotherNodeAsync(ConnectionRole role, IConnection connection)
+    {
+        var gate = opening[(int)role];
+        await gate.WaitAsync();
+        try
+        {
+            if (!ReferenceEquals(connections[(int)role], connection))
+            {
+                return; // already replaced
+            }
+
+            connections[(int)role] = null;
+            Interlocked.Increment(ref firstEndpoint[(int)role]);
+            LogMoving(role, connection.Endpoint.HostName, connection.Endpoint.Port);
+            _ = DisposeQuietlyAsync(connection);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
     /// <summary>A new channel on the connection for <paramref name="role"/>.</summary>
     public async Task<IChannel> CreateChannelAsync(ConnectionRole role, CreateChannelOptions? channelOptions, CancellationToken cancellationToken)
     {
@@ -95,8 +121,10 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         try
         {
             // The client tries the endpoints in order and returns the first connection that opens.
+            var first = Volatile.Read(ref firstEndpoint[(int)role]) % endpoints.Count;
             var connection = await factory.CreateConnectionAsync(
-                endpoints.Select(e => new AmqpTcpEndpoint(e.Host, e.Port, factory.Ssl)), clientName, cancellationToken);
+                endpoints.Skip(first).Concat(endpoints.Take(first)).Select(e => new AmqpTcpEndpoint(e.Host, e.Port, factory.Ssl)),
+                clientName, cancellationToken);
             LogConnected(role, connection.Endpoint.HostName, connection.Endpoint.Port, ClusterName(connection));
             return connection;
         }
@@ -156,6 +184,9 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
 
     [LoggerMessage(LogLevel.Information, "Connected to RabbitMQ at {Host}:{Port} (cluster {Cluster}) for {Role}")]
     private partial void LogConnected(ConnectionRole role, string host, int port, string cluster);
+
+    [LoggerMessage(LogLevel.Warning, "Moving the {Role} connection away from RabbitMQ at {Host}:{Port}, to the next node")]
+    private partial void LogMoving(ConnectionRole role, string host, int port);
 
     [LoggerMessage(LogLevel.Warning, "RabbitMQ at {Endpoints} is unreachable: {Reason}")]
     private partial void LogUnreachable(string endpoints, string reason);

@@ -25,8 +25,9 @@ public sealed class RabbitMqOptions : IValidatableObject
     public bool ShuffleEndpoints { get; set; } = true;
 
     /// <summary>How many nodes hold a copy of each queue and stream (x-quorum-initial-group-size, x-initial-cluster-size).</summary>
-    /// <remarks>Fixed when a queue is first declared. A cluster with fewer nodes gives each node one copy; with 3 on a
-    /// 3-node cluster every node holds every queue and stream, so a stream can be read wherever a process is connected.</remarks>
+    /// <remarks>Fixed when a queue is first declared. A cluster with fewer nodes gives each node one copy. Streams get at
+    /// least one copy per node in <see cref="Endpoints"/>: RabbitMQ serves a stream to an AMQP 0-9-1 consumer only on a
+    /// node holding a copy, and a process may be connected to any of them.</remarks>
     [Range(1, 9, ErrorMessage = "RabbitMq__Replicas must be between 1 and 9")]
     public int Replicas { get; set; } = 3;
 
@@ -49,7 +50,8 @@ public sealed class RabbitMqOptions : IValidatableObject
     public long OutcomesMaxBytes { get; set; } = 2_000_000_000;
 
     // Methods, not properties: the options validator reads every property, and these only make sense once valid.
-    public Topology ToTopology() => new(Prefix, Replicas);
+    // A stream has a copy on every node listed, whatever Replicas says: it can only be read where it has one.
+    public Topology ToTopology() => new(Prefix, Replicas, Math.Max(Replicas, ToEndpoints().Count));
 
     public Uri ToBrokerUri() => new(Uri!);
 

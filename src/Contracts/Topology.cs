@@ -2,8 +2,10 @@ namespace Bulk.Contracts;
 
 /// <summary>The names and arguments of the broker objects Bulk uses, under one configurable prefix.</summary>
 /// <remarks>The prefix lets tests and parallel environments share one broker without seeing each other's work.</remarks>
-/// <param name="Replicas">Nodes holding a copy of each queue and stream; a smaller cluster gives each node one.</param>
-public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replicas = Topology.DefaultReplicas)
+/// <param name="Replicas">Nodes holding a copy of each quorum queue; a smaller cluster gives each node one.</param>
+/// <param name="StreamReplicas">Nodes holding a copy of each stream: at least every node a process may connect to,
+/// since a stream is read over AMQP 0-9-1 only on a node holding a copy of it.</param>
+public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replicas = Topology.DefaultReplicas, int StreamReplicas = Topology.DefaultReplicas)
 {
     public const string DefaultPrefix = "bulk";
 
@@ -32,7 +34,7 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replic
     public IDictionary<string, object?> OutcomesStreamArguments(string maxAge, long maxBytes) => new Dictionary<string, object?>
     {
         ["x-queue-type"] = "stream",
-        ["x-initial-cluster-size"] = Replicas,
+        ["x-initial-cluster-size"] = StreamReplicas,
         ["x-max-age"] = maxAge,
         ["x-max-length-bytes"] = maxBytes,
         ["x-stream-max-segment-size-bytes"] = (int)Math.Min(maxBytes / 4, 100_000_000),
@@ -45,7 +47,7 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replic
     public IDictionary<string, object?> SuppressionsStreamArguments => new Dictionary<string, object?>
     {
         ["x-queue-type"] = "stream",
-        ["x-initial-cluster-size"] = Replicas,
+        ["x-initial-cluster-size"] = StreamReplicas,
     };
 
     /// <summary>A delay tier: jobs wait here for <paramref name="delay"/>, then dead-letter back onto the work queue.</summary>

@@ -141,7 +141,8 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
     private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
     {
-        await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, stoppingToken);
+        var connection = await connections.GetAsync(ConnectionRole.Consume, stoppingToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
         await DeclareAsync(ConnectionRole.Consume, stoppingToken);
         // A stream consumer must have a prefetch; its acks only return credit.
         await channel.BasicQosAsync(0, 500, global: false, stoppingToken);
@@ -168,8 +169,21 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         };
 
         object start = Interlocked.Read(ref nextOffset) is >= 0 and var from ? from : "first";
-        await channel.BasicConsumeAsync(StreamName, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
-            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
+        try
+        {
+            await channel.BasicConsumeAsync(StreamName, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
+                arguments: new Dictionary<string, object?> { ["x-stream-offset"] = start }, consumer, stoppingToken);
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason is { ReplyCode: 406 } reason
+                                                                                 && reason.ReplyText.Contains("does not have a replica", StringComparison.Ordinal))
+        {
+            // RabbitMQ serves a stream to an AMQP 0-9-1 consumer only on a node holding a copy of it (a stream declared
+            // before this node joined, or with fewer replicas): read it from another node.
+            StreamLogMessages.NoReplicaHere(logger, StreamName, $"{connection.Endpoint.HostName}:{connection.Endpoint.Port}");
+            await connections.MoveToAnotherNodeAsync(ConnectionRole.Consume, connection);
+            throw;
+        }
+
         StreamLogMessages.Tailing(logger, StreamName, start.ToString());
         if (!startupReplayed.Task.IsCompleted)
         {
@@ -293,6 +307,10 @@ internal static partial class StreamLogMessages
 
     [LoggerMessage(LogLevel.Warning, "Tail of {Stream} interrupted ({Reason}); resuming in {Seconds} s")]
     public static partial void TailInterrupted(ILogger logger, string stream, string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Warning, "{Stream} has no replica on the node at {Endpoint}, so it cannot be read there; " +
+        "reading it from another node. To read it anywhere: rabbitmq-streams add_replica {Stream} <node>")]
+    public static partial void NoReplicaHere(ILogger logger, string stream, string endpoint);
 
     [LoggerMessage(LogLevel.Warning, "Writing to {Stream} was not confirmed: {Reason}")]
     public static partial void WriteFailed(ILogger logger, string stream, string reason);

@@ -48,4 +48,14 @@ public sealed class RabbitMqEndpointsTests
 
         Assert.Equal(Topology.DefaultReplicas, new Topology().Replicas);
     }
+
+    [Fact]
+    public void AStreamHasACopyOnEveryListedNode_EvenWithFewerReplicas_SinceItIsReadOnlyWhereItHasOne()
+    {
+        var five = new RabbitMqOptions { Uri = "amqp://127.0.0.1/", Replicas = 3, Endpoints = "r1:5672,r2:5672,r3:5672,r4:5672,r5:5672" }.ToTopology();
+
+        Assert.Equal(3, five.WorkQueueArguments["x-quorum-initial-group-size"]);
+        Assert.Equal(5, five.OutcomesStreamArguments("7D", 2_000_000_000)["x-initial-cluster-size"]);
+        Assert.Equal(5, five.SuppressionsStreamArguments["x-initial-cluster-size"]);
+    }
 }

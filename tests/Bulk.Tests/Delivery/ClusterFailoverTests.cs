@@ -111,6 +111,37 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
         });
     }
 
+    [Fact]
+    public async Task AStreamWithNoReplicaOnTheProcessesNode_IsReadFromAnotherNode_AndCampaignsAreDelivered()
+    {
+        var (holder, home) = (cluster.Nodes[0], cluster.Nodes[1]);
+        await using var sink = await SmtpSink.StartAsync();
+        await using var system = BulkSystem.On(cluster.Uri);
+        // Streams with one copy, on another node than the processes' (as an earlier version, or RabbitMq__Replicas=1, leaves them).
+        await using (var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(holder.Uri) }.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            foreach (var stream in new[] { system.Topology.OutcomesStream, system.Topology.SuppressionsStream })
+            {
+                await channel.QueueDeclareAsync(stream, true, false, false,
+                    new Dictionary<string, object?> { ["x-queue-type"] = "stream", ["x-initial-cluster-size"] = 1 });
+            }
+        }
+
+        await system.StartFrontAsync(cluster.SettingsPreferring(home));
+        var worker = await system.StartWorkerProcessAsync(sink.Port,
+            [.. cluster.SettingsPreferring(home), "--Logging:LogLevel:Bulk.Broker=Information"]);
+        await Poll.UntilAsync(async () => (await system.Http.GetAsync("/readyz")).IsSuccessStatusCode, TimeSpan.FromSeconds(60));
+
+        var id = await system.PostAsync(SampleCampaigns.Personal(200));
+        var done = await system.WaitForStatusAsync(id, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+
+        Assert.Equal((CampaignLedger.Statuses.Completed, 200), (done.Status, done.Delivered));
+        Assert.Equal(200, (await sink.WaitForDistinctAsync(200, TimeSpan.FromSeconds(30))).Distinct().Count());
+        Assert.Contains("has no replica on the node at 127.0.0.1:" + home.Port, worker.Output, StringComparison.Ordinal);
+        Assert.Contains($"Connected to RabbitMQ at 127.0.0.1:{holder.Port}", worker.Output, StringComparison.Ordinal);
+    }
+
     /// <summary>One scenario's system: smtp-sink, a Front and a Worker process pinned to one node, a second Front on another.</summary>
     private sealed class ClusterRun : IAsyncDisposable
     {

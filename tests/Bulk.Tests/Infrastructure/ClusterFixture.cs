@@ -98,11 +98,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         await using var script = ChildProcess.Start("bash",
             [Path.Combine(Repository.Root, "bulk"), "cluster", verb, name, BasePort.ToString(CultureInfo.InvariantCulture)]);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        while (!script.HasExited)
-        {
-            await Task.Delay(100, timeout.Token);
-        }
+        await script.WaitForExitAsync(TimeSpan.FromMinutes(3));
 
         if (script.ExitCode != 0)
         {
@@ -113,11 +109,8 @@ public sealed class ClusterFixture : IAsyncLifetime
     private static async Task<string> RabbitmqctlAsync(ClusterNode node, params string[] arguments)
     {
         await using var ctl = ChildProcess.Start("rabbitmqctl", ["-n", node.Name, "-q", .. arguments]);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        while (!ctl.HasExited)
-        {
-            await Task.Delay(50, timeout.Token);
-        }
+        // Until its output is read to the end, not only until it exits.
+        await ctl.WaitForExitAsync(TimeSpan.FromSeconds(60));
 
         return ctl.ExitCode == 0 ? ctl.Output : throw new InvalidOperationException($"rabbitmqctl {string.Join(' ', arguments)}: {ctl.Output}");
     }
