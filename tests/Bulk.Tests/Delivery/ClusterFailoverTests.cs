@@ -112,6 +112,45 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
     }
 
     [Fact]
+    public async Task KillingTheNodeLeadingTheGlobalRateBucket_TheRateHoldsAndDeliveryGoesOn()
+    {
+        const int rate = 100, recipients = 3000;
+        var (victim, home) = (cluster.Nodes[2], cluster.Nodes[0]);
+        await using var sink = await SmtpSink.StartAsync();
+        await using var system = BulkSystem.On(cluster.Uri);
+        // The bucket led by the victim (the declaring node leads), the Worker that fills and drains it elsewhere.
+        var bucket = system.Topology.RateTokens(rate);
+        await using (var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(victim.Uri) }.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            await channel.QueueDeclareAsync(bucket, true, false, false, system.Topology.RateTokensArguments(2 * (rate / 10)));
+        }
+
+        Assert.Equal(victim, await cluster.LeaderOfAsync(bucket, home));
+        await system.StartFrontAsync(cluster.SettingsPreferring(home));
+        await system.StartWorkerProcessAsync(sink.Port, [.. cluster.SettingsPreferring(home), $"--Smtp:GlobalMaxMessagesPerSecond={rate}"]);
+
+        var id = await system.PostAsync(SampleCampaigns.Personal(recipients));
+        await sink.WaitForDistinctAsync(recipients / 4, TimeSpan.FromSeconds(60));
+        await cluster.KillAsync(victim);
+        var sinceKill = Stopwatch.StartNew();
+        var atKill = sink.Recipients().Count;
+        var done = await system.WaitForStatusAsync(id, s => s.CompletedAt is not null, TimeSpan.FromSeconds(120));
+        var afterKill = sinceKill.Elapsed;
+        var mails = await sink.WaitForDistinctAsync(recipients, TimeSpan.FromSeconds(30));
+        await cluster.RestartAsync(victim);
+
+        var rest = recipients - atKill;
+        output.WriteLine($"global rate {rate}/s: killed the bucket's leader {victim} after {atKill} mails; the other {rest} took " +
+            $"{afterKill.TotalSeconds:F1} s ({rest / afterKill.TotalSeconds:F0}/s); {mails.Count - recipients} duplicates");
+        Assert.Equal((CampaignLedger.Statuses.Completed, recipients), (done.Status, done.Delivered));
+        Assert.Equal(recipients, mails.Distinct().Count());
+        // Still limited after the failover (never faster than the rate, with a margin for the bucket's two refills),
+        // and not stalled waiting for the node (at most 15 s more than the rate needs).
+        Assert.InRange(afterKill.TotalSeconds, rest / (rate * 1.05) - 0.5, rest / (double)rate + 15);
+    }
+
+    [Fact]
     public async Task AStreamWithNoReplicaOnTheProcessesNode_IsReadFromAnotherNode_AndCampaignsAreDelivered()
     {
         var (holder, home) = (cluster.Nodes[0], cluster.Nodes[1]);
