@@ -120,10 +120,11 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
 
         try
         {
-            // The client tries the endpoints in order and returns the first connection that opens.
+            // Tried in this order, first to answer wins. (Given a plain list, the client would shuffle it at every
+            // opening, and a process's connections would scatter over the nodes whatever ShuffleEndpoints says.)
             var first = Volatile.Read(ref firstEndpoint[(int)role]) % endpoints.Count;
-            var connection = await factory.CreateConnectionAsync(
-                endpoints.Skip(first).Concat(endpoints.Take(first)).Select(e => new AmqpTcpEndpoint(e.Host, e.Port, factory.Ssl)),
+            var connection = await factory.CreateConnectionAsync(new InOrder(
+                [.. endpoints.Skip(first).Concat(endpoints.Take(first)).Select(e => new AmqpTcpEndpoint(e.Host, e.Port, factory.Ssl))]),
                 clientName, cancellationToken);
             LogConnected(role, connection.Endpoint.HostName, connection.Endpoint.Port, ClusterName(connection));
             return connection;
@@ -145,6 +146,11 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         }
 
         return listed;
+    }
+
+    private sealed class InOrder(IReadOnlyList<AmqpTcpEndpoint> endpoints) : IEndpointResolver
+    {
+        public IEnumerable<AmqpTcpEndpoint> All() => endpoints;
     }
 
     private static string Describe(IEnumerable<(string Host, int Port)> endpoints) => string.Join(", ", endpoints.Select(e => $"{e.Host}:{e.Port}"));

@@ -116,6 +116,7 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
     {
         const int rate = 100, recipients = 3000;
         var (victim, home) = (cluster.Nodes[2], cluster.Nodes[0]);
+        await cluster.EnsureAllRunningAsync();
         await using var sink = await SmtpSink.StartAsync();
         await using var system = BulkSystem.On(cluster.Uri);
         // The bucket led by the victim (the declaring node leads), the Worker that fills and drains it elsewhere.
@@ -154,6 +155,7 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
     public async Task AStreamWithNoReplicaOnTheProcessesNode_IsReadFromAnotherNode_AndCampaignsAreDelivered()
     {
         var (holder, home) = (cluster.Nodes[0], cluster.Nodes[1]);
+        await cluster.EnsureAllRunningAsync();
         await using var sink = await SmtpSink.StartAsync();
         await using var system = BulkSystem.On(cluster.Uri);
         // Streams with one copy, on another node than the processes' (as an earlier version, or RabbitMq__Replicas=1, leaves them).
@@ -205,6 +207,7 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
 
         public static async Task<ClusterRun> StartAsync(ClusterFixture cluster, ClusterNode queuesOn, ClusterNode streamsOn, ClusterNode processesOn, ClusterNode secondFrontOn)
         {
+            await cluster.EnsureAllRunningAsync();
             var run = new ClusterRun(cluster, await SmtpSink.StartAsync(), BulkSystem.On(cluster.Uri));
             await cluster.DeclareQueuesOnAsync(queuesOn, run.System.Topology, Delays);
             await cluster.DeclareStreamsOnAsync(streamsOn, run.System.Topology);
@@ -294,7 +297,8 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
                 await Task.Delay(200);
             }
 
-            throw new TimeoutException($"campaign {CampaignId} not completed after {timeout}: {last}");
+            throw new TimeoutException($"campaign {CampaignId} not completed after {timeout}: {last}; queues: " +
+                await cluster.DescribeQueuesAsync(System.Topology.Prefix));
         }
 
         private static bool Answers(ClusterNode node)

@@ -57,11 +57,34 @@ public sealed class ClusterFixture : IAsyncLifetime
         await WaitUntilJoinedAsync(Nodes.First(n => n != node && Answers(n.Port)), TimeSpan.FromSeconds(60));
     }
 
+    /// <summary>Starts any node a failed test left down, so that the next test finds three.</summary>
+    public async Task EnsureAllRunningAsync()
+    {
+        if (Nodes.All(n => Answers(n.Port)))
+        {
+            return;
+        }
+
+        await BulkScriptAsync("start");
+        await WaitUntilJoinedAsync(Nodes[0], TimeSpan.FromSeconds(60));
+    }
+
     /// <summary>The nodes <paramref name="observer"/> sees running.</summary>
     public async Task<IReadOnlyList<string>> RunningNodesAsync(ClusterNode observer)
     {
         var json = await RabbitmqctlAsync(observer, "cluster_status", "--formatter", "json");
         return [.. JsonDocument.Parse(json).RootElement.GetProperty("running_nodes").EnumerateArray().Select(e => e.GetString()!)];
+    }
+
+    /// <summary>Every queue whose name starts with <paramref name="prefix"/>: type, leader, ready and unacknowledged
+    /// messages, as a running node sees them (for a failure message).</summary>
+    public async Task<string> DescribeQueuesAsync(string prefix)
+    {
+        var observer = Nodes.First(n => Answers(n.Port));
+        var json = await RabbitmqctlAsync(observer, "list_queues", "name", "type", "leader", "messages_ready", "messages_unacknowledged", "consumers", "--formatter", "json");
+        return string.Join("; ", JsonDocument.Parse(json).RootElement.EnumerateArray()
+            .Where(q => q.GetProperty("name").GetString()!.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(q => q.ToString()));
     }
 
     /// <summary>The node leading a quorum queue or a stream, as <paramref name="observer"/> sees it.</summary>
