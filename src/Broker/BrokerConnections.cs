@@ -19,10 +19,13 @@ public enum ConnectionRole
 /// <summary>A process's connections to RabbitMQ: one per <see cref="ConnectionRole"/>, each shared by many channels.</summary>
 /// <remarks>
 /// The one place a connection is made. A connection is opened on first use and opened again on the next use after it
-/// dropped; there is no automatic recovery. With a cluster's nodes in <c>RabbitMq__Endpoints</c>, each opening tries
-/// them in this process's order (shuffled once at start, so that processes spread over the nodes, and so that a
-/// process keeps its connections on one node while it lives): a connection whose node died is opened on the next one. Each user (the consumer, a tail, a publisher) watches its own channel and
+/// dropped; there is no automatic recovery. Each user (the consumer, a tail, a publisher) watches its own channel and
 /// asks again when it closes, so nothing is ever half recovered, and a request that finds no broker fails at once.
+/// <para>
+/// With a cluster's nodes in <c>RabbitMq__Endpoints</c>, each opening tries them in this process's order (shuffled
+/// once at start, so that processes spread over the nodes, while a process keeps its connections on one node as long
+/// as that node lives): a connection whose node died is opened on the next one that answers.
+/// </para>
 /// </remarks>
 public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options, BrokerClientName name, ILogger<BrokerConnections> logger)
     : IAsyncDisposable

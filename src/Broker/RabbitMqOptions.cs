@@ -24,7 +24,7 @@ public sealed class RabbitMqOptions : IValidatableObject
     /// the nodes), or in the order listed (to prefer a node, e.g. the one on the same host).</summary>
     public bool ShuffleEndpoints { get; set; } = true;
 
-    /// <summary>How many nodes hold a copy of each queue and stream (x-quorum-initial-group-size, x-initial-cluster-size).</summary>
+    /// <summary>How many nodes hold a copy of each quorum queue (x-quorum-initial-group-size) and, at least, of each stream (x-initial-cluster-size).</summary>
     /// <remarks>Fixed when a queue is first declared. A cluster with fewer nodes gives each node one copy. Streams get at
     /// least one copy per node in <see cref="Endpoints"/>: RabbitMQ serves a stream to an AMQP 0-9-1 consumer only on a
     /// node holding a copy, and a process may be connected to any of them.</remarks>

@@ -26,6 +26,7 @@ public static partial class TopologyDeclarations
     {
         await connection.DeclareAsync(topology.DeadQueue, topology.DeadQueueArguments, logger, cancellationToken);
         await connection.DeclareAsync(topology.WorkQueue, topology.WorkQueueArguments, logger, cancellationToken);
+        await connection.DeclareAsync(topology.PausedQueue, topology.PausedQueueArguments, logger, cancellationToken);
         foreach (var delay in delays.Distinct())
         {
             await connection.DeclareAsync(topology.RetryQueue(delay), topology.RetryQueueArguments(delay), logger, cancellationToken);

@@ -58,6 +58,12 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replic
         ["x-message-ttl"] = (long)delay.TotalMilliseconds,
     });
 
+    /// <summary>Where the jobs of paused and held campaigns wait (and jobs that met a broker failure, for a moment):
+    /// Workers move them back to work themselves; no TTL, no dead-lettering.</summary>
+    public string PausedQueue => $"{Prefix}.paused";
+
+    public IDictionary<string, object?> PausedQueueArguments => QuorumQueue();
+
     /// <summary>The shared token bucket of a global rate limit: a replicated queue, so it outlives any one node.</summary>
     public string RateTokens(double rate) => $"{Prefix}.rate.{rate.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
 

@@ -47,6 +47,7 @@ public static class WorkerHost
         builder.Services.AddSingleton<DeliveryObserver>();
         builder.Services.AddSingleton<DeliveryConsumer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeliveryConsumer>());
+        builder.Services.AddHostedService<PausedJobs>();
         configure?.Invoke(builder.Services);
 
         return builder.Build();

@@ -12,13 +12,14 @@ public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnecti
     : EventStream<OutcomeEvent>(connections, logger)
 {
     private readonly RabbitMqOptions settings = options.Value;
+    private readonly Topology topology = options.Value.ToTopology();
 
     public CampaignLedger Ledger => ledger;
 
-    protected override string StreamName => settings.ToTopology().OutcomesStream;
+    protected override string StreamName => topology.OutcomesStream;
 
     protected override IDictionary<string, object?> StreamArguments =>
-        settings.ToTopology().OutcomesStreamArguments(settings.OutcomesMaxAge, settings.OutcomesMaxBytes);
+        topology.OutcomesStreamArguments(settings.OutcomesMaxAge, settings.OutcomesMaxBytes);
 
     protected override JsonTypeInfo<OutcomeEvent> TypeInfo => BulkJson.Default.OutcomeEvent;
 

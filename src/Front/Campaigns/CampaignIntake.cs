@@ -26,8 +26,9 @@ public abstract record IntakeResult
     public sealed record Unavailable : IntakeResult;
 
     /// <summary>The campaign, as one broker message, is larger than the broker takes: nothing was enqueued.</summary>
-    /// <param name="Bytes">The message's size, when known.</param>
-    public sealed record TooLarge(long? Bytes, int Limit, string? BrokerSaid) : IntakeResult;
+    /// <param name="Bytes">The message's size.</param>
+    /// <param name="BrokerSaid">The broker's refusal, when it was the broker that refused (the setting is above its limit).</param>
+    public sealed record TooLarge(int Bytes, int Limit, string? BrokerSaid) : IntakeResult;
 }
 
 /// <summary>Puts a valid campaign on the broker once, whichever Front its retries reach, and records that it was accepted.</summary>

@@ -35,7 +35,7 @@ public sealed partial class DeliveryConsumer(
     private readonly Topology topology = connections.Topology;
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
 
-    /// <summary>How often a paused campaign's jobs come back to see whether it was resumed.</summary>
+    /// <summary>How often the jobs waiting in the paused queue are looked at, to move those of resumed campaigns back (<see cref="PausedJobs"/>).</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
@@ -58,7 +58,7 @@ public sealed partial class DeliveryConsumer(
             return Task.CompletedTask;
         };
 
-        await (await connections.GetAsync(ConnectionRole.Consume, stopping)).DeclareQueuesAsync(topology, tiers.Append(PauseRecheck), logger, stopping);
+        await (await connections.GetAsync(ConnectionRole.Consume, stopping)).DeclareQueuesAsync(topology, tiers, logger, stopping);
         await channel.BasicQosAsync(0, prefetch, global: false, stopping);
         await channel.TxSelectAsync(stopping);
 
@@ -202,7 +202,7 @@ public sealed partial class DeliveryConsumer(
         {
             var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
             await channel.CommitAsync(delivered.DeliveryTag,
-                rest.Count == 0 ? [] : [(topology.RetryQueue(PauseRecheck), Serialize(job with { Recipients = rest }), null)]);
+                rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)]);
         }
         catch (Exception e)
         {
@@ -274,7 +274,7 @@ public sealed partial class DeliveryConsumer(
     private string? Destination(string campaignId) => outcomes.Ledger.Find(campaignId) switch
     {
         { CancelledAt: not null } => null,
-        { Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held } => topology.RetryQueue(PauseRecheck),
+        { Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held } => topology.PausedQueue,
         _ => topology.WorkQueue,
     };
 

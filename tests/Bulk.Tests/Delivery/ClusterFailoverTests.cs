@@ -30,8 +30,7 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
     private static readonly string DuringOutage = SampleCampaigns.Personal(1).Replace(SampleCampaigns.Address(0), "outage@example.net", StringComparison.Ordinal);
 
     private static readonly IReadOnlyList<TimeSpan> Delays =
-        [.. BulkSystem.TestTiers.Select(t => TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))),
-         DeliveryConsumer.PauseRecheck];
+        [.. BulkSystem.TestTiers.Select(t => TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture)))];
 
     [Fact]
     public async Task KillingTheNodeLeadingTheWorkQueue_DeliveryGoesOnOnTheTwoLeft()
@@ -92,7 +91,7 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
     {
         var (victim, home, other) = (cluster.Nodes[0], cluster.Nodes[2], cluster.Nodes[1]);
         await using var run = await ClusterRun.StartAsync(cluster, queuesOn: victim, streamsOn: other, processesOn: home, secondFrontOn: other);
-        Assert.Equal(victim, await cluster.LeaderOfAsync(run.System.Topology.RetryQueue(DeliveryConsumer.PauseRecheck), other));
+        Assert.Equal(victim, await cluster.LeaderOfAsync(run.System.Topology.PausedQueue, other));
 
         await run.RunAsync(victim, output, "leader of the work and pause queues, while paused", beforeKill: async id =>
         {

@@ -93,7 +93,7 @@ public sealed class RelayRefusalTests(BrokerFixture broker)
         Assert.DoesNotContain(smtp.Mails, m => m.EnvelopeFrom == "news@example.com");
         // The held campaign's work is dropped, not left circling on the broker.
         await Poll.UntilAsync(async () => await system.WorkQueueDepthAsync() == 0
-            && await broker.MessageCountAsync(system.Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck)) == 0, Soon);
+            && await broker.MessageCountAsync(system.Topology.PausedQueue) == 0, Soon);
     }
 
     [Fact]

@@ -234,7 +234,7 @@ public sealed class BulkSystem : IAsyncDisposable
         if (onTheTestBroker)
         {
             await broker!.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
-                Topology.RetryQueue(Bulk.Worker.Delivery.DeliveryConsumer.PauseRecheck),
+                Topology.PausedQueue,
                 .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
         }
     }

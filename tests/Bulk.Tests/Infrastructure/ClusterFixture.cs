@@ -81,7 +81,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public async Task<string> DescribeQueuesAsync(string prefix)
     {
         var observer = Nodes.First(n => Answers(n.Port));
-        var json = await RabbitmqctlAsync(observer, "list_queues", "name", "type", "leader", "messages_ready", "messages_unacknowledged", "consumers", "--formatter", "json");
+        var json = await RabbitmqctlAsync(observer, "list_queues", "name", "type", "leader", "messages", "messages_ready", "messages_unacknowledged", "consumers", "--formatter", "json");
         return string.Join("; ", JsonDocument.Parse(json).RootElement.EnumerateArray()
             .Where(q => q.GetProperty("name").GetString()!.StartsWith(prefix, StringComparison.Ordinal))
             .Select(q => q.ToString()));
