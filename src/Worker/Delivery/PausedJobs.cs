@@ -30,6 +30,8 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
     {
         await (await connections.GetAsync(ConnectionRole.Consume, stoppingToken)).DeclareAsync(
             topology.PausedQueue, topology.PausedQueueArguments, logger, stoppingToken);
+        // A ledger still replaying would take every paused campaign for a running one.
+        await outcomes.StartupReplayed.WaitAsync(stoppingToken);
         using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
