@@ -61,7 +61,8 @@ public sealed class BrokerNode : IAsyncDisposable
         throw new InvalidOperationException("no free port pair for a test broker");
     }
 
-    private static bool IsFree(int port)
+    /// <summary>Whether nothing listens on the loopback port (shared by <see cref="ClusterFixture"/>).</summary>
+    internal static bool IsFree(int port)
     {
         try
         {

@@ -144,27 +144,13 @@ public sealed class ClusterFixture : IAsyncLifetime
         for (var attempt = 0; attempt < 50; attempt++)
         {
             var port = Random.Shared.Next(7000, 7900);
-            if (Enumerable.Range(port, 3).All(p => IsFree(p) && IsFree(p + 20000)))
+            if (Enumerable.Range(port, 3).All(p => BrokerNode.IsFree(p) && BrokerNode.IsFree(p + 20000)))
             {
                 return port;
             }
         }
 
         throw new InvalidOperationException("no three free port pairs for a test cluster");
-    }
-
-    private static bool IsFree(int port)
-    {
-        try
-        {
-            using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
-            listener.Start();
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
     }
 
     private static bool Answers(int port)
