@@ -221,7 +221,7 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
             var first = await WaitForCompletionAsync(System.Http, TimeSpan.FromSeconds(240));
             var toComplete = sinceKill.Elapsed;
             var second = await WaitForCompletionAsync(SecondFront, TimeSpan.FromSeconds(60));
-            Assert.False(Answers(victim), "the killed node must stay down until the campaign is finished");
+            Assert.False(ClusterFixture.Answers(victim.Port), "the killed node must stay down until the campaign is finished");
 
             var mails = await Sink.WaitForDistinctAsync(Recipients, TimeSpan.FromSeconds(30));
             var campaignMails = mails.Where(m => m.EndsWith("@example.org", StringComparison.Ordinal)).ToList();
@@ -274,20 +274,6 @@ public sealed class ClusterFailoverTests(ClusterFixture cluster, ITestOutputHelp
 
             throw new TimeoutException($"campaign {CampaignId} not completed after {timeout}: {last}; queues: " +
                 await cluster.DescribeQueuesAsync(System.Topology.Prefix));
-        }
-
-        private static bool Answers(ClusterNode node)
-        {
-            try
-            {
-                using var client = new System.Net.Sockets.TcpClient();
-                client.Connect(IPAddress.Loopback, node.Port);
-                return true;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                return false;
-            }
         }
 
         public async ValueTask DisposeAsync()

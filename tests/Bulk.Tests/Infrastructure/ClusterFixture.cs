@@ -153,7 +153,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         throw new InvalidOperationException("no three free port pairs for a test cluster");
     }
 
-    private static bool Answers(int port)
+    /// <summary>Whether a node listens on its AMQP port (it is running).</summary>
+    public static bool Answers(int port)
     {
         try
         {
