@@ -8,8 +8,8 @@ namespace Bulk.Contracts;
 /// <summary>One unit of work on the broker: a campaign's message template and some of its recipients.</summary>
 /// <remarks>
 /// The Front publishes a whole campaign as one job, so that a campaign is on the broker entirely or not at all.
-/// A Worker splits a job that carries more than its batch size into smaller jobs (in one AMQP transaction with
-/// the ack of the parent), and later re-enqueues the recipients it could not finish. Every job is self-contained:
+/// A Worker splits a job that carries more than its batch size into smaller jobs (confirmed by the broker before the
+/// parent is acked), and later re-enqueues the recipients it could not finish. Every job is self-contained:
 /// any Worker can deliver it without asking anyone else.
 /// </remarks>
 public sealed record DeliveryJob(

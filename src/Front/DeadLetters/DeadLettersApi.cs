@@ -42,7 +42,7 @@ public static class DeadLettersApi
         }
         catch (Exception e) when (IsBrokerFailure(e, ct))
         {
-            // Each job moves in a transaction of its own: what moved stays moved, the rest stays parked; a retry is safe.
+            // Each job moves on its own (confirmed, then acked): what moved stays moved, the rest stays parked; a retry is safe.
             return BrokerProblem.ServiceUnavailable("Broker unavailable", "Jobs not yet moved stay parked; a retry is safe.");
         }
     }

@@ -13,10 +13,10 @@ namespace Bulk.Worker.Delivery;
 
 /// <summary>Takes jobs from the work queue and acknowledges each only when every recipient in it is accounted for.</summary>
 /// <remarks>
-/// The consuming channel is transactional: whatever a job leaves behind (its split into batches, the recipients to
-/// try again, the recipients handed back at shutdown) is published in the same AMQP transaction as the job's ack.
-/// A Worker that dies before the commit leaves the job on the queue untouched; after it, the job is replaced by its
-/// remainder. Either way no recipient falls between the two.
+/// Whatever a job leaves behind (its split into batches, the recipients to try again, the recipients handed back at
+/// shutdown) is published and confirmed by the broker before the job is acknowledged. A Worker that dies before the
+/// confirms leaves the job on the queue untouched; after the ack, the job is replaced by its remainder; in between,
+/// both are there and the ledger skips what the first copy did. No recipient falls between the two.
 /// </remarks>
 public sealed partial class DeliveryConsumer(
     BrokerConnections connections,
@@ -38,6 +38,9 @@ public sealed partial class DeliveryConsumer(
     /// <summary>How often the jobs waiting in the paused queue are looked at, to move those of resumed campaigns back (<see cref="PausedJobs"/>).</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a job that met a broker failure is held while moving it aside keeps failing (a leader election takes seconds).</summary>
+    private static readonly TimeSpan BrokerTroublePatience = TimeSpan.FromSeconds(30);
+
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
         ConsumeUntilDisconnectedAsync,
         (reason, delay) => LogBrokerUnavailable(reason, delay.TotalSeconds),
@@ -50,7 +53,8 @@ public sealed partial class DeliveryConsumer(
         // The process's consuming connection is shared with the stream tails; this loop owns only its channel, and
         // a new channel after a lost one means a fresh consumer, nothing half recovered.
         await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume,
-            new CreateChannelOptions(false, false, consumerDispatchConcurrency: prefetch), stopping);
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true,
+                consumerDispatchConcurrency: prefetch), stopping);
         var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         channel.ChannelShutdownAsync += (_, _) =>
         {
@@ -60,7 +64,6 @@ public sealed partial class DeliveryConsumer(
 
         await (await connections.GetAsync(ConnectionRole.Consume, stopping)).DeclareQueuesAsync(topology, tiers, logger, stopping);
         await channel.BasicQosAsync(0, prefetch, global: false, stopping);
-        await channel.TxSelectAsync(stopping);
 
         // Know everything already delivered, and every suppressed address, before taking any job.
         await ReadOutcomesToNowAsync(stopping);
@@ -69,9 +72,9 @@ public sealed partial class DeliveryConsumer(
         // Jobs in hand stop taking recipients when the Worker stops or when this connection is lost: a lost
         // connection returns them to the queue, and another consumer must not find them still being worked on.
         using var life = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var transactional = new TransactionalChannel(channel, observer);
+        var confirming = new ConfirmingChannel(channel, observer);
         var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivered) => HandleAsync(transactional, delivered, life.Token);
+        consumer.ReceivedAsync += (_, delivered) => HandleAsync(confirming, delivered, life.Token);
         // The broker cancels a consumer whose queue lost its replica here (a node of a cluster left): start afresh.
         consumer.UnregisteredAsync += (_, _) =>
         {
@@ -91,18 +94,20 @@ public sealed partial class DeliveryConsumer(
         {
             await life.CancelAsync();
             // Let the handlers record what they sent (once the broker is back) before a new consumer sees their jobs.
-            await transactional.InFlight.WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await confirming.InFlight.WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(60), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            // A consumer the broker cancelled leaves its channel open: what it acked settles before the channel closes.
+            await channel.CloseAfterAcksAsync();
             throw new IOException("the consumer of the work queue was lost with its channel or cancelled by the broker");
         }
 
         // Graceful stop: take no more jobs, let the ones in hand finish or hand back their remainder, then leave.
         await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
-        await transactional.InFlight.WhenIdleAsync();
-        await channel.CloseAsync(CancellationToken.None);
+        await confirming.InFlight.WhenIdleAsync();
+        await channel.CloseAfterAcksAsync();
         LogStopped();
     }
 
-    private async Task HandleAsync(TransactionalChannel channel, BasicDeliverEventArgs delivered, CancellationToken stopping)
+    private async Task HandleAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, CancellationToken stopping)
     {
         using var _ = channel.InFlight.Enter();
         DeliveryJob? job = null;
@@ -186,7 +191,7 @@ public sealed partial class DeliveryConsumer(
         }
         catch (Exception e) when (job is not null && IsBrokerTrouble(e))
         {
-            await DelayAsync(channel, delivered, job, e);
+            await DelayAsync(channel, delivered, job, e, stopping);
         }
         catch (Exception e)
         {
@@ -195,32 +200,51 @@ public sealed partial class DeliveryConsumer(
     }
 
     /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and comes back.</summary>
-    private async Task DelayAsync(TransactionalChannel channel, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error)
+    /// <remarks>
+    /// Moving it to the paused queue may fail too while a queue elects a new leader (the broker refuses what it cannot
+    /// place): it is tried again for up to <see cref="BrokerTroublePatience"/>, the job held meanwhile. Handing it back
+    /// at once instead would have it redelivered at once, over and over, until the work queue's delivery limit parked
+    /// it with nothing recorded: a campaign that never ends (seen when a node was killed).
+    /// </remarks>
+    private async Task DelayAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error, CancellationToken stopping)
     {
         LogDelayed(job.CampaignId, delivered.DeliveryTag, error.Message);
-        try
+        var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
+        var pause = TimeSpan.FromMilliseconds(500);
+        var deadline = DateTime.UtcNow + BrokerTroublePatience;
+        while (true)
         {
-            var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
-            await channel.CommitAsync(delivered.DeliveryTag,
-                rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)]);
-        }
-        catch (Exception e)
-        {
-            LogParkFailed(delivered.DeliveryTag, e.Message);
-            await channel.HandBackAsync(delivered.DeliveryTag);
+            try
+            {
+                await channel.CommitAsync(delivered.DeliveryTag,
+                    rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)]);
+                return;
+            }
+            catch (Exception e) when (channel.IsOpen && IsBrokerTrouble(e) && !stopping.IsCancellationRequested && DateTime.UtcNow + pause < deadline)
+            {
+                await Task.Delay(pause, CancellationToken.None);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+            catch (Exception e)
+            {
+                LogParkFailed(delivered.DeliveryTag, e.Message);
+                await channel.HandBackAsync(delivered.DeliveryTag);
+                return;
+            }
         }
     }
 
     private static bool IsBrokerTrouble(Exception e) =>
         (e is JobInterruptedException { InnerException: { } inner } ? inner : e)
-            is IOException or TimeoutException or OperationCanceledException or RabbitMQ.Client.Exceptions.OperationInterruptedException;
+            is IOException or TimeoutException or OperationCanceledException or RabbitMQ.Client.Exceptions.OperationInterruptedException
+                or RabbitMQ.Client.Exceptions.PublishException;
 
     /// <summary>A job that broke off is parked with the reason, and its recipients without an outcome are recorded as failed.</summary>
     /// <remarks>
     /// Recorded as dead-lettered failures, so the campaign's counts add up and it reaches a final state; replaying the
     /// parking lot reopens them. Should even that fail, the job goes back to the queue rather than stay unacknowledged.
     /// </remarks>
-    private async Task ParkAsync(TransactionalChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
+    private async Task ParkAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
     {
         var reason = $"internal error: {(error is JobInterruptedException ? error.Message : $"{error.GetType().Name}: {error.Message}")}";
         LogJobFailed(job?.CampaignId, delivered.DeliveryTag, reason);
@@ -290,11 +314,20 @@ public sealed partial class DeliveryConsumer(
         await stream.ReadToNowAsync(timeout.Token);
     }
 
-    /// <summary>The consuming channel in transactional mode: a job's publishes and its ack commit together or not at all.</summary>
-    /// <remarks>The transaction is the channel's, shared by all jobs in hand, so each job's publish+ack+commit runs alone.</remarks>
-    private sealed class TransactionalChannel(IChannel channel, DeliveryObserver observer)
+    /// <summary>The consuming channel with publisher confirms: what a job leaves behind is confirmed by the broker before the job is acknowledged.</summary>
+    /// <remarks>
+    /// Not an AMQP transaction: RabbitMQ's transactions batch, they are not atomic, and one whose target queue's leader
+    /// died mid-commit was seen to apply the ack and lose the publish (jobs gone, every queue empty). Confirms are
+    /// at least once instead: a Worker or connection that dies between the confirms and the ack leaves both the job
+    /// and what it left behind on the queue; the recipients of the second copy that are already done are skipped by
+    /// the ledger. Jobs in hand commit independently of each other.
+    /// </remarks>
+    private sealed class ConfirmingChannel(IChannel channel, DeliveryObserver observer)
     {
-        private readonly SemaphoreSlim transaction = new(1, 1);
+        private static readonly TimeSpan HandBackDelay = TimeSpan.FromSeconds(1);
+
+        /// <summary>How long a commit waits for the broker's confirms before it counts as a broker failure.</summary>
+        private static readonly TimeSpan ConfirmTimeout = TimeSpan.FromSeconds(30);
 
         public InFlightCounter InFlight { get; } = new();
 
@@ -302,39 +335,23 @@ public sealed partial class DeliveryConsumer(
 
         public async Task CommitAsync(ulong deliveryTag, IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes)
         {
-            await transaction.WaitAsync();
-            try
-            {
-                observer.Step(DeliveryStep.Commit);
-                foreach (var (queue, body, deadReason) in publishes)
-                {
-                    await channel.BasicPublishAsync(exchange: "", routingKey: queue, mandatory: false, basicProperties: JobMessages.Properties(deadReason), body: body);
-                }
-
-                await channel.BasicAckAsync(deliveryTag, multiple: false);
-                await channel.TxCommitAsync();
-            }
-            catch
-            {
-                // Nothing of a failed commit may ride along with the next job's.
-                await RollbackAsync();
-                throw;
-            }
-            finally
-            {
-                transaction.Release();
-            }
+            observer.Step(DeliveryStep.Commit);
+            using var timeout = new CancellationTokenSource(ConfirmTimeout);
+            // All published at once, then every confirm awaited: one round trip for a split of any size.
+            await Task.WhenAll(publishes.Select(p => channel.BasicPublishAsync(exchange: "", routingKey: p.Queue, mandatory: false,
+                basicProperties: JobMessages.Properties(p.DeadReason), body: p.Body, timeout.Token).AsTask()));
+            await channel.BasicAckAsync(deliveryTag, multiple: false);
         }
 
         /// <summary>The last resort for a job that can be neither finished nor parked: back to the queue, or, failing that, the channel closes.</summary>
         /// <remarks>Either way the broker redelivers it, and its delivery limit parks it in the end; it never stays unacknowledged.</remarks>
         public async Task HandBackAsync(ulong deliveryTag)
         {
-            await transaction.WaitAsync();
             try
             {
+                // Not at once: a job handed back in a loop would use up the work queue's delivery limit in moments.
+                await Task.Delay(HandBackDelay);
                 await channel.BasicNackAsync(deliveryTag, multiple: false, requeue: true);
-                await channel.TxCommitAsync();
             }
             catch (Exception) when (channel.IsOpen)
             {
@@ -343,25 +360,6 @@ public sealed partial class DeliveryConsumer(
             catch (Exception)
             {
                 // Closed already: the broker has the job back.
-            }
-            finally
-            {
-                transaction.Release();
-            }
-        }
-
-        private async Task RollbackAsync()
-        {
-            try
-            {
-                if (channel.IsOpen)
-                {
-                    await channel.TxRollbackAsync();
-                }
-            }
-            catch (Exception) when (!channel.IsOpen)
-            {
-                // Nothing to roll back on a closed channel.
             }
         }
     }

@@ -18,7 +18,7 @@ public enum DeliveryStep
     /// <summary>Recording recipients' outcomes on the outcomes stream.</summary>
     Record,
 
-    /// <summary>Publishing what the job leaves behind and acknowledging it, in one transaction.</summary>
+    /// <summary>Publishing what the job leaves behind, waiting for the confirms, and acknowledging the job.</summary>
     Commit,
 }
 

@@ -11,14 +11,19 @@ namespace Bulk.Worker.Delivery;
 /// The paused queue has no TTL and no dead-lettering: dead-lettering out of a quorum queue was found to lose its way
 /// after a node of a cluster died (RabbitMQ 3.10's at-least-once dead-letter worker may fail to re-register on the new
 /// leader, and the jobs then sit in the queue, neither ready nor deliverable: a paused campaign never resumed). Here a
-/// Worker takes the jobs itself, in one AMQP transaction per round: a job whose campaign may go on is published to
-/// the work queue, one still waiting to the back of the paused queue, and every one taken is acknowledged, all or
-/// nothing. A Worker that dies mid-round leaves the jobs where they were. Several Workers share the rounds.
+/// Worker takes the jobs itself, in rounds: a job whose campaign may go on is published to the work queue, one still
+/// waiting to the back of the paused queue, and only once the broker has confirmed every copy are the jobs taken
+/// acknowledged. A Worker that dies mid-round leaves the jobs where they were; one that dies between the confirms and
+/// the ack leaves a second copy, whose done recipients the ledger skips (not an AMQP transaction: RabbitMQ's are not
+/// atomic, and one was seen to lose its publishes when a queue's leader died). One Worker at a time moves jobs: the one
+/// holding an exclusive lock queue; when it goes, another takes over at its next round.
 /// </remarks>
 public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog outcomes, ILogger<PausedJobs> logger) : BackgroundService
 {
     /// <summary>Jobs one round moves at most, so that a round stays short; the rest wait for the next round.</summary>
     private const int MaxPerRound = 500;
+
+    private const ushort ResourceLocked = 405;
 
     private readonly Topology topology = connections.Topology;
 
@@ -32,30 +37,83 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             topology.PausedQueue, topology.PausedQueueArguments, logger, stoppingToken);
         // A ledger still replaying would take every paused campaign for a running one.
         await outcomes.StartupReplayed.WaitAsync(stoppingToken);
-        using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        IChannel? mover = null;
+        // One channel for every round: closing a channel right after its acks can undo them (AckedChannels).
+        var channel = await connections.CreateChannelAsync(ConnectionRole.Consume,
+            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), stoppingToken);
+        try
         {
-            var (resumed, waiting) = await RoundAsync(stoppingToken);
-            if (resumed > 0)
+            using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
+            while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                LogMovedBack(resumed, waiting);
+                mover = await HoldTheMoverLockAsync(mover, stoppingToken);
+                if (mover is null)
+                {
+                    continue;
+                }
+
+                var (resumed, waiting) = await RoundAsync(channel, stoppingToken);
+                if (resumed > 0)
+                {
+                    LogMovedBack(resumed, waiting);
+                }
+            }
+        }
+        finally
+        {
+            await channel.CloseAfterAcksAsync();
+            await channel.DisposeAsync();
+            if (mover is not null)
+            {
+                await mover.DisposeAsync();
             }
         }
     }
 
-    private async Task<(int Resumed, int Waiting)> RoundAsync(CancellationToken stoppingToken)
+    /// <summary>One Worker moves at a time: the holder of an exclusive queue, which goes with its connection.</summary>
+    /// <returns>The channel holding the lock, or null when another Worker holds it (this one tries again next round).</returns>
+    private async Task<IChannel?> HoldTheMoverLockAsync(IChannel? held, CancellationToken stoppingToken)
     {
-        await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, stoppingToken);
-        await channel.TxSelectAsync(stoppingToken);
+        if (held is { IsOpen: true })
+        {
+            return held;
+        }
+
+        if (held is not null)
+        {
+            await held.DisposeAsync();
+        }
+
+        var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, stoppingToken);
+        try
+        {
+            await channel.QueueDeclareAsync($"{topology.PausedQueue}.mover", durable: false, exclusive: true, autoDelete: true,
+                cancellationToken: stoppingToken);
+            return channel;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == ResourceLocked)
+        {
+            await channel.DisposeAsync();
+            return null;
+        }
+    }
+
+    private async Task<(int Resumed, int Waiting)> RoundAsync(IChannel channel, CancellationToken stoppingToken)
+    {
+        // Bounded by what waited when the round began: the copies it puts back are never taken again in the same round
+        // (were they, the round would go on taking its own copies up to its limit).
+        var ready = (await channel.QueueDeclarePassiveAsync(topology.PausedQueue, stoppingToken)).MessageCount;
         int resumed = 0, waiting = 0;
-        while (resumed + waiting < MaxPerRound
+        var moves = new List<Task>();
+        ulong last = 0;
+        while (resumed + waiting < Math.Min(ready, MaxPerRound)
                && await channel.BasicGetAsync(topology.PausedQueue, autoAck: false, stoppingToken) is { } taken)
         {
             var stays = JobMessages.TryRead(taken.Body.Span, out _) is { } job && StillWaiting(job.CampaignId);
             // An unreadable job goes to work too: the consumer parks it with its reason.
-            await channel.BasicPublishAsync("", stays ? topology.PausedQueue : topology.WorkQueue, mandatory: false,
-                new BasicProperties(taken.BasicProperties), taken.Body, stoppingToken);
-            await channel.BasicAckAsync(taken.DeliveryTag, multiple: false, stoppingToken);
+            moves.Add(channel.BasicPublishAsync("", stays ? topology.PausedQueue : topology.WorkQueue, mandatory: false,
+                new BasicProperties(taken.BasicProperties), taken.Body, stoppingToken).AsTask());
+            last = taken.DeliveryTag;
             if (stays)
             {
                 waiting++;
@@ -66,7 +124,14 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             }
         }
 
-        await channel.TxCommitAsync(stoppingToken);
+        // Every copy confirmed, then every job taken acknowledged at once; a failure before the ack leaves them all
+        // where they were (the channel closes with them unacknowledged, and the rounds start over on a new one).
+        await Task.WhenAll(moves);
+        if (last > 0)
+        {
+            await channel.BasicAckAsync(last, multiple: true, stoppingToken);
+        }
+
         return (resumed, waiting);
     }
 
