@@ -49,6 +49,10 @@ public sealed class CampaignLedger
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
+    private long releases;
+
+    /// <summary>How many times a campaign was resumed or cancelled: the work waiting for it may go (see the Worker's PausedJobs).</summary>
+    public long Releases => Interlocked.Read(ref releases);
 
     public void Apply(OutcomeEvent e)
     {
@@ -80,6 +84,11 @@ public sealed class CampaignLedger
                 case OutcomeType.Paused or OutcomeType.Resumed or OutcomeType.Cancelled or OutcomeType.Held:
                     var controlled = GetOrAdd(e.CampaignId, e.Total);
                     controlled.Control(e.Type, e.At, e.Reason);
+                    if (e.Type is OutcomeType.Resumed or OutcomeType.Cancelled)
+                    {
+                        Interlocked.Increment(ref releases);
+                    }
+
                     break;
             }
         }

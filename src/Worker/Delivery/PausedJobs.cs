@@ -6,7 +6,7 @@ using RabbitMQ.Client;
 namespace Bulk.Worker.Delivery;
 
 /// <summary>Moves the jobs waiting in <see cref="Topology.PausedQueue"/> back to work once their campaign is no longer
-/// paused or held (or was cancelled: the consumer then drops them), every <see cref="DeliveryConsumer.PauseRecheck"/>.</summary>
+/// paused or held (or was cancelled: the consumer then drops them), looked at every <see cref="DeliveryConsumer.PauseRecheck"/>.</summary>
 /// <remarks>
 /// The paused queue has no TTL and no dead-lettering: dead-lettering out of a quorum queue was found to lose its way
 /// after a node of a cluster died (RabbitMQ 3.10's at-least-once dead-letter worker may fail to re-register on the new
@@ -17,11 +17,26 @@ namespace Bulk.Worker.Delivery;
 /// the ack leaves a second copy, whose done recipients the ledger skips (not an AMQP transaction: RabbitMQ's are not
 /// atomic, and one was seen to lose its publishes when a queue's leader died). One Worker at a time moves jobs: the one
 /// holding an exclusive lock queue; when it goes, another takes over at its next round.
+///
+/// A pass over the queue costs a publish and an ack per job, so a pass is made only when it can move something: when
+/// a campaign was resumed or cancelled since the last pass (<see cref="CampaignLedger.Releases"/>), or when jobs came
+/// in since (the queue holds more than the last pass left; a broker failure's delayed job, or a remainder routed by a
+/// Worker that had not yet seen the resume), and otherwise once every <see cref="FullPassInterval"/> as a safeguard.
+/// A campaign that stays paused thus costs one queue count every <see cref="DeliveryConsumer.PauseRecheck"/>, whatever
+/// its size.
 /// </remarks>
 public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog outcomes, ILogger<PausedJobs> logger) : BackgroundService
 {
-    /// <summary>Jobs one round moves at most, so that a round stays short; the rest wait for the next round.</summary>
-    private const int MaxPerRound = 500;
+    /// <summary>Jobs taken before their copies are confirmed and they are acked: a pass goes in chunks of this many.</summary>
+    private const int ChunkSize = 500;
+
+    /// <summary>How long the queue may go without a pass when nothing asked for one.</summary>
+    public static readonly TimeSpan FullPassInterval = TimeSpan.FromMinutes(30);
+
+    private long taken;
+
+    /// <summary>Jobs this Worker took from the paused queue so far (each moved to work or to the back of the queue).</summary>
+    public long Taken => Interlocked.Read(ref taken);
 
     private const ushort ResourceLocked = 405;
 
@@ -44,15 +59,32 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
         try
         {
             using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
+            long releasesSeen = -1;
+            uint leftByLastPass = 0;
+            var lastPass = long.MinValue;
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 mover = await HoldTheMoverLockAsync(mover, stoppingToken);
                 if (mover is null)
                 {
+                    releasesSeen = -1; // whoever moves now, this Worker looks afresh when it moves again
                     continue;
                 }
 
-                var (resumed, waiting) = await RoundAsync(channel, stoppingToken);
+                var ready = (await channel.QueueDeclarePassiveAsync(topology.PausedQueue, stoppingToken)).MessageCount;
+                var releases = outcomes.Ledger.Releases;
+                var due = ready > 0 && (releases != releasesSeen || ready > leftByLastPass
+                                        || System.Diagnostics.Stopwatch.GetElapsedTime(lastPass) > FullPassInterval);
+                if (!due)
+                {
+                    leftByLastPass = ready;
+                    continue;
+                }
+
+                releasesSeen = releases;
+                var (resumed, waiting) = await PassAsync(channel, ready, stoppingToken);
+                leftByLastPass = ready - (uint)resumed;
+                lastPass = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (resumed > 0)
                 {
                     LogMovedBack(resumed, waiting);
@@ -98,38 +130,45 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
         }
     }
 
-    private async Task<(int Resumed, int Waiting)> RoundAsync(IChannel channel, CancellationToken stoppingToken)
+    /// <summary>Takes the <paramref name="ready"/> jobs that waited when the pass began, in chunks: each job whose
+    /// campaign may go on to the work queue, each other to the back of the paused queue.</summary>
+    /// <remarks>Bounded by what waited at the start: the copies it puts back are never taken again in the same pass.</remarks>
+    private async Task<(int Resumed, int Waiting)> PassAsync(IChannel channel, uint ready, CancellationToken stoppingToken)
     {
-        // Bounded by what waited when the round began: the copies it puts back are never taken again in the same round
-        // (were they, the round would go on taking its own copies up to its limit).
-        var ready = (await channel.QueueDeclarePassiveAsync(topology.PausedQueue, stoppingToken)).MessageCount;
         int resumed = 0, waiting = 0;
-        var moves = new List<Task>();
-        ulong last = 0;
-        while (resumed + waiting < Math.Min(ready, MaxPerRound)
-               && await channel.BasicGetAsync(topology.PausedQueue, autoAck: false, stoppingToken) is { } taken)
+        var moves = new List<Task>(ChunkSize);
+        while (resumed + waiting < ready)
         {
-            var stays = JobMessages.TryRead(taken.Body.Span, out _) is { } job && StillWaiting(job.CampaignId);
-            // An unreadable job goes to work too: the consumer parks it with its reason.
-            moves.Add(channel.BasicPublishAsync("", stays ? topology.PausedQueue : topology.WorkQueue, mandatory: false,
-                new BasicProperties(taken.BasicProperties), taken.Body, stoppingToken).AsTask());
-            last = taken.DeliveryTag;
-            if (stays)
+            ulong last = 0;
+            moves.Clear();
+            while (moves.Count < ChunkSize && resumed + waiting < ready
+                   && await channel.BasicGetAsync(topology.PausedQueue, autoAck: false, stoppingToken) is { } job)
             {
-                waiting++;
+                var stays = JobMessages.TryRead(job.Body.Span, out _) is { } read && StillWaiting(read.CampaignId);
+                // An unreadable job goes to work too: the consumer parks it with its reason.
+                moves.Add(channel.BasicPublishAsync("", stays ? topology.PausedQueue : topology.WorkQueue, mandatory: false,
+                    new BasicProperties(job.BasicProperties), job.Body, stoppingToken).AsTask());
+                last = job.DeliveryTag;
+                if (stays)
+                {
+                    waiting++;
+                }
+                else
+                {
+                    resumed++;
+                }
             }
-            else
-            {
-                resumed++;
-            }
-        }
 
-        // Every copy confirmed, then every job taken acknowledged at once; a failure before the ack leaves them all
-        // where they were (the channel closes with them unacknowledged, and the rounds start over on a new one).
-        await Task.WhenAll(moves);
-        if (last > 0)
-        {
+            if (last == 0)
+            {
+                break; // fewer waited than counted (another process took some): the pass is over
+            }
+
+            // Every copy confirmed, then every job of the chunk acknowledged at once; a failure before the ack leaves
+            // them all where they were (the channel closes with them unacknowledged, and the rounds start over).
+            await Task.WhenAll(moves);
             await channel.BasicAckAsync(last, multiple: true, stoppingToken);
+            Interlocked.Add(ref taken, moves.Count);
         }
 
         return (resumed, waiting);

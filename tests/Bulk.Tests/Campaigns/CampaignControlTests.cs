@@ -3,6 +3,9 @@ using System.Text.Json;
 using Bulk.Broker.Outcomes;
 using Bulk.Contracts.Outcomes;
 using Bulk.Tests.Infrastructure;
+using Bulk.Worker.Delivery;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Xunit.Abstractions;
 
 namespace Bulk.Tests.Campaigns;
@@ -50,6 +53,41 @@ public sealed class CampaignControlTests(BrokerFixture broker, ITestOutputHelper
         await Task.Delay(500);
         Assert.Equal(600, smtp.Mails.Count);
         Assert.Equal(600, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task APausedCampaignsJobs_StayPutWhileItIsPaused_AndGoBackToWorkAtTheResume()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        smtp.AcceptDelay = TimeSpan.FromMilliseconds(20);
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var worker = await system.StartWorkerAsync(smtp, "--Delivery:RecipientsPerJob=5");
+        var mover = worker.Services.GetServices<IHostedService>().OfType<PausedJobs>().Single();
+
+        var id = await system.PostAsync(SampleCampaigns.Personal(600));
+        await smtp.WaitForMailsAsync(30, TimeSpan.FromSeconds(30));
+        await PostControlAsync(system, id, "pause");
+        // Every job not yet done ends up in the paused queue; once they are all there, nothing moves them.
+        await Poll.UntilAsync(async () => await broker.MessageCountAsync(system.Topology.PausedQueue) > 0
+                                          && await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(30));
+        await Task.Delay(DeliveryConsumer.PauseRecheck * 2);
+        var waiting = await broker.MessageCountAsync(system.Topology.PausedQueue);
+        var takenBefore = mover.Taken;
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        var takenWhilePaused = mover.Taken - takenBefore;
+        output.WriteLine($"{waiting} jobs paused; taken from the paused queue in 10 s while paused: {takenWhilePaused}");
+        Assert.Equal(0, takenWhilePaused);
+        Assert.Equal(waiting, await broker.MessageCountAsync(system.Topology.PausedQueue));
+
+        var mailsAtResume = smtp.Mails.Count;
+        var sinceResume = System.Diagnostics.Stopwatch.StartNew();
+        await PostControlAsync(system, id, "resume");
+        await smtp.WaitForMailsAsync(mailsAtResume + 1, TimeSpan.FromSeconds(30));
+        output.WriteLine($"first mail {sinceResume.Elapsed.TotalSeconds:F1} s after the resume");
+        var done = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(90));
+        Assert.Equal((CampaignLedger.Statuses.Completed, 600), (done.Status, done.Delivered));
+        Assert.Equal(600, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
+        Assert.Equal(0u, await broker.MessageCountAsync(system.Topology.PausedQueue));
     }
 
     [Fact]
