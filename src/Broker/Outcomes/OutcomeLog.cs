@@ -8,9 +8,11 @@ using Microsoft.Extensions.Options;
 namespace Bulk.Broker.Outcomes;
 
 /// <summary>The outcomes stream: what happened to every recipient of every campaign, folded into a <see cref="CampaignLedger"/>.</summary>
-public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnections connections, CampaignLedger ledger, ILogger<OutcomeLog> logger)
+public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnections connections, CampaignLedger ledger, ILogger<OutcomeLog> logger)
     : EventStream<OutcomeEvent>(connections, logger)
 {
+    private DateTimeOffset? oldest;
+
     private readonly RabbitMqOptions settings = options.Value;
     private readonly Topology topology = options.Value.ToTopology();
 
@@ -23,7 +25,23 @@ public sealed class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnecti
 
     protected override JsonTypeInfo<OutcomeEvent> TypeInfo => BulkJson.Default.OutcomeEvent;
 
-    protected override void Apply(OutcomeEvent e) => ledger.Apply(e);
+    protected override void Apply(OutcomeEvent e)
+    {
+        oldest ??= e.At;
+        ledger.Apply(e);
+    }
+
+    protected override void OnStartupReplayed(long bytes)
+    {
+        if (oldest is { } from
+            && RetentionCheck.Warning(from, DateTimeOffset.UtcNow, bytes, settings.OutcomesMaxBytes, settings.OutcomesMaxAge) is { } warning)
+        {
+            LogRetentionCutBySize(topology.OutcomesStream, warning);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "{Stream}: {Warning}")]
+    private partial void LogRetentionCutBySize(string stream, string warning);
 
     protected override OutcomeEvent NewMarker(string id) => OutcomeEvent.Marker(id);
 

@@ -30,6 +30,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     private IChannel? writeChannel;
     private readonly TaskCompletionSource startupReplayed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextOffset = -1;
+    private long bytesRead;
 
     /// <summary>The stream's name on the broker.</summary>
     protected abstract string StreamName { get; }
@@ -49,6 +50,12 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
     /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
     public Task StartupReplayed => startupReplayed.Task;
+
+    /// <summary>Called once, when the stream has been read up to where it stood at start.</summary>
+    /// <param name="bytes">The bytes of the entries read so far.</param>
+    protected virtual void OnStartupReplayed(long bytes)
+    {
+    }
 
     /// <summary>Appends events and returns once the broker has confirmed them all.</summary>
     /// <exception cref="IOException">The broker is unreachable or did not confirm.</exception>
@@ -192,7 +199,10 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
                 try
                 {
                     await ReadToNowAsync(stoppingToken);
-                    startupReplayed.TrySetResult();
+                    if (startupReplayed.TrySetResult())
+                    {
+                        OnStartupReplayed(Interlocked.Read(ref bytesRead));
+                    }
                 }
                 catch (Exception e) when (e is IOException or OperationCanceledException)
                 {
@@ -224,6 +234,8 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
             Interlocked.Exchange(ref nextOffset, at + 1);
         }
+
+        Interlocked.Add(ref bytesRead, delivered.Body.Length);
 
         try
         {
