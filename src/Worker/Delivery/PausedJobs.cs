@@ -30,6 +30,8 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
     /// <summary>Jobs taken before their copies are confirmed and they are acked: a pass goes in chunks of this many.</summary>
     private const int ChunkSize = 500;
 
+    private const ushort ResourceLocked = 405;
+
     /// <summary>How long the queue may go without a pass when nothing asked for one.</summary>
     public static readonly TimeSpan FullPassInterval = TimeSpan.FromMinutes(30);
 
@@ -37,8 +39,6 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
 
     /// <summary>Jobs this Worker took from the paused queue so far (each moved to work or to the back of the queue).</summary>
     public long Taken => Interlocked.Read(ref taken);
-
-    private const ushort ResourceLocked = 405;
 
     private readonly Topology topology = connections.Topology;
 
@@ -61,7 +61,7 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
             long releasesSeen = -1;
             uint leftByLastPass = 0;
-            var lastPass = long.MinValue;
+            var lastPass = System.Diagnostics.Stopwatch.GetTimestamp(); // the first pass is due anyway (releasesSeen)
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
                 mover = await HoldTheMoverLockAsync(mover, stoppingToken);
