@@ -24,15 +24,16 @@ public static class RetentionCheck
         }
 
         var bytesPerDay = bytes / history.TotalDays;
-        var kept = TimeSpan.FromDays(maxBytes / bytesPerDay);
-        if (kept >= age)
+        // In days as a double: a quiet stream projects to more days than a TimeSpan holds.
+        var keptDays = maxBytes / bytesPerDay;
+        if (keptDays >= age.TotalDays)
         {
             return null;
         }
 
         return string.Create(CultureInfo.InvariantCulture,
             $"at the rate the outcomes stream grew ({bytesPerDay / 1e6:F0} MB a day over the last {history.TotalDays:F1} days), " +
-            $"RabbitMq__OutcomesMaxBytes ({maxBytes / 1e9:F1} GB) keeps about {kept.TotalDays:F1} days of it, less than RabbitMq__OutcomesMaxAge " +
+            $"RabbitMq__OutcomesMaxBytes ({maxBytes / 1e9:F1} GB) keeps about {keptDays:F1} days of it, less than RabbitMq__OutcomesMaxAge " +
             $"({maxAge}): older campaigns' history is cut by size. Raise RabbitMq__OutcomesMaxBytes (with a policy on an existing stream) or shorten the age");
     }
 

@@ -25,6 +25,8 @@ public sealed class RetentionCheckTests
     {
         // 10 MB a day: the 2 GB cap holds 200 days, more than 7.
         Assert.Null(RetentionCheck.Warning(Now - TimeSpan.FromDays(3), Now, 30_000_000, 2_000_000_000, "7D"));
+        // A quiet stream (1 kB over ten days) projects to more days than a TimeSpan holds: no warning, no overflow.
+        Assert.Null(RetentionCheck.Warning(Now - TimeSpan.FromDays(10), Now, 1_000, 2_000_000_000, "7D"));
         // Ten minutes of history at any rate says nothing about a week.
         Assert.Null(RetentionCheck.Warning(Now - TimeSpan.FromMinutes(10), Now, 1_000_000_000, 2_000_000_000, "7D"));
         // The same rate as above against one day asked: the cap keeps 0.8 days, less than 1D.
