@@ -33,6 +33,10 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
     /// <summary>How long opening a connection may take before the broker counts as unreachable.</summary>
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>A channel whose publishes complete only once the broker confirms them (and throw if it refuses them).</summary>
+    public static readonly CreateChannelOptions ConfirmedChannel = new(
+        publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+
     // One lock per role: opening (or failing to open) the consuming connection never holds up publishing.
     private readonly SemaphoreSlim[] opening = [.. Enum.GetValues<ConnectionRole>().Select(_ => new SemaphoreSlim(1, 1))];
     private readonly IConnection?[] connections = new IConnection?[Enum.GetValues<ConnectionRole>().Length];

@@ -21,8 +21,6 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
-    private static readonly CreateChannelOptions ConfirmedChannel = new(
-        publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
     // Appends take turns on the one write channel, which a failed append replaces.
     private readonly MarkerWaiters markers = new();
@@ -270,7 +268,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         }
 
         await DropWriterAsync();
-        writeChannel = await connections.CreateChannelAsync(ConnectionRole.Publish, ConfirmedChannel, cancellationToken);
+        writeChannel = await connections.CreateChannelAsync(ConnectionRole.Publish, BrokerConnections.ConfirmedChannel, cancellationToken);
         await DeclareAsync(ConnectionRole.Publish, cancellationToken);
         return writeChannel;
     }

@@ -21,8 +21,6 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
 
     private const ushort PreconditionFailed = 406;
 
-    private static readonly CreateChannelOptions ConfirmedChannel = new(
-        publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
 
     /// <param name="body">The job, serialized by <see cref="JobMessages.Serialize"/>.</param>
     /// <param name="fenced">Publish on this connection only (the one holding the campaign's idempotency key), never
@@ -47,7 +45,7 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
                     throw new BrokerUnavailableException(new IOException("the connection holding the idempotency key closed"));
                 }
 
-                channel = await connection.CreateChannelAsync(ConfirmedChannel, timeout.Token);
+                channel = await connection.CreateChannelAsync(BrokerConnections.ConfirmedChannel, timeout.Token);
                 // With confirmation tracking on, this completes only when the broker has confirmed the message
                 // (and throws if it was nacked or, being mandatory, returned as unroutable).
                 await channel.BasicPublishAsync(exchange: "", routingKey: broker.Topology.WorkQueue, mandatory: true,

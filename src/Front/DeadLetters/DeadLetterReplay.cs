@@ -24,8 +24,7 @@ public sealed partial class DeadLetterReplay(BrokerConnection broker, ILogger<De
     public async Task<ReplayResult> ReplayAsync(CancellationToken cancellationToken)
     {
         var connection = await broker.GetAsync(cancellationToken);
-        await using var channel = await connection.CreateChannelAsync(
-            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), cancellationToken);
+        await using var channel = await connection.CreateChannelAsync(BrokerConnections.ConfirmedChannel, cancellationToken);
         var waiting = (await channel.QueueDeclarePassiveAsync(broker.Topology.DeadQueue, cancellationToken)).MessageCount;
 
         int jobs = 0, recipients = 0, unreadable = 0;

@@ -55,7 +55,7 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
         IChannel? mover = null;
         // One channel for every round: closing a channel right after its acks can undo them (AckedChannels).
         var channel = await connections.CreateChannelAsync(ConnectionRole.Consume,
-            new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), stoppingToken);
+            BrokerConnections.ConfirmedChannel, stoppingToken);
         try
         {
             using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
