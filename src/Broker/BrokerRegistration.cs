@@ -1,7 +1,9 @@
 using Bulk.Broker.Hosting;
 using Bulk.Broker.Outcomes;
+using Bulk.Broker.Streams;
 using Bulk.Broker.Suppressions;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Bulk.Broker;
 
@@ -18,6 +20,8 @@ public static class BrokerRegistration
     {
         services.AddOptions<RabbitMqOptions>().BindConfiguration(RabbitMqOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<UnsubscribeOptions>().BindConfiguration(UnsubscribeOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<HistoryOptions>().BindConfiguration(HistoryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.TryAddSingleton(TimeProvider.System);
         services.AddHostedService<DemoSecretWarning>();
         services.AddSingleton(new BrokerClientName(process));
         services.AddSingleton<BrokerConnections>();

@@ -50,6 +50,18 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replic
         ["x-initial-cluster-size"] = StreamReplicas,
     };
 
+    /// <summary>Where the snapshots of a stream's fold are kept.</summary>
+    public static string SnapshotStream(string stream) => $"{stream}.snapshots";
+
+    /// <summary>Snapshots are kept by size: the oldest segments go first, the one being written (the latest snapshot) never.</summary>
+    public IDictionary<string, object?> SnapshotStreamArguments(long maxBytes) => new Dictionary<string, object?>
+    {
+        ["x-queue-type"] = "stream",
+        ["x-initial-cluster-size"] = StreamReplicas,
+        ["x-max-length-bytes"] = maxBytes,
+        ["x-stream-max-segment-size-bytes"] = (int)Math.Min(maxBytes / 4, 100_000_000),
+    };
+
     /// <summary>A delay tier: jobs wait here for <paramref name="delay"/>, then dead-letter back onto the work queue.</summary>
     public string RetryQueue(TimeSpan delay) => $"{Prefix}.retry.{(long)delay.TotalMilliseconds}ms";
 

@@ -152,6 +152,95 @@ public sealed class CampaignLedger
         }
     }
 
+    /// <summary>Drops campaigns that finished (completed or cancelled) before <paramref name="cutoff"/>, with their
+    /// failures and idempotency keys: how long summaries stay queryable (<c>History__SummaryDays</c>).</summary>
+    /// <returns>How many were dropped.</returns>
+    public int Forget(DateTimeOffset cutoff)
+    {
+        lock (stateLock)
+        {
+            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended && ended < cutoff).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+            if (gone.Count == 0)
+            {
+                return 0;
+            }
+
+            order.RemoveAll(c => gone.Contains(c.Id));
+            foreach (var id in gone)
+            {
+                campaigns.Remove(id);
+            }
+
+            foreach (var key in keys.Where(k => gone.Contains(k.Value.CampaignId)).Select(k => k.Key).ToList())
+            {
+                keys.Remove(key);
+            }
+
+            return gone.Count;
+        }
+    }
+
+    /// <summary>How many campaigns the ledger holds, finished or not.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (stateLock)
+            {
+                return order.Count;
+            }
+        }
+    }
+
+    /// <summary>Writes everything the ledger holds, for a snapshot; <see cref="ReadFrom"/> reads it back.</summary>
+    public void WriteTo(BinaryWriter writer)
+    {
+        lock (stateLock)
+        {
+            writer.Write(Interlocked.Read(ref releases));
+            writer.Write(order.Count);
+            foreach (var campaign in order)
+            {
+                campaign.WriteTo(writer);
+            }
+
+            writer.Write(keys.Count);
+            foreach (var (key, request) in keys)
+            {
+                writer.Write(key);
+                writer.Write(request.CampaignId);
+                Snapshots.WriteNullable(writer, request.RequestHash);
+                writer.Write(request.Total);
+                writer.Write(request.DuplicatesDropped);
+            }
+        }
+    }
+
+    /// <summary>Replaces what the ledger holds with what <see cref="WriteTo"/> wrote.</summary>
+    public void ReadFrom(BinaryReader reader)
+    {
+        lock (stateLock)
+        {
+            campaigns.Clear();
+            order.Clear();
+            keys.Clear();
+            Interlocked.Exchange(ref releases, reader.ReadInt64());
+            var count = reader.ReadInt32();
+            for (var i = 0; i < count; i++)
+            {
+                var campaign = Campaign.ReadFrom(reader);
+                campaigns[campaign.Id] = campaign;
+                order.Add(campaign);
+            }
+
+            count = reader.ReadInt32();
+            for (var i = 0; i < count; i++)
+            {
+                keys[reader.ReadString()] = new IdempotentRequest(reader.ReadString(), Snapshots.ReadNullable(reader), reader.ReadInt32(), reader.ReadInt32());
+            }
+        }
+    }
+
     private Campaign GetOrAdd(string id, int total)
     {
         if (!campaigns.TryGetValue(id, out var campaign))
@@ -338,6 +427,94 @@ public sealed class CampaignLedger
 
                 Failed--;
             }
+        }
+
+        public void WriteTo(BinaryWriter writer)
+        {
+            writer.Write(Id);
+            writer.Write(Total);
+            writer.Write(Delivered);
+            writer.Write(Failed);
+            writer.Write(Suppressed);
+            foreach (var at in (DateTimeOffset?[])[CreatedAt, FirstDeliveryAt, LastDeliveryAt, CompletedAt, CancelledAt, HeldAt, ResumedAt])
+            {
+                Snapshots.WriteNullable(writer, at);
+            }
+
+            writer.Write(Paused);
+            Snapshots.WriteNullable(writer, HeldReason);
+            writer.Write(Version);
+            writer.Write(highestIndex);
+            writer.Write(DeferredNow.Count);
+            foreach (var index in DeferredNow)
+            {
+                writer.Write(index);
+            }
+
+            writer.Write(Failures.Count);
+            foreach (var failure in Failures.Values)
+            {
+                writer.Write(failure.Index);
+                writer.Write(failure.Email);
+                writer.Write(failure.Reply);
+                writer.Write(failure.DeadLettered);
+            }
+
+            writer.Write(done?.Length ?? -1);
+            if (done is not null)
+            {
+                var words = new int[(done.Length + 31) / 32];
+                done.CopyTo(words, 0);
+                foreach (var word in words)
+                {
+                    writer.Write(word);
+                }
+            }
+        }
+
+        public static Campaign ReadFrom(BinaryReader reader)
+        {
+            var campaign = new Campaign(reader.ReadString(), reader.ReadInt32())
+            {
+                Delivered = reader.ReadInt32(),
+                Failed = reader.ReadInt32(),
+                Suppressed = reader.ReadInt32(),
+                CreatedAt = Snapshots.ReadNullableTime(reader),
+                FirstDeliveryAt = Snapshots.ReadNullableTime(reader),
+                LastDeliveryAt = Snapshots.ReadNullableTime(reader),
+                CompletedAt = Snapshots.ReadNullableTime(reader),
+                CancelledAt = Snapshots.ReadNullableTime(reader),
+                HeldAt = Snapshots.ReadNullableTime(reader),
+                ResumedAt = Snapshots.ReadNullableTime(reader),
+                Paused = reader.ReadBoolean(),
+                HeldReason = Snapshots.ReadNullable(reader),
+                Version = reader.ReadInt64(),
+            };
+            campaign.highestIndex = reader.ReadInt32();
+            for (var n = reader.ReadInt32(); n > 0; n--)
+            {
+                campaign.DeferredNow.Add(reader.ReadInt32());
+            }
+
+            for (var n = reader.ReadInt32(); n > 0; n--)
+            {
+                var failure = new FailedRecipient(reader.ReadInt32(), reader.ReadString(), reader.ReadString(), reader.ReadBoolean());
+                campaign.Failures[failure.Index] = failure;
+            }
+
+            var length = reader.ReadInt32();
+            if (length >= 0)
+            {
+                var words = new int[(length + 31) / 32];
+                for (var i = 0; i < words.Length; i++)
+                {
+                    words[i] = reader.ReadInt32();
+                }
+
+                campaign.done = new BitArray(words) { Length = length };
+            }
+
+            return campaign;
         }
 
         public CampaignStatus Snapshot()

@@ -8,8 +8,10 @@ using Microsoft.Extensions.Options;
 namespace Bulk.Broker.Outcomes;
 
 /// <summary>The outcomes stream: what happened to every recipient of every campaign, folded into a <see cref="CampaignLedger"/>.</summary>
-public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, BrokerConnections connections, CampaignLedger ledger, ILogger<OutcomeLog> logger)
-    : EventStream<OutcomeEvent>(connections, logger)
+public sealed partial class OutcomeLog(
+    IOptions<RabbitMqOptions> options, IOptions<HistoryOptions> history, BrokerConnections connections, CampaignLedger ledger, TimeProvider clock,
+    ILogger<OutcomeLog> logger)
+    : EventStream<OutcomeEvent>(connections, history.Value, options.Value.MaxMessageBytes, logger)
 {
     private DateTimeOffset? oldest;
 
@@ -39,6 +41,22 @@ public sealed partial class OutcomeLog(IOptions<RabbitMqOptions> options, Broker
             LogRetentionCutBySize(topology.OutcomesStream, warning);
         }
     }
+
+    protected override void WriteSnapshot(BinaryWriter writer) => ledger.WriteTo(writer);
+
+    protected override void ReadSnapshot(BinaryReader reader) => ledger.ReadFrom(reader);
+
+    /// <summary>Finished campaigns are remembered for <see cref="HistoryOptions.SummaryDays"/>, then forgotten.</summary>
+    protected override void Housekeeping()
+    {
+        if (ledger.Forget(clock.GetUtcNow().AddDays(-history.Value.SummaryDays)) is > 0 and var forgotten)
+        {
+            LogForgotten(forgotten, history.Value.SummaryDays);
+        }
+    }
+
+    [LoggerMessage(LogLevel.Information, "Forgot {Count} campaigns finished more than {Days} days ago")]
+    private partial void LogForgotten(int count, int days);
 
     [LoggerMessage(LogLevel.Warning, "{Stream}: {Warning}")]
     private partial void LogRetentionCutBySize(string stream, string warning);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Bulk.Contracts;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace Bulk.Broker.Streams;
 /// replay), and after a broker outage it resumes from the offset after the last entry it applied. Writes wait for the
 /// broker's confirm. A marker written by the process itself tells it when its tail has read everything written before.
 /// </remarks>
-public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger logger) : BackgroundService
+public abstract class EventStream<TEvent>(BrokerConnections connections, HistoryOptions history, int maxMessageBytes, ILogger logger) : BackgroundService
     where TEvent : class
 {
     /// <summary>How long a write waits for the broker's confirm before it counts as failed.</summary>
@@ -29,6 +30,12 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
     private readonly TaskCompletionSource startupReplayed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long nextOffset = -1;
     private long bytesRead;
+
+    // The tail applies an entry and moves its offset under this lock, so a snapshot sees the two agree.
+    private readonly Lock foldLock = new();
+    private SnapshotStore? snapshots;
+    private long snapshotOffset = -1;
+    private long gapCheckFrom = -1;
 
     /// <summary>The stream's name on the broker.</summary>
     protected abstract string StreamName { get; }
@@ -45,6 +52,24 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
     /// <summary>The marker's id when <paramref name="e"/> is a marker (which the fold never sees), else null.</summary>
     protected abstract string? MarkerIdOf(TEvent e);
+
+    /// <summary>Writes the whole fold, for a snapshot.</summary>
+    protected abstract void WriteSnapshot(BinaryWriter writer);
+
+    /// <summary>Replaces the fold with what <see cref="WriteSnapshot"/> wrote.</summary>
+    protected abstract void ReadSnapshot(BinaryReader reader);
+
+    /// <summary>Called before each snapshot is considered, in every process: the fold may forget what it no longer keeps.</summary>
+    protected virtual void Housekeeping()
+    {
+    }
+
+    /// <summary>Where this stream's snapshots are kept.</summary>
+    public SnapshotStore Snapshots => snapshots ??= new SnapshotStore(connections, Topology.SnapshotStream(StreamName),
+        connections.Topology.SnapshotStreamArguments(history.SnapshotStreamMaxBytes), maxMessageBytes);
+
+    /// <summary>The snapshot this process started from, when it found one.</summary>
+    public LoadedSnapshot? LoadedSnapshot { get; private set; }
 
     /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
     public Task StartupReplayed => startupReplayed.Task;
@@ -139,13 +164,96 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
         await seen.WaitAsync(cancellationToken);
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Reconnecting.RunAsync(
-        TailUntilDisconnectedAsync,
-        (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
-        TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        Reconnecting.RunAsync(
+            TailUntilDisconnectedAsync,
+            (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
+            TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken),
+        Reconnecting.RunAsync(
+            SnapshotRoundsAsync,
+            (reason, delay) => StreamLogMessages.SnapshotInterrupted(logger, StreamName, reason, delay.TotalSeconds),
+            TimeSpan.FromSeconds(history.SnapshotSeconds), TimeSpan.FromSeconds(Math.Max(history.SnapshotSeconds, 30)), stoppingToken));
+
+    /// <summary>Before the first tail: the latest snapshot, if there is one, so the tail starts from its offset.</summary>
+    private async Task LoadSnapshotAsync(CancellationToken stoppingToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            if (await Snapshots.ReadLatestAsync(stoppingToken) is not var (data, snapshot))
+            {
+                StreamLogMessages.NoSnapshot(logger, StreamName);
+                return;
+            }
+
+            lock (foldLock)
+            {
+                SnapshotStore.Decode(data, ReadSnapshot);
+                Interlocked.Exchange(ref nextOffset, snapshot.Offset);
+                snapshotOffset = snapshot.Offset;
+                gapCheckFrom = snapshot.Offset;
+                LoadedSnapshot = snapshot;
+            }
+
+            StreamLogMessages.SnapshotLoaded(logger, StreamName, snapshot.Offset, snapshot.Bytes, clock.ElapsedMilliseconds);
+        }
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or OverflowException)
+        {
+            // A snapshot this code cannot read: the whole stream can.
+            StreamLogMessages.SnapshotUnreadable(logger, StreamName, e.Message);
+        }
+    }
+
+    /// <summary>
+    /// Every <see cref="HistoryOptions.SnapshotSeconds"/>: housekeeping, then, in the one process holding the writer lock
+    /// and when the stream has moved on since the last snapshot, a new snapshot of the fold.
+    /// </summary>
+    private async Task SnapshotRoundsAsync(CancellationToken stoppingToken)
+    {
+        await StartupReplayed.WaitAsync(stoppingToken);
+        await using var writer = new ExclusiveLock(connections, ConnectionRole.Publish, $"{Snapshots.Stream}.writer");
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(history.SnapshotSeconds));
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            Housekeeping();
+            if (Interlocked.Read(ref nextOffset) <= Interlocked.Read(ref snapshotOffset) || !await writer.HoldAsync(stoppingToken))
+            {
+                continue;
+            }
+
+            await WriteSnapshotNowAsync(stoppingToken);
+        }
+    }
+
+    /// <summary>Writes a snapshot of the fold as it stands, covering the entries the tail has applied.</summary>
+    public async Task WriteSnapshotNowAsync(CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        byte[] data;
+        long offset;
+        lock (foldLock)
+        {
+            offset = Interlocked.Read(ref nextOffset);
+            data = SnapshotStore.Encode(WriteSnapshot);
+        }
+
+        if (offset < 0)
+        {
+            return; // nothing read yet
+        }
+
+        var parts = await Snapshots.WriteAsync(data, offset, cancellationToken);
+        Interlocked.Exchange(ref snapshotOffset, offset);
+        StreamLogMessages.SnapshotWritten(logger, StreamName, offset, data.Length, parts, clock.ElapsedMilliseconds);
+    }
 
     private async Task TailUntilDisconnectedAsync(CancellationToken stoppingToken)
     {
+        if (Interlocked.Read(ref nextOffset) < 0)
+        {
+            await LoadSnapshotAsync(stoppingToken);
+        }
+
         var connection = await connections.GetAsync(ConnectionRole.Consume, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
         await DeclareAsync(ConnectionRole.Consume, stoppingToken);
@@ -223,6 +331,14 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
 
     private void Apply(BasicDeliverEventArgs delivered)
     {
+        lock (foldLock)
+        {
+            ApplyInOrder(delivered);
+        }
+    }
+
+    private void ApplyInOrder(BasicDeliverEventArgs delivered)
+    {
         if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at)
         {
             if (at < Interlocked.Read(ref nextOffset))
@@ -230,6 +346,13 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, ILogger
                 return; // already applied before a reconnect
             }
 
+            if (gapCheckFrom >= 0 && at > gapCheckFrom)
+            {
+                // The snapshot covered the entries before gapCheckFrom; retention dropped those from there to here.
+                StreamLogMessages.HistoryLost(logger, StreamName, gapCheckFrom, at - 1);
+            }
+
+            gapCheckFrom = -1;
             Interlocked.Exchange(ref nextOffset, at + 1);
         }
 
@@ -327,6 +450,24 @@ internal static partial class StreamLogMessages
 
     [LoggerMessage(LogLevel.Error, "Skipped an unreadable entry of {Stream}: {Reason}")]
     public static partial void UnreadableEntry(ILogger logger, string stream, string reason);
+
+    [LoggerMessage(LogLevel.Information, "{Stream}: no snapshot yet; reading the stream from its first entry")]
+    public static partial void NoSnapshot(ILogger logger, string stream);
+
+    [LoggerMessage(LogLevel.Information, "{Stream}: loaded the snapshot covering offsets before {Offset} ({Bytes} bytes) in {Milliseconds} ms")]
+    public static partial void SnapshotLoaded(ILogger logger, string stream, long offset, int bytes, long milliseconds);
+
+    [LoggerMessage(LogLevel.Information, "{Stream}: wrote a snapshot covering offsets before {Offset} ({Bytes} bytes in {Parts} parts) in {Milliseconds} ms")]
+    public static partial void SnapshotWritten(ILogger logger, string stream, long offset, int bytes, int parts, long milliseconds);
+
+    [LoggerMessage(LogLevel.Warning, "{Stream}: the latest snapshot cannot be read ({Reason}); reading the stream from its first entry")]
+    public static partial void SnapshotUnreadable(ILogger logger, string stream, string reason);
+
+    [LoggerMessage(LogLevel.Warning, "Snapshots of {Stream} interrupted ({Reason}); trying again in {Seconds} s")]
+    public static partial void SnapshotInterrupted(ILogger logger, string stream, string reason, double seconds);
+
+    [LoggerMessage(LogLevel.Error, "{Stream}: entries {From} to {To} were dropped by the stream's retention before a snapshot covered them; what they recorded is lost to this process")]
+    public static partial void HistoryLost(ILogger logger, string stream, long from, long to);
 
     [LoggerMessage(LogLevel.Error, "Entry {Offset} of {Stream} could not be applied and is skipped: {Reason}")]
     public static partial void EntryNotApplied(ILogger logger, string stream, long offset, string reason);

@@ -1,14 +1,45 @@
-using Bulk.Broker.Streams;
+using System.Text;
 using Bulk.Contracts.Suppressions;
 
 namespace Bulk.Broker.Suppressions;
 
 /// <summary>The fold of the suppressions stream: every address no campaign may mail, with why.</summary>
-/// <remarks>Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.</remarks>
+/// <remarks>
+/// Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.
+///
+/// The list is kept for ever and every process holds all of it, so it is stored compactly: an address and its note
+/// as UTF-8 bytes in one growing buffer, the rest in a fixed-size row, and an open-addressing table of row numbers
+/// keyed by a 64-bit hash of the upper-cased address (about 40 bytes and the address per entry, against some 200 as
+/// objects). Campaign ids and reasons repeat, so each is stored once.
+/// </remarks>
 public sealed class SuppressionList
 {
+    private const int Free = -1;
+    private const int Removed = -2;
+
     private readonly Lock entriesLock = new();
-    private readonly Dictionary<string, Suppression> entries = new(StringComparer.OrdinalIgnoreCase);
+    private readonly List<string> strings = [];
+    private readonly Dictionary<string, int> stringIds = new(StringComparer.Ordinal);
+    private Row[] rows = new Row[16];
+    private int rowCount;
+    private int liveCount;
+    private byte[] text = new byte[256];
+    private int textLength;
+    private int[] table = NewTable(32);
+    private int tableUsed;
+    private int[]? pageOrder;
+
+    /// <summary>How many addresses are on the list.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (entriesLock)
+            {
+                return liveCount;
+            }
+        }
+    }
 
     public void Apply(SuppressionEvent e)
     {
@@ -20,14 +51,14 @@ public sealed class SuppressionList
                     foreach (var email in Emails(e))
                     {
                         // The first reason stays: an unsubscribe is not turned into a bounce by a later campaign.
-                        entries.TryAdd(email, new Suppression(email, e.Reason ?? SuppressionReasons.Operator, e.At, e.CampaignId, e.Detail));
+                        Add(email, e.Reason ?? SuppressionReasons.Operator, e.At, e.CampaignId, e.Detail);
                     }
 
                     break;
                 case SuppressionType.Unsuppressed:
                     foreach (var email in Emails(e))
                     {
-                        entries.Remove(email);
+                        Remove(email);
                     }
 
                     break;
@@ -41,7 +72,8 @@ public sealed class SuppressionList
     {
         lock (entriesLock)
         {
-            return entries.GetValueOrDefault(email);
+            var slot = FindSlot(email, Hash(email));
+            return table[slot] >= 0 ? ToSuppression(table[slot]) : null;
         }
     }
 
@@ -50,7 +82,277 @@ public sealed class SuppressionList
     {
         lock (entriesLock)
         {
-            return ([.. entries.Values.OrderByDescending(s => s.At).ThenBy(s => s.Email, StringComparer.OrdinalIgnoreCase).Skip(offset).Take(limit)], entries.Count);
+            pageOrder ??= SortedForPages();
+            return ([.. pageOrder.Skip(offset).Take(limit).Select(ToSuppression)], liveCount);
         }
+    }
+
+    /// <summary>Writes every address on the list, for a snapshot.</summary>
+    public void WriteTo(BinaryWriter writer)
+    {
+        lock (entriesLock)
+        {
+            writer.Write(liveCount);
+            for (var i = 0; i < rowCount; i++)
+            {
+                ref var row = ref rows[i];
+                if (row.Removed)
+                {
+                    continue;
+                }
+
+                writer.Write(Text(row.EmailAt, row.EmailLength));
+                writer.Write(strings[row.Reason]);
+                writer.Write(row.AtTicks);
+                writer.Write(row.OffsetMinutes);
+                writer.Write(row.CampaignId < 0 ? "" : strings[row.CampaignId]);
+                writer.Write(row.DetailLength >= 0);
+                if (row.DetailLength >= 0)
+                {
+                    writer.Write(Text(row.DetailAt, row.DetailLength));
+                }
+            }
+        }
+    }
+
+    /// <summary>Replaces the list with what <see cref="WriteTo"/> wrote.</summary>
+    public void ReadFrom(BinaryReader reader)
+    {
+        lock (entriesLock)
+        {
+            Clear();
+            var count = reader.ReadInt32();
+            rows = new Row[Math.Max(16, count + count / 8)];
+            table = NewTable(TableSizeFor(count + count / 8));
+            for (var i = 0; i < count; i++)
+            {
+                var email = reader.ReadString();
+                var reason = reader.ReadString();
+                var at = new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(reader.ReadInt16()));
+                var campaignId = reader.ReadString();
+                string? detail = reader.ReadBoolean() ? reader.ReadString() : null;
+                Add(email, reason, at, campaignId.Length == 0 ? null : campaignId, detail);
+            }
+        }
+    }
+
+    private void Clear()
+    {
+        strings.Clear();
+        stringIds.Clear();
+        rowCount = 0;
+        liveCount = 0;
+        textLength = 0;
+        tableUsed = 0;
+        pageOrder = null;
+    }
+
+    private void Add(string email, string reason, DateTimeOffset at, string? campaignId, string? detail)
+    {
+        var hash = Hash(email);
+        var slot = FindSlot(email, hash);
+        if (table[slot] >= 0)
+        {
+            return;
+        }
+
+        if (rowCount == rows.Length)
+        {
+            Array.Resize(ref rows, rows.Length + rows.Length / 2);
+        }
+
+        var (emailAt, emailLength) = AppendText(email);
+        var (detailAt, detailLength) = detail is null ? (0, -1) : AppendText(detail);
+        rows[rowCount] = new Row
+        {
+            Hash = hash,
+            AtTicks = at.UtcTicks,
+            EmailAt = emailAt,
+            EmailLength = emailLength,
+            DetailAt = detailAt,
+            DetailLength = detailLength,
+            CampaignId = campaignId is null ? -1 : StringId(campaignId),
+            Reason = StringId(reason),
+            OffsetMinutes = (short)at.Offset.TotalMinutes,
+        };
+
+        if (table[slot] == Free)
+        {
+            tableUsed++;
+        }
+
+        table[slot] = rowCount++;
+        liveCount++;
+        pageOrder = null;
+        if (tableUsed * 2 > table.Length)
+        {
+            Rehash(TableSizeFor(liveCount * 2));
+        }
+    }
+
+    private void Remove(string email)
+    {
+        var slot = FindSlot(email, Hash(email));
+        if (table[slot] < 0)
+        {
+            return;
+        }
+
+        rows[table[slot]].Removed = true;
+        table[slot] = Removed;
+        liveCount--;
+        pageOrder = null;
+    }
+
+    /// <summary>The slot holding <paramref name="email"/>'s row, or the slot where it would go (free or removed).</summary>
+    private int FindSlot(string email, ulong hash)
+    {
+        var mask = table.Length - 1;
+        var reusable = -1;
+        for (var slot = (int)(hash & (ulong)mask); ; slot = (slot + 1) & mask)
+        {
+            var at = table[slot];
+            if (at == Free)
+            {
+                return reusable >= 0 ? reusable : slot;
+            }
+
+            if (at == Removed)
+            {
+                reusable = reusable >= 0 ? reusable : slot;
+            }
+            else if (rows[at].Hash == hash && SameAddress(rows[at], email))
+            {
+                return slot;
+            }
+        }
+    }
+
+    private bool SameAddress(in Row row, string email)
+    {
+        Span<char> chars = row.EmailLength <= 512 ? stackalloc char[row.EmailLength] : new char[row.EmailLength];
+        var written = Encoding.UTF8.GetChars(text.AsSpan(row.EmailAt, row.EmailLength), chars);
+        return chars[..written].Equals(email, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private void Rehash(int size)
+    {
+        table = NewTable(size);
+        tableUsed = 0;
+        var mask = size - 1;
+        for (var i = 0; i < rowCount; i++)
+        {
+            if (rows[i].Removed)
+            {
+                continue;
+            }
+
+            var slot = (int)(rows[i].Hash & (ulong)mask);
+            while (table[slot] != Free)
+            {
+                slot = (slot + 1) & mask;
+            }
+
+            table[slot] = i;
+            tableUsed++;
+        }
+    }
+
+    private static int TableSizeFor(int entries)
+    {
+        var size = 32;
+        while (size < entries * 2)
+        {
+            size *= 2;
+        }
+
+        return size;
+    }
+
+    private static int[] NewTable(int size)
+    {
+        var table = new int[size];
+        Array.Fill(table, Free);
+        return table;
+    }
+
+    /// <summary>FNV-1a over the upper-cased characters, as <see cref="StringComparison.OrdinalIgnoreCase"/> compares them.</summary>
+    private static ulong Hash(string email)
+    {
+        var hash = 14695981039346656037UL;
+        foreach (var c in email)
+        {
+            hash = (hash ^ char.ToUpperInvariant(c)) * 1099511628211UL;
+        }
+
+        return hash;
+    }
+
+    private (int At, int Length) AppendText(string value)
+    {
+        var length = Encoding.UTF8.GetByteCount(value);
+        if (textLength + length > text.Length)
+        {
+            Array.Resize(ref text, Math.Max(textLength + length, text.Length + text.Length / 2));
+        }
+
+        Encoding.UTF8.GetBytes(value, text.AsSpan(textLength));
+        textLength += length;
+        return (textLength - length, length);
+    }
+
+    private string Text(int at, int length) => Encoding.UTF8.GetString(text, at, length);
+
+    private int StringId(string value)
+    {
+        if (!stringIds.TryGetValue(value, out var id))
+        {
+            id = strings.Count;
+            strings.Add(value);
+            stringIds[value] = id;
+        }
+
+        return id;
+    }
+
+    private Suppression ToSuppression(int at)
+    {
+        ref var row = ref rows[at];
+        return new Suppression(Text(row.EmailAt, row.EmailLength), strings[row.Reason],
+            new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(row.OffsetMinutes)),
+            row.CampaignId < 0 ? null : strings[row.CampaignId], row.DetailLength < 0 ? null : Text(row.DetailAt, row.DetailLength));
+    }
+
+    private int[] SortedForPages()
+    {
+        var order = new int[liveCount];
+        var n = 0;
+        for (var i = 0; i < rowCount; i++)
+        {
+            if (!rows[i].Removed)
+            {
+                order[n++] = i;
+            }
+        }
+
+        Array.Sort(order, (a, b) => rows[a].AtTicks != rows[b].AtTicks
+            ? rows[b].AtTicks.CompareTo(rows[a].AtTicks)
+            : string.Compare(Text(rows[a].EmailAt, rows[a].EmailLength), Text(rows[b].EmailAt, rows[b].EmailLength), StringComparison.OrdinalIgnoreCase));
+        return order;
+    }
+
+    /// <summary>One address on the list: its text lives in the shared buffer.</summary>
+    private struct Row
+    {
+        public ulong Hash;
+        public long AtTicks;
+        public int EmailAt;
+        public int EmailLength;
+        public int DetailAt;
+        public int DetailLength;
+        public int CampaignId;
+        public int Reason;
+        public short OffsetMinutes;
+        public bool Removed;
     }
 }

@@ -11,8 +11,9 @@ namespace Bulk.Broker.Suppressions;
 /// <remarks>
 /// A stream of its own, kept without an age limit: an unsubscribe must outlive the outcomes stream's retention.
 /// </remarks>
-public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, BrokerConnections connections, SuppressionList list, ILogger<SuppressionLog> logger)
-    : EventStream<SuppressionEvent>(connections, logger)
+public sealed class SuppressionLog(
+    IOptions<RabbitMqOptions> options, IOptions<HistoryOptions> history, BrokerConnections connections, SuppressionList list, ILogger<SuppressionLog> logger)
+    : EventStream<SuppressionEvent>(connections, history.Value, options.Value.MaxMessageBytes, logger)
 {
     private readonly Topology topology = options.Value.ToTopology();
 
@@ -25,6 +26,10 @@ public sealed class SuppressionLog(IOptions<RabbitMqOptions> options, BrokerConn
     protected override JsonTypeInfo<SuppressionEvent> TypeInfo => BulkJson.Default.SuppressionEvent;
 
     protected override void Apply(SuppressionEvent e) => list.Apply(e);
+
+    protected override void WriteSnapshot(BinaryWriter writer) => list.WriteTo(writer);
+
+    protected override void ReadSnapshot(BinaryReader reader) => list.ReadFrom(reader);
 
     protected override SuppressionEvent NewMarker(string id) => SuppressionEvent.Marker(id);
 

@@ -47,6 +47,9 @@ public sealed class BulkSystem : IAsyncDisposable
 
     public HttpClient Http { get; private set; } = new();
 
+    /// <summary>The running Front's services (its ledger, its streams).</summary>
+    public IServiceProvider FrontServices => front!.Services;
+
     public static Task<BulkSystem> StartFrontAsync(BrokerFixture broker, params string[] settings) =>
         StartFrontOnAsync(broker, broker.Uri, settings);
 
@@ -234,7 +237,7 @@ public sealed class BulkSystem : IAsyncDisposable
         if (onTheTestBroker)
         {
             await broker!.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
-                Topology.PausedQueue,
+                Topology.SnapshotStream(Topology.OutcomesStream), Topology.SnapshotStream(Topology.SuppressionsStream), Topology.PausedQueue,
                 .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
         }
     }

@@ -1,0 +1,227 @@
+using System.IO.Compression;
+using System.Text;
+using System.Threading.Channels;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace Bulk.Broker.Streams;
+
+/// <summary>What a snapshot holds besides the fold: the offset of the first stream entry it does not cover.</summary>
+public sealed record LoadedSnapshot(long Offset, int Bytes, int Parts);
+
+/// <summary>The snapshots of one stream's fold, kept in a stream of their own (<c>&lt;stream&gt;.snapshots</c>).</summary>
+/// <remarks>
+/// A snapshot is the fold written with a <see cref="BinaryWriter"/>, Brotli-compressed and cut into parts of at most
+/// <see cref="PartBytes"/> (the broker's message size limit), published one after the other by the one writer holding
+/// the lock; every part carries the snapshot's id, its number, how many there are and the offset covered. To find the
+/// latest, a reader appends a marker (so the stream is not empty and its end is known), reads the last chunk of the
+/// stream, and steps back from there: a part says where its snapshot begins, a marker or an incomplete snapshot (its
+/// writer died) sends the reader to the entry before. Any complete snapshot will do: the tail from its offset brings
+/// the fold up to date.
+/// </remarks>
+public sealed class SnapshotStore(BrokerConnections connections, string stream, IDictionary<string, object?> arguments, int maxMessageBytes)
+{
+    private const string IdHeader = "bulk-snapshot";
+    private const string PartHeader = "bulk-snapshot-part";
+    private const string PartsHeader = "bulk-snapshot-parts";
+    private const string OffsetHeader = "bulk-snapshot-offset";
+    private const string MarkerHeader = "bulk-snapshot-marker";
+    private static readonly byte[] Magic = "BULKSNAP1"u8.ToArray();
+
+    /// <summary>How long a reader waits for an entry it knows is there.</summary>
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
+
+    /// <summary>How many entries a reader steps back over (markers, incomplete snapshots) before it gives up.</summary>
+    private const int MaxSteps = 200;
+
+    public string Stream => stream;
+
+    private int PartBytes => Math.Min(4 * 1024 * 1024, maxMessageBytes / 2);
+
+    /// <summary>Serializes and compresses a fold, as <see cref="WriteAsync"/> stores it.</summary>
+    public static byte[] Encode(Action<BinaryWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        buffer.Write(Magic);
+        using (var brotli = new BrotliStream(buffer, CompressionLevel.Fastest, leaveOpen: true))
+        using (var writer = new BinaryWriter(brotli, Encoding.UTF8, leaveOpen: true))
+        {
+            write(writer);
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Decompresses and reads what <see cref="Encode"/> wrote.</summary>
+    public static void Decode(byte[] data, Action<BinaryReader> read)
+    {
+        if (data.Length < Magic.Length || !data.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        {
+            throw new InvalidDataException("not a snapshot of this format");
+        }
+
+        using var brotli = new BrotliStream(new MemoryStream(data, Magic.Length, data.Length - Magic.Length), CompressionMode.Decompress);
+        using var reader = new BinaryReader(brotli, Encoding.UTF8);
+        read(reader);
+    }
+
+    /// <summary>Appends one snapshot, covering the stream's entries before <paramref name="offset"/>; returns its parts.</summary>
+    public async Task<int> WriteAsync(byte[] data, long offset, CancellationToken cancellationToken)
+    {
+        var id = Guid.NewGuid().ToString("N");
+        var parts = Math.Max(1, (data.Length + PartBytes - 1) / PartBytes);
+        await using var channel = await OpenAsync(ConnectionRole.Publish, BrokerConnections.ConfirmedChannel, cancellationToken);
+        for (var part = 0; part < parts; part++)
+        {
+            var properties = new BasicProperties
+            {
+                DeliveryMode = DeliveryModes.Persistent,
+                Headers = new Dictionary<string, object?>
+                {
+                    [IdHeader] = id, [PartHeader] = part, [PartsHeader] = parts, [OffsetHeader] = offset,
+                },
+            };
+            var start = part * PartBytes;
+            await channel.BasicPublishAsync("", stream, mandatory: true, properties,
+                data.AsMemory(start, Math.Min(PartBytes, data.Length - start)), cancellationToken);
+        }
+
+        return parts;
+    }
+
+    /// <summary>The latest complete snapshot, or null when there is none.</summary>
+    public async Task<(byte[] Data, LoadedSnapshot Snapshot)?> ReadLatestAsync(CancellationToken cancellationToken)
+    {
+        await AppendMarkerAsync(cancellationToken);
+        await using var channel = await OpenAsync(ConnectionRole.Consume, null, cancellationToken);
+        await channel.BasicQosAsync(0, 16, global: false, cancellationToken);
+        var entry = (await ReadAsync(channel, "last", 1, cancellationToken))[0];
+        for (var step = 0; step < MaxSteps; step++)
+        {
+            long before;
+            if (PartOf(entry) is var (id, part, parts, covered))
+            {
+                var start = entry.Offset - part;
+                var found = start >= 0 ? await ReadAsync(channel, start, parts, cancellationToken) : [];
+                if (found.Count == parts && found.Select((e, i) => PartOf(e) is var (eid, ep, _, _) && eid == id && ep == i && e.Offset == start + i).All(ok => ok))
+                {
+                    var data = found.SelectMany(e => e.Body).ToArray();
+                    return (data, new LoadedSnapshot(covered, data.Length, parts));
+                }
+
+                before = start - 1;
+            }
+            else
+            {
+                before = entry.Offset - 1;
+            }
+
+            if (before < 0)
+            {
+                return null;
+            }
+
+            entry = (await ReadAsync(channel, before, 1, cancellationToken))[0];
+            if (entry.Offset != before)
+            {
+                return null; // what came before was dropped by retention
+            }
+        }
+
+        return null;
+    }
+
+    private async Task AppendMarkerAsync(CancellationToken cancellationToken)
+    {
+        await using var channel = await OpenAsync(ConnectionRole.Publish, BrokerConnections.ConfirmedChannel, cancellationToken);
+        var properties = new BasicProperties { Headers = new Dictionary<string, object?> { [MarkerHeader] = true } };
+        await channel.BasicPublishAsync("", stream, mandatory: true, properties, ReadOnlyMemory<byte>.Empty, cancellationToken);
+    }
+
+    private async Task<IChannel> OpenAsync(ConnectionRole role, CreateChannelOptions? options, CancellationToken cancellationToken)
+    {
+        await (await connections.GetAsync(role, cancellationToken)).DeclareAsync(stream, arguments, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, cancellationToken);
+        return await connections.CreateChannelAsync(role, options, cancellationToken);
+    }
+
+    private static (string Id, int Part, int Parts, long Offset)? PartOf(Entry entry) =>
+        entry.Headers is { } h && h.TryGetValue(IdHeader, out var id) && id is byte[] idBytes
+            && h.TryGetValue(PartHeader, out var part) && h.TryGetValue(PartsHeader, out var parts) && h.TryGetValue(OffsetHeader, out var offset)
+            ? (Encoding.UTF8.GetString(idBytes), Convert.ToInt32(part), Convert.ToInt32(parts), Convert.ToInt64(offset))
+            : null;
+
+    /// <summary>Up to <paramref name="count"/> entries from <paramref name="from"/> (an offset, or "last"); fewer when
+    /// the stream ends before (no entry comes within the timeout).</summary>
+    private async Task<List<Entry>> ReadAsync(IChannel channel, object from, int count, CancellationToken cancellationToken)
+    {
+        var entries = Channel.CreateUnbounded<Entry>();
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, delivered) =>
+        {
+            if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at
+                && (from is not long first || at >= first))
+            {
+                entries.Writer.TryWrite(new Entry(at, delivered.BasicProperties.Headers, delivered.Body.ToArray()));
+            }
+
+            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+        };
+        var tag = await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
+            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = from }, consumer, cancellationToken);
+        var read = new List<Entry>(count);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(from is long ? TimeSpan.FromSeconds(2) : ReadTimeout);
+            while (read.Count < count)
+            {
+                read.Add(await entries.Reader.ReadAsync(timeout.Token));
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The stream ended before: what was read is all there is.
+        }
+        finally
+        {
+            await channel.BasicCancelAsync(tag, noWait: false, CancellationToken.None);
+        }
+
+        if (read.Count == 0 && from is not long)
+        {
+            throw new IOException("the snapshot stream's last entry did not arrive");
+        }
+
+        return read;
+    }
+
+    private sealed record Entry(long Offset, IDictionary<string, object?>? Headers, byte[] Body);
+}
+
+/// <summary>How a fold writes what may be absent.</summary>
+public static class Snapshots
+{
+    public static void WriteNullable(BinaryWriter writer, string? value)
+    {
+        writer.Write(value is not null);
+        if (value is not null)
+        {
+            writer.Write(value);
+        }
+    }
+
+    public static string? ReadNullable(BinaryReader reader) => reader.ReadBoolean() ? reader.ReadString() : null;
+
+    public static void WriteNullable(BinaryWriter writer, DateTimeOffset? value)
+    {
+        writer.Write(value is not null);
+        if (value is { } at)
+        {
+            writer.Write(at.UtcTicks);
+            writer.Write((short)at.Offset.TotalMinutes);
+        }
+    }
+
+    public static DateTimeOffset? ReadNullableTime(BinaryReader reader) =>
+        reader.ReadBoolean() ? new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(reader.ReadInt16())) : null;
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Suppressions;
+using Bulk.Contracts.Outcomes;
+using Bulk.Contracts.Suppressions;
+using Bulk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using Xunit.Abstractions;
+
+namespace Bulk.Tests.Outcomes;
+
+/// <summary>Snapshots on a real broker: a new process starts from the latest, and what the streams' retention drops
+/// before a new process starts is still known.</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output)
+{
+    private const string Snapshots = "--History:SnapshotSeconds=1";
+
+    [Fact]
+    public async Task ANewFront_StartsFromTheLatestSnapshots_AndReadsOnlyWhatCameAfter()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker, Snapshots);
+        await system.StartWorkerAsync(smtp, Snapshots);
+        var first = await system.PostAsync(SampleCampaigns.Personal(40), $"key-{Guid.NewGuid():N}");
+        await system.WaitForStatusAsync(first, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+        var suppressed = await system.Http.PostAsync("/suppressions", JsonBody.Of("""{"emails":["gone@example.org","Left@Example.org"]}"""));
+        Assert.True(suppressed.IsSuccessStatusCode, suppressed.StatusCode.ToString());
+        var outcomes = system.FrontServices.GetRequiredService<OutcomeLog>();
+        var covered = await WaitForSnapshotAsync(system, outcomes.Snapshots.Stream);
+        await WaitForSnapshotAsync(system, system.FrontServices.GetRequiredService<SuppressionLog>().Snapshots.Stream);
+
+        var second = await system.PostAsync(SampleCampaigns.Personal(5));
+        await system.WaitForStatusAsync(second, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+        await system.RestartFrontAsync();
+
+        var loaded = system.FrontServices.GetRequiredService<OutcomeLog>().LoadedSnapshot;
+        output.WriteLine($"snapshot covered offsets before {covered}; the new Front loaded one before {loaded?.Offset} ({loaded?.Bytes} bytes)");
+        Assert.NotNull(loaded);
+        Assert.True(loaded.Offset > 0);
+        Assert.NotNull(system.FrontServices.GetRequiredService<SuppressionLog>().LoadedSnapshot);
+        Assert.Equal((CampaignLedger.Statuses.Completed, 40), ((await system.StatusAsync(first)).Status, (await system.StatusAsync(first)).Delivered));
+        Assert.Equal((CampaignLedger.Statuses.Completed, 5), ((await system.StatusAsync(second)).Status, (await system.StatusAsync(second)).Delivered));
+        var list = system.FrontServices.GetRequiredService<SuppressionList>();
+        Assert.Equal((2, SuppressionReasons.Operator), (list.Count, list.Find("LEFT@example.org")?.Reason));
+    }
+
+    [Fact]
+    public async Task WhatTheOutcomesRetentionDropped_IsStillKnown_ACompletedCampaignStaysCompleted_AndAPausedOneStaysPaused()
+    {
+        await using var sink = await SmtpSink.StartAsync();
+        // The smallest retention the settings take (1 MB, in segments of 250 KB), so that a test can outgrow it.
+        string[] settings = [Snapshots, "--RabbitMq:OutcomesMaxBytes=1000000"];
+        await using var system = await BulkSystem.StartFrontAsync(broker, settings);
+        var worker = await system.StartWorkerOnAsync(sink.Port, settings);
+        var completed = await system.PostAsync(SampleCampaigns.Personal(30));
+        await system.WaitForStatusAsync(completed, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+        await worker.StopAsync();
+        var paused = await system.PostAsync(SampleCampaigns.Personal(50));
+        Assert.Equal(HttpStatusCode.OK, (await system.Http.PostAsync($"/campaigns/{paused}/pause", null)).StatusCode);
+        var outcomes = system.FrontServices.GetRequiredService<OutcomeLog>();
+        var lastFact = await WaitForSnapshotAsync(system, outcomes.Snapshots.Stream);
+
+        // Three times the retention in entries of a campaign of its own: the stream drops its oldest segments.
+        var filler = Enumerable.Range(0, 40).Select(i => new OutcomeEvent(OutcomeType.Progress, "filler", DateTimeOffset.UtcNow, 1_000_000,
+            Delivered: [.. Enumerable.Range(i * 10_000, 10_000)])).ToList();
+        foreach (var e in filler)
+        {
+            await outcomes.RecordAsync([e], CancellationToken.None);
+        }
+
+        var firstKept = await FirstOffsetAsync(system.Topology.OutcomesStream);
+        output.WriteLine($"the facts of both campaigns were before offset {lastFact}; the stream now begins at {firstKept}");
+        Assert.True(firstKept > lastFact, $"retention kept offset {firstKept} <= {lastFact}: the test proves nothing");
+        await WaitForSnapshotAsync(system, outcomes.Snapshots.Stream, after: lastFact);
+
+        await system.RestartFrontAsync();
+        await system.StartWorkerOnAsync(sink.Port, settings);
+        var sent = sink.Recipients().Count;
+        await Task.Delay(TimeSpan.FromSeconds(5));
+
+        Assert.Equal((CampaignLedger.Statuses.Completed, 30), ((await system.StatusAsync(completed)).Status, (await system.StatusAsync(completed)).Delivered));
+        Assert.Equal(CampaignLedger.Statuses.Paused, (await system.StatusAsync(paused)).Status);
+        Assert.Equal(sent, sink.Recipients().Count);
+        Assert.Equal(HttpStatusCode.OK, (await system.Http.PostAsync($"/campaigns/{paused}/resume", null)).StatusCode);
+        var done = await system.WaitForStatusAsync(paused, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+        Assert.Equal(50, done.Delivered);
+    }
+
+    /// <summary>Waits for a snapshot covering more than <paramref name="after"/> and returns the offset it covers to.</summary>
+    private async Task<long> WaitForSnapshotAsync(BulkSystem system, string stream, long after = 0)
+    {
+        long covered = -1;
+        await Poll.UntilAsync(async () =>
+        {
+            covered = await LatestSnapshotOffsetAsync(stream);
+            return covered > after;
+        }, TimeSpan.FromSeconds(30));
+        return covered;
+    }
+
+    private async Task<long> LatestSnapshotOffsetAsync(string stream)
+    {
+        var entries = await ReadAllAsync(stream);
+        return entries.Select(h => h.TryGetValue("bulk-snapshot-offset", out var o) && o is long offset ? offset : -1).DefaultIfEmpty(-1).Max();
+    }
+
+    private async Task<long> FirstOffsetAsync(string stream) =>
+        (await ReadAllAsync(stream, 1)).Select(h => (long)h["x-stream-offset"]!).First();
+
+    /// <summary>The headers of a stream's entries from its first, read until the stream goes quiet.</summary>
+    private async Task<List<IDictionary<string, object?>>> ReadAllAsync(string stream, int max = int.MaxValue)
+    {
+        var factory = new ConnectionFactory { Uri = new Uri(broker.Uri) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.BasicQosAsync(0, 100, false);
+        var headers = new List<IDictionary<string, object?>>();
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, d) =>
+        {
+            lock (headers)
+            {
+                headers.Add(d.BasicProperties.Headers ?? new Dictionary<string, object?>());
+            }
+
+            await channel.BasicAckAsync(d.DeliveryTag, false);
+        };
+        await channel.BasicConsumeAsync(stream, false, "", false, false, new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);
+        int seen;
+        do
+        {
+            lock (headers)
+            {
+                seen = headers.Count;
+            }
+
+            await Task.Delay(300);
+        }
+        while (headers.Count != seen && seen < max);
+
+        lock (headers)
+        {
+            return [.. headers];
+        }
+    }
+}
