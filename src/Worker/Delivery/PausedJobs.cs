@@ -174,10 +174,28 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
         return (resumed, waiting);
     }
 
-    private bool StillWaiting(string campaignId) => outcomes.Ledger.Find(campaignId) is
+    /// <remarks>
+    /// A job waits here only because its campaign was paused or held, so a campaign no process knows any more had its
+    /// history dropped by the outcomes stream's retention before a snapshot covered it (logged when the tail finds the
+    /// gap): its jobs keep waiting rather than resume by themselves, since what was sent of them is no longer known.
+    /// </remarks>
+    private bool StillWaiting(string campaignId)
     {
-        CancelledAt: null, Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held,
-    };
+        switch (outcomes.Ledger.Find(campaignId))
+        {
+            case null:
+                LogUnknownCampaign(campaignId);
+                return true;
+            case { CancelledAt: null, Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held }:
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    [LoggerMessage(LogLevel.Warning, "A job of campaign {CampaignId} waits in the paused queue, but the campaign is unknown " +
+        "(its history was dropped before a snapshot covered it): the job stays there")]
+    private partial void LogUnknownCampaign(string campaignId);
 
     [LoggerMessage(LogLevel.Information, "Moved {Resumed} jobs of resumed campaigns back to work ({Waiting} still paused or held)")]
     private partial void LogMovedBack(int resumed, int waiting);

@@ -89,6 +89,35 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
         Assert.Equal(50, done.Delivered);
     }
 
+    [Fact]
+    public async Task AJobOfACampaignNoLongerKnown_StaysInThePausedQueue_RatherThanResumeByItself()
+    {
+        await using var sink = await SmtpSink.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var worker = await system.StartWorkerOnAsync(sink.Port);
+        var mover = worker.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<Bulk.Worker.Delivery.PausedJobs>().Single();
+        // As left by a campaign paused before its history was dropped: the job, and nothing on the stream.
+        var job = new Bulk.Contracts.DeliveryJob(Bulk.Contracts.DeliveryJob.CurrentVersion, "forgotten-campaign",
+            new Bulk.Contracts.MessageTemplate("news@example.com", "Hi", "Hello", null), [new Bulk.Contracts.JobRecipient(0, "a@example.org")], Total: 1);
+        await DeclareAsync(system.Topology.PausedQueue, system.Topology.PausedQueueArguments);
+        await broker.PublishAsync(system.Topology.PausedQueue, Bulk.Broker.JobMessages.Serialize(job));
+
+        await Poll.UntilAsync(() => Task.FromResult(mover.Taken > 0), TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        output.WriteLine($"jobs taken from the paused queue and put back: {mover.Taken}");
+        Assert.Equal(1u, await broker.MessageCountAsync(system.Topology.PausedQueue));
+        Assert.Empty(sink.Recipients());
+        Assert.Null(system.FrontServices.GetRequiredService<OutcomeLog>().Ledger.Find("forgotten-campaign"));
+    }
+
+    private async Task DeclareAsync(string queue, IDictionary<string, object?> arguments)
+    {
+        await using var connection = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments);
+    }
+
     /// <summary>Waits for a snapshot covering more than <paramref name="after"/> and returns the offset it covers to.</summary>
     private async Task<long> WaitForSnapshotAsync(BulkSystem system, string stream, long after = 0)
     {
