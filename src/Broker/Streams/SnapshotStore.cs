@@ -43,8 +43,10 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     {
         using var buffer = new MemoryStream();
         buffer.Write(Magic);
+        // Buffered: a BinaryWriter writes field by field, and Brotli given a few bytes at a time is slow and large.
         using (var brotli = new BrotliStream(buffer, CompressionLevel.Fastest, leaveOpen: true))
-        using (var writer = new BinaryWriter(brotli, Encoding.UTF8, leaveOpen: true))
+        using (var buffered = new BufferedStream(brotli, 1 << 16))
+        using (var writer = new BinaryWriter(buffered, Encoding.UTF8, leaveOpen: true))
         {
             write(writer);
         }
@@ -61,7 +63,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         }
 
         using var brotli = new BrotliStream(new MemoryStream(data, Magic.Length, data.Length - Magic.Length), CompressionMode.Decompress);
-        using var reader = new BinaryReader(brotli, Encoding.UTF8);
+        using var buffered = new BufferedStream(brotli, 1 << 16);
+        using var reader = new BinaryReader(buffered, Encoding.UTF8);
         read(reader);
     }
 

@@ -9,16 +9,20 @@ namespace Bulk.Broker.Suppressions;
 ///
 /// The list is kept for ever and every process holds all of it, so it is stored compactly: an address and its note
 /// as UTF-8 bytes in one growing buffer, the rest in a fixed-size row, and an open-addressing table of row numbers
-/// keyed by a 64-bit hash of the upper-cased address (about 40 bytes and the address per entry, against some 200 as
-/// objects). Campaign ids and reasons repeat, so each is stored once.
+/// keyed by a 64-bit hash of the upper-cased address (a 32-byte row, the address's bytes and about 8 bytes of table per
+/// entry, against some 200 bytes as objects). Campaign ids and reasons repeat, so each is stored once.
 /// </remarks>
 public sealed class SuppressionList
 {
     private const int Free = -1;
     private const int Removed = -2;
 
+    /// <summary>The longest note kept, in characters (at most 4 bytes each in UTF-8, within a row's 15-bit length).</summary>
+    private const int MaxDetail = 4000;
+
     private readonly Lock entriesLock = new();
     private readonly List<string> strings = [];
+    private readonly List<string> reasons = [];
     private readonly Dictionary<string, int> stringIds = new(StringComparer.Ordinal);
     private Row[] rows = new Row[16];
     private int rowCount;
@@ -93,6 +97,13 @@ public sealed class SuppressionList
         lock (entriesLock)
         {
             writer.Write(liveCount);
+            var textBytes = 0L;
+            for (var i = 0; i < rowCount; i++)
+            {
+                textBytes += rows[i].Removed ? 0 : rows[i].EmailLength + Math.Max(0, (int)rows[i].DetailLength);
+            }
+
+            writer.Write((int)Math.Min(textBytes, int.MaxValue));
             for (var i = 0; i < rowCount; i++)
             {
                 ref var row = ref rows[i];
@@ -102,14 +113,14 @@ public sealed class SuppressionList
                 }
 
                 writer.Write(Text(row.EmailAt, row.EmailLength));
-                writer.Write(strings[row.Reason]);
+                writer.Write(reasons[row.Reason]);
                 writer.Write(row.AtTicks);
                 writer.Write(row.OffsetMinutes);
                 writer.Write(row.CampaignId < 0 ? "" : strings[row.CampaignId]);
                 writer.Write(row.DetailLength >= 0);
                 if (row.DetailLength >= 0)
                 {
-                    writer.Write(Text(row.DetailAt, row.DetailLength));
+                    writer.Write(Text(row.EmailAt + row.EmailLength, row.DetailLength));
                 }
             }
         }
@@ -122,8 +133,10 @@ public sealed class SuppressionList
         {
             Clear();
             var count = reader.ReadInt32();
+            var textBytes = reader.ReadInt32();
             rows = new Row[Math.Max(16, count + count / 8)];
-            table = NewTable(TableSizeFor(count + count / 8));
+            text = new byte[Math.Max(256, textBytes)];
+            table = NewTable(TableSizeFor(count));
             for (var i = 0; i < count; i++)
             {
                 var email = reader.ReadString();
@@ -140,6 +153,7 @@ public sealed class SuppressionList
     {
         strings.Clear();
         stringIds.Clear();
+        reasons.Clear();
         rowCount = 0;
         liveCount = 0;
         textLength = 0;
@@ -161,18 +175,28 @@ public sealed class SuppressionList
             Array.Resize(ref rows, rows.Length + rows.Length / 2);
         }
 
+        if (Encoding.UTF8.GetByteCount(email) > ushort.MaxValue)
+        {
+            throw new InvalidDataException($"an address of {email.Length} characters cannot be suppressed");
+        }
+
+        if (detail is { Length: > MaxDetail })
+        {
+            detail = detail[..MaxDetail] + "…"; // a relay's reply of any length; the note keeps its start
+        }
+
+        // The note follows the address in the buffer.
         var (emailAt, emailLength) = AppendText(email);
-        var (detailAt, detailLength) = detail is null ? (0, -1) : AppendText(detail);
+        var detailLength = detail is null ? -1 : AppendText(detail).Length;
         rows[rowCount] = new Row
         {
             Hash = hash,
             AtTicks = at.UtcTicks,
             EmailAt = emailAt,
-            EmailLength = emailLength,
-            DetailAt = detailAt,
-            DetailLength = detailLength,
+            EmailLength = (ushort)emailLength,
+            DetailLength = (short)detailLength,
             CampaignId = campaignId is null ? -1 : StringId(campaignId),
-            Reason = StringId(reason),
+            Reason = (byte)ReasonId(reason),
             OffsetMinutes = (short)at.Offset.TotalMinutes,
         };
 
@@ -184,9 +208,9 @@ public sealed class SuppressionList
         table[slot] = rowCount++;
         liveCount++;
         pageOrder = null;
-        if (tableUsed * 2 > table.Length)
+        if (tableUsed * 4 > table.Length * 3)
         {
-            Rehash(TableSizeFor(liveCount * 2));
+            Rehash(TableSizeFor(liveCount));
         }
     }
 
@@ -303,6 +327,24 @@ public sealed class SuppressionList
 
     private string Text(int at, int length) => Encoding.UTF8.GetString(text, at, length);
 
+    /// <summary>Reasons are few (unsubscribed, hard_bounce, operator): one byte each.</summary>
+    private int ReasonId(string reason)
+    {
+        var id = reasons.IndexOf(reason);
+        if (id < 0)
+        {
+            if (reasons.Count == byte.MaxValue)
+            {
+                throw new InvalidDataException($"more than {byte.MaxValue} distinct suppression reasons");
+            }
+
+            reasons.Add(reason);
+            id = reasons.Count - 1;
+        }
+
+        return id;
+    }
+
     private int StringId(string value)
     {
         if (!stringIds.TryGetValue(value, out var id))
@@ -318,9 +360,9 @@ public sealed class SuppressionList
     private Suppression ToSuppression(int at)
     {
         ref var row = ref rows[at];
-        return new Suppression(Text(row.EmailAt, row.EmailLength), strings[row.Reason],
+        return new Suppression(Text(row.EmailAt, row.EmailLength), reasons[row.Reason],
             new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(row.OffsetMinutes)),
-            row.CampaignId < 0 ? null : strings[row.CampaignId], row.DetailLength < 0 ? null : Text(row.DetailAt, row.DetailLength));
+            row.CampaignId < 0 ? null : strings[row.CampaignId], row.DetailLength < 0 ? null : Text(row.EmailAt + row.EmailLength, row.DetailLength));
     }
 
     private int[] SortedForPages()
@@ -341,18 +383,20 @@ public sealed class SuppressionList
         return order;
     }
 
-    /// <summary>One address on the list: its text lives in the shared buffer.</summary>
+    /// <summary>One address on the list, in 32 bytes: its text (the address, then the note) lives in the shared buffer.</summary>
     private struct Row
     {
         public ulong Hash;
         public long AtTicks;
         public int EmailAt;
-        public int EmailLength;
-        public int DetailAt;
-        public int DetailLength;
         public int CampaignId;
-        public int Reason;
+        public ushort EmailLength;
+
+        /// <summary>-1: no note.</summary>
+        public short DetailLength;
+
         public short OffsetMinutes;
+        public byte Reason;
         public bool Removed;
     }
 }
