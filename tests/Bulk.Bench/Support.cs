@@ -17,7 +17,8 @@ internal sealed class Processes : IAsyncDisposable
 {
     private readonly List<Process> started = [];
 
-    public Process Start(string file, IEnumerable<string> arguments, IDictionary<string, string>? environment = null)
+    /// <param name="output">Sees each line the process writes, to stdout or stderr; otherwise they are dropped.</param>
+    public Process Start(string file, IEnumerable<string> arguments, IDictionary<string, string>? environment = null, Action<string>? output = null)
     {
         var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments)
@@ -31,12 +32,20 @@ internal sealed class Processes : IAsyncDisposable
         }
 
         var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        process.OutputDataReceived += (_, line) => Pass(line.Data);
+        process.ErrorDataReceived += (_, line) => Pass(line.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         started.Add(process);
         return process;
+
+        void Pass(string? line)
+        {
+            if (line is not null)
+            {
+                output?.Invoke(line);
+            }
+        }
     }
 
     public async Task StopAsync(Process process)
@@ -134,6 +143,10 @@ internal static class Machine
         return ticks / 100.0; // USER_HZ is 100 on Linux
     }
 
+    /// <summary>The 1-minute load average: how busy the (shared) machine was around a measurement.</summary>
+    public static double LoadAverage() =>
+        double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+
     public static double PeakRssMegabytes(int pid) => StatusKilobytes(pid, "VmHWM") / 1024.0;
 
     public static double CurrentRssMegabytes(int pid) => StatusKilobytes(pid, "VmRSS") / 1024.0;
@@ -214,15 +227,7 @@ internal static class BulkProcesses
         IReadOnlyDictionary<string, string>? extra = null)
     {
         var port = Net.FreePort();
-        var process = processes.Start("dotnet", [Path.Combine(root, "src/Front/bin/Release/net10.0/Bulk.Front.dll"), "--urls", $"http://127.0.0.1:{port}"],
-            new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
-            {
-                ["RabbitMq__Uri"] = brokerUri,
-                ["RabbitMq__Prefix"] = prefix,
-                ["Logging__LogLevel__Default"] = "Warning",
-                ["Unsubscribe__Secret"] = UnsubscribeSecret,
-                ["Front__CampaignsPerMinute"] = "0", // the bench posts as fast as it can
-            });
+        var process = LaunchFront(processes, root, brokerUri, prefix, port, extra);
         var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromMinutes(2) };
         for (var i = 0; i < 300; i++)
         {
@@ -246,21 +251,54 @@ internal static class BulkProcesses
     public static async Task<Process> StartWorkerAsync(Processes processes, string root, string brokerUri, string prefix, int smtpPort, int connections,
         IReadOnlyDictionary<string, string>? extra = null)
     {
-        var process = processes.Start("dotnet", [Path.Combine(root, "src/Worker/bin/Release/net10.0/Bulk.Worker.dll")],
-            new Dictionary<string, string>(extra ?? new Dictionary<string, string>())
-            {
-                ["RabbitMq__Uri"] = brokerUri,
-                ["RabbitMq__Prefix"] = prefix,
-                ["Smtp__Host"] = "127.0.0.1",
-                ["Smtp__Port"] = smtpPort.ToString(CultureInfo.InvariantCulture),
-                ["Smtp__Security"] = "None",
-                ["Smtp__MaxConnections"] = connections.ToString(CultureInfo.InvariantCulture),
-                ["Logging__LogLevel__Default"] = "Warning",
-                ["Unsubscribe__Secret"] = UnsubscribeSecret,
-                ["Unsubscribe__BaseUrl"] = "https://mail.example.com",
-            });
+        var process = LaunchWorker(processes, root, brokerUri, prefix, smtpPort, connections, extra);
         await Task.Delay(TimeSpan.FromSeconds(3)); // connects, declares, catches up with the stream
         return process;
+    }
+
+    /// <summary>Starts a Front listening on <paramref name="port"/> and returns at once; <paramref name="extra"/> adds or overrides settings.</summary>
+    public static Process LaunchFront(Processes processes, string root, string brokerUri, string prefix, int port,
+        IReadOnlyDictionary<string, string>? extra = null, Action<string>? output = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["RabbitMq__Uri"] = brokerUri,
+            ["RabbitMq__Prefix"] = prefix,
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Unsubscribe__Secret"] = UnsubscribeSecret,
+            ["Front__CampaignsPerMinute"] = "0", // the bench posts as fast as it can
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return processes.Start("dotnet", [Path.Combine(root, "src/Front/bin/Release/net10.0/Bulk.Front.dll"), "--urls", $"http://127.0.0.1:{port}"],
+            environment, output);
+    }
+
+    /// <summary>Starts a Worker sending to 127.0.0.1:<paramref name="smtpPort"/> and returns at once; <paramref name="extra"/> adds or overrides settings.</summary>
+    public static Process LaunchWorker(Processes processes, string root, string brokerUri, string prefix, int smtpPort, int connections,
+        IReadOnlyDictionary<string, string>? extra = null, Action<string>? output = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["RabbitMq__Uri"] = brokerUri,
+            ["RabbitMq__Prefix"] = prefix,
+            ["Smtp__Host"] = "127.0.0.1",
+            ["Smtp__Port"] = smtpPort.ToString(CultureInfo.InvariantCulture),
+            ["Smtp__Security"] = "None",
+            ["Smtp__MaxConnections"] = connections.ToString(CultureInfo.InvariantCulture),
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["Unsubscribe__Secret"] = UnsubscribeSecret,
+            ["Unsubscribe__BaseUrl"] = "https://mail.example.com",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return processes.Start("dotnet", [Path.Combine(root, "src/Worker/bin/Release/net10.0/Bulk.Worker.dll")], environment, output);
     }
 }
 
