@@ -348,7 +348,8 @@ internal static class Broker
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
-        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.SuppressionsStream, topology.PausedQueue, topology.RetryQueue(TimeSpan.FromSeconds(2)),
+        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.SuppressionsStream, topology.PausedQueue,
+            Topology.SnapshotStream(topology.OutcomesStream), Topology.SnapshotStream(topology.SuppressionsStream), topology.RetryQueue(TimeSpan.FromSeconds(2)),
             topology.RetryQueue(TimeSpan.FromSeconds(30)), topology.RetryQueue(TimeSpan.FromMinutes(5)), topology.RetryQueue(TimeSpan.FromMinutes(30)), topology.RetryQueue(TimeSpan.FromHours(2)) })
         {
             await channel.QueueDeleteAsync(queue);

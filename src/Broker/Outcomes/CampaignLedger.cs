@@ -49,6 +49,7 @@ public sealed class CampaignLedger
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
+    private ReplyTemplates replies = new();
     private long releases;
 
     /// <summary>How many times a campaign was resumed or cancelled: the work waiting for it may go (see the Worker's PausedJobs).</summary>
@@ -140,7 +141,7 @@ public sealed class CampaignLedger
                 return null;
             }
 
-            return ([.. c.Failures.Values.OrderBy(f => f.Index).Skip(offset).Take(limit)], c.Failures.Count);
+            return ([.. c.Failures.InOrder(replies).Skip(offset).Take(limit)], c.Failures.Count);
         }
     }
 
@@ -201,7 +202,7 @@ public sealed class CampaignLedger
             writer.Write(order.Count);
             foreach (var campaign in order)
             {
-                campaign.WriteTo(writer);
+                campaign.WriteTo(writer, replies);
             }
 
             writer.Write(keys.Count);
@@ -224,11 +225,12 @@ public sealed class CampaignLedger
             campaigns.Clear();
             order.Clear();
             keys.Clear();
+            replies = new ReplyTemplates();
             Interlocked.Exchange(ref releases, reader.ReadInt64());
             var count = reader.ReadInt32();
             for (var i = 0; i < count; i++)
             {
-                var campaign = Campaign.ReadFrom(reader);
+                var campaign = Campaign.ReadFrom(reader, replies);
                 campaigns[campaign.Id] = campaign;
                 order.Add(campaign);
             }
@@ -277,7 +279,7 @@ public sealed class CampaignLedger
             if (c.MarkDone(failure.Index))
             {
                 c.Failed++;
-                c.Failures[failure.Index] = failure;
+                c.Failures.Add(failure, replies);
             }
         }
 
@@ -317,7 +319,7 @@ public sealed class CampaignLedger
         public int Suppressed { get; set; }
 
         public HashSet<int> DeferredNow { get; } = [];
-        public Dictionary<int, FailedRecipient> Failures { get; } = [];
+        public FailureList Failures { get; } = new();
         public DateTimeOffset? CreatedAt { get; set; }
         public DateTimeOffset? FirstDeliveryAt { get; set; }
         public DateTimeOffset? LastDeliveryAt { get; set; }
@@ -429,7 +431,7 @@ public sealed class CampaignLedger
             }
         }
 
-        public void WriteTo(BinaryWriter writer)
+        public void WriteTo(BinaryWriter writer, ReplyTemplates replies)
         {
             writer.Write(Id);
             writer.Write(Total);
@@ -452,7 +454,7 @@ public sealed class CampaignLedger
             }
 
             writer.Write(Failures.Count);
-            foreach (var failure in Failures.Values)
+            foreach (var failure in Failures.InOrder(replies))
             {
                 writer.Write(failure.Index);
                 writer.Write(failure.Email);
@@ -472,7 +474,7 @@ public sealed class CampaignLedger
             }
         }
 
-        public static Campaign ReadFrom(BinaryReader reader)
+        public static Campaign ReadFrom(BinaryReader reader, ReplyTemplates replies)
         {
             var campaign = new Campaign(reader.ReadString(), reader.ReadInt32())
             {
@@ -499,7 +501,7 @@ public sealed class CampaignLedger
             for (var n = reader.ReadInt32(); n > 0; n--)
             {
                 var failure = new FailedRecipient(reader.ReadInt32(), reader.ReadString(), reader.ReadString(), reader.ReadBoolean());
-                campaign.Failures[failure.Index] = failure;
+                campaign.Failures.Add(failure, replies);
             }
 
             var length = reader.ReadInt32();
