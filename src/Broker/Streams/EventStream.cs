@@ -195,6 +195,9 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
                 LoadedSnapshot = snapshot;
             }
 
+            // Reading it took several times its size for a moment: give that back now rather than carry it.
+            data = null;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             StreamLogMessages.SnapshotLoaded(logger, StreamName, snapshot.Offset, snapshot.Bytes, clock.ElapsedMilliseconds);
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or OverflowException)

@@ -12,7 +12,7 @@ public sealed record LoadedSnapshot(long Offset, int Bytes, int Parts);
 /// <summary>The snapshots of one stream's fold, kept in a stream of their own (<c>&lt;stream&gt;.snapshots</c>).</summary>
 /// <remarks>
 /// A snapshot is the fold written with a <see cref="BinaryWriter"/>, Brotli-compressed and cut into parts of at most
-/// <see cref="PartBytes"/> (the broker's message size limit), published one after the other by the one writer holding
+/// <see cref="PartBytes"/> (1 MiB, within the broker's message size limit), published one after the other by the one writer holding
 /// the lock; every part carries the snapshot's id, its number, how many there are and the offset covered. To find the
 /// latest, a reader appends a marker (so the stream is not empty and its end is known), reads the last chunk of the
 /// stream, and steps back from there: a part says where its snapshot begins, a marker or an incomplete snapshot (its
@@ -36,7 +36,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
 
     public string Stream => stream;
 
-    private int PartBytes => Math.Min(4 * 1024 * 1024, maxMessageBytes / 2);
+    // Small parts: the client holds a few in flight, and pools buffers of the size it last needed.
+    private int PartBytes => Math.Min(1024 * 1024, maxMessageBytes / 2);
 
     /// <summary>Serializes and compresses a fold, as <see cref="WriteAsync"/> stores it.</summary>
     public static byte[] Encode(Action<BinaryWriter> write)
@@ -97,7 +98,7 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     {
         await AppendMarkerAsync(cancellationToken);
         await using var channel = await OpenAsync(ConnectionRole.Consume, null, cancellationToken);
-        await channel.BasicQosAsync(0, 16, global: false, cancellationToken);
+        await channel.BasicQosAsync(0, 4, global: false, cancellationToken);
         var entry = (await ReadAsync(channel, "last", 1, cancellationToken))[0];
         for (var step = 0; step < MaxSteps; step++)
         {
@@ -108,7 +109,14 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
                 var found = start >= 0 ? await ReadAsync(channel, start, parts, cancellationToken) : [];
                 if (found.Count == parts && found.Select((e, i) => PartOf(e) is var (eid, ep, _, _) && eid == id && ep == i && e.Offset == start + i).All(ok => ok))
                 {
-                    var data = found.SelectMany(e => e.Body).ToArray();
+                    var data = new byte[found.Sum(e => e.Body.Length)];
+                    var at = 0;
+                    foreach (var e in found)
+                    {
+                        e.Body.CopyTo(data, at);
+                        at += e.Body.Length;
+                    }
+
                     return (data, new LoadedSnapshot(covered, data.Length, parts));
                 }
 
@@ -158,12 +166,14 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     private async Task<List<Entry>> ReadAsync(IChannel channel, object from, int count, CancellationToken cancellationToken)
     {
         var entries = Channel.CreateUnbounded<Entry>();
+        var taken = 0;
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivered) =>
         {
             if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at
-                && (from is not long first || at >= first))
+                && (from is not long first || at >= first) && taken < count)
             {
+                taken++;
                 entries.Writer.TryWrite(new Entry(at, delivered.BasicProperties.Headers, delivered.Body.ToArray()));
             }
 

@@ -1,4 +1,6 @@
 using System.Text;
+using Bulk.Broker.Outcomes;
+using Bulk.Broker.Streams;
 using Bulk.Contracts.Suppressions;
 
 namespace Bulk.Broker.Suppressions;
@@ -7,22 +9,21 @@ namespace Bulk.Broker.Suppressions;
 /// <remarks>
 /// Addresses compare case-insensitively, as mailbox providers treat them. Applying an entry twice changes nothing.
 ///
-/// The list is kept for ever and every process holds all of it, so it is stored compactly: an address and its note
-/// as UTF-8 bytes in one growing buffer, the rest in a fixed-size row, and an open-addressing table of row numbers
-/// keyed by a 64-bit hash of the upper-cased address (a 32-byte row, the address's bytes and about 8 bytes of table per
-/// entry, against some 200 bytes as objects). Campaign ids and reasons repeat, so each is stored once.
+/// The list is kept for ever and every process holds all of it, so it is stored compactly: a 16-byte row per address
+/// (a 32-bit hash of the upper-cased address, the time, where its record starts), the record in one growing buffer
+/// (a reason byte, the address as UTF-8, varints for the campaign, the note and the time's offset), and an
+/// open-addressing table of row numbers at most three quarters full. Campaign ids repeat, and a relay's reply is kept
+/// once as a template with the address taken out (<see cref="ReplyTemplates"/>), so thousands of bounces share it.
 /// </remarks>
 public sealed class SuppressionList
 {
     private const int Free = -1;
     private const int Removed = -2;
 
-    /// <summary>The longest note kept, in characters (at most 4 bytes each in UTF-8, within a row's 15-bit length).</summary>
-    private const int MaxDetail = 4000;
-
     private readonly Lock entriesLock = new();
     private readonly List<string> strings = [];
     private readonly List<string> reasons = [];
+    private ReplyTemplates notes = new();
     private readonly Dictionary<string, int> stringIds = new(StringComparer.Ordinal);
     private Row[] rows = new Row[16];
     private int rowCount;
@@ -100,28 +101,24 @@ public sealed class SuppressionList
             var textBytes = 0L;
             for (var i = 0; i < rowCount; i++)
             {
-                textBytes += rows[i].Removed ? 0 : rows[i].EmailLength + Math.Max(0, (int)rows[i].DetailLength);
+                textBytes += rows[i].Removed ? 0 : RecordLength(rows[i]);
             }
 
             writer.Write((int)Math.Min(textBytes, int.MaxValue));
             for (var i = 0; i < rowCount; i++)
             {
-                ref var row = ref rows[i];
-                if (row.Removed)
+                if (rows[i].Removed)
                 {
                     continue;
                 }
 
-                writer.Write(Text(row.EmailAt, row.EmailLength));
-                writer.Write(reasons[row.Reason]);
-                writer.Write(row.AtTicks);
-                writer.Write(row.OffsetMinutes);
-                writer.Write(row.CampaignId < 0 ? "" : strings[row.CampaignId]);
-                writer.Write(row.DetailLength >= 0);
-                if (row.DetailLength >= 0)
-                {
-                    writer.Write(Text(row.EmailAt + row.EmailLength, row.DetailLength));
-                }
+                var entry = ToSuppression(i);
+                writer.Write(entry.Email);
+                writer.Write(entry.Reason);
+                writer.Write(entry.At.UtcTicks);
+                writer.Write((short)entry.At.Offset.TotalMinutes);
+                writer.Write(entry.CampaignId ?? "");
+                Snapshots.WriteNullable(writer, entry.Detail);
             }
         }
     }
@@ -143,7 +140,7 @@ public sealed class SuppressionList
                 var reason = reader.ReadString();
                 var at = new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(reader.ReadInt16()));
                 var campaignId = reader.ReadString();
-                string? detail = reader.ReadBoolean() ? reader.ReadString() : null;
+                var detail = Snapshots.ReadNullable(reader);
                 Add(email, reason, at, campaignId.Length == 0 ? null : campaignId, detail);
             }
         }
@@ -154,6 +151,7 @@ public sealed class SuppressionList
         strings.Clear();
         stringIds.Clear();
         reasons.Clear();
+        notes = new ReplyTemplates();
         rowCount = 0;
         liveCount = 0;
         textLength = 0;
@@ -175,31 +173,17 @@ public sealed class SuppressionList
             Array.Resize(ref rows, rows.Length + rows.Length / 2);
         }
 
-        if (Encoding.UTF8.GetByteCount(email) > ushort.MaxValue)
-        {
-            throw new InvalidDataException($"an address of {email.Length} characters cannot be suppressed");
-        }
-
-        if (detail is { Length: > MaxDetail })
-        {
-            detail = detail[..MaxDetail] + "…"; // a relay's reply of any length; the note keeps its start
-        }
-
-        // The note follows the address in the buffer.
-        var (emailAt, emailLength) = AppendText(email);
-        var detailLength = detail is null ? -1 : AppendText(detail).Length;
-        rows[rowCount] = new Row
-        {
-            Hash = hash,
-            AtTicks = at.UtcTicks,
-            EmailAt = emailAt,
-            EmailLength = (ushort)emailLength,
-            DetailLength = (short)detailLength,
-            CampaignId = campaignId is null ? -1 : StringId(campaignId),
-            Reason = (byte)ReasonId(reason),
-            OffsetMinutes = (short)at.Offset.TotalMinutes,
-        };
-
+        // The record in the buffer: reason, the address's length and bytes, campaign and note ids (0: none), offset.
+        var emailBytes = Encoding.UTF8.GetByteCount(email);
+        EnsureText(1 + 5 + emailBytes + 5 + 5 + 5);
+        var textAt = textLength;
+        text[textLength++] = (byte)ReasonId(reason);
+        WriteVarint(emailBytes);
+        textLength += Encoding.UTF8.GetBytes(email, text.AsSpan(textLength));
+        WriteVarint(campaignId is null ? 0 : StringId(campaignId) + 1);
+        WriteVarint(detail is null ? 0 : notes.Intern(email, detail) + 1);
+        WriteVarint(ZigZag((int)at.Offset.TotalMinutes));
+        rows[rowCount] = new Row { Hash = hash, TextAt = textAt, AtTicks = at.UtcTicks };
         if (table[slot] == Free)
         {
             tableUsed++;
@@ -222,18 +206,18 @@ public sealed class SuppressionList
             return;
         }
 
-        rows[table[slot]].Removed = true;
+        rows[table[slot]].TextAt = ~rows[table[slot]].TextAt;
         table[slot] = Removed;
         liveCount--;
         pageOrder = null;
     }
 
     /// <summary>The slot holding <paramref name="email"/>'s row, or the slot where it would go (free or removed).</summary>
-    private int FindSlot(string email, ulong hash)
+    private int FindSlot(string email, uint hash)
     {
         var mask = table.Length - 1;
         var reusable = -1;
-        for (var slot = (int)(hash & (ulong)mask); ; slot = (slot + 1) & mask)
+        for (var slot = (int)(hash & (uint)mask); ; slot = (slot + 1) & mask)
         {
             var at = table[slot];
             if (at == Free)
@@ -254,10 +238,91 @@ public sealed class SuppressionList
 
     private bool SameAddress(in Row row, string email)
     {
-        Span<char> chars = row.EmailLength <= 512 ? stackalloc char[row.EmailLength] : new char[row.EmailLength];
-        var written = Encoding.UTF8.GetChars(text.AsSpan(row.EmailAt, row.EmailLength), chars);
+        var (at, length) = EmailOf(row);
+        Span<char> chars = length <= 512 ? stackalloc char[length] : new char[length];
+        var written = Encoding.UTF8.GetChars(text.AsSpan(at, length), chars);
         return chars[..written].Equals(email, StringComparison.OrdinalIgnoreCase);
     }
+
+    /// <summary>Where a row's address lies in the buffer.</summary>
+    private (int At, int Length) EmailOf(in Row row)
+    {
+        var at = row.TextAt + 1;
+        var length = ReadVarint(ref at);
+        return (at, length);
+    }
+
+    private Suppression ToSuppression(int index)
+    {
+        ref var row = ref rows[index];
+        var at = row.TextAt;
+        var reason = reasons[text[at++]];
+        var emailLength = ReadVarint(ref at);
+        var email = Encoding.UTF8.GetString(text, at, emailLength);
+        at += emailLength;
+        var campaign = ReadVarint(ref at);
+        var note = ReadVarint(ref at);
+        var offset = TimeSpan.FromMinutes(UnZigZag(ReadVarint(ref at)));
+        return new Suppression(email, reason, new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(offset),
+            campaign == 0 ? null : strings[campaign - 1], note == 0 ? null : notes.Reply(note - 1, email));
+    }
+
+    private string EmailText(in Row row)
+    {
+        var (at, length) = EmailOf(row);
+        return Encoding.UTF8.GetString(text, at, length);
+    }
+
+    /// <summary>The bytes of a row's record: the reason, the address and four varints.</summary>
+    private int RecordLength(in Row row)
+    {
+        var (at, length) = EmailOf(row);
+        at += length;
+        for (var field = 0; field < 3; field++)
+        {
+            ReadVarint(ref at);
+        }
+
+        return at - row.TextAt;
+    }
+
+    private void EnsureText(int bytes)
+    {
+        if (textLength + bytes > text.Length)
+        {
+            Array.Resize(ref text, Math.Max(textLength + bytes, text.Length + text.Length / 2));
+        }
+    }
+
+    private void WriteVarint(int value)
+    {
+        var v = (uint)value;
+        while (v >= 0x80)
+        {
+            text[textLength++] = (byte)(v | 0x80);
+            v >>= 7;
+        }
+
+        text[textLength++] = (byte)v;
+    }
+
+    private int ReadVarint(ref int at)
+    {
+        uint value = 0;
+        for (var shift = 0; ; shift += 7)
+        {
+            var b = text[at++];
+            value |= (uint)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                return (int)value;
+            }
+        }
+    }
+
+    private static int ZigZag(int value) => (value << 1) ^ (value >> 31);
+
+    private static int UnZigZag(int value) => (int)((uint)value >> 1) ^ -(value & 1);
 
     private void Rehash(int size)
     {
@@ -271,7 +336,7 @@ public sealed class SuppressionList
                 continue;
             }
 
-            var slot = (int)(rows[i].Hash & (ulong)mask);
+            var slot = (int)(rows[i].Hash & (uint)mask);
             while (table[slot] != Free)
             {
                 slot = (slot + 1) & mask;
@@ -301,31 +366,16 @@ public sealed class SuppressionList
     }
 
     /// <summary>FNV-1a over the upper-cased characters, as <see cref="StringComparison.OrdinalIgnoreCase"/> compares them.</summary>
-    private static ulong Hash(string email)
+    private static uint Hash(string email)
     {
-        var hash = 14695981039346656037UL;
+        var hash = 2166136261U;
         foreach (var c in email)
         {
-            hash = (hash ^ char.ToUpperInvariant(c)) * 1099511628211UL;
+            hash = (hash ^ char.ToUpperInvariant(c)) * 16777619U;
         }
 
         return hash;
     }
-
-    private (int At, int Length) AppendText(string value)
-    {
-        var length = Encoding.UTF8.GetByteCount(value);
-        if (textLength + length > text.Length)
-        {
-            Array.Resize(ref text, Math.Max(textLength + length, text.Length + text.Length / 2));
-        }
-
-        Encoding.UTF8.GetBytes(value, text.AsSpan(textLength));
-        textLength += length;
-        return (textLength - length, length);
-    }
-
-    private string Text(int at, int length) => Encoding.UTF8.GetString(text, at, length);
 
     /// <summary>Reasons are few (unsubscribed, hard_bounce, operator): one byte each.</summary>
     private int ReasonId(string reason)
@@ -357,14 +407,6 @@ public sealed class SuppressionList
         return id;
     }
 
-    private Suppression ToSuppression(int at)
-    {
-        ref var row = ref rows[at];
-        return new Suppression(Text(row.EmailAt, row.EmailLength), reasons[row.Reason],
-            new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(row.OffsetMinutes)),
-            row.CampaignId < 0 ? null : strings[row.CampaignId], row.DetailLength < 0 ? null : Text(row.EmailAt + row.EmailLength, row.DetailLength));
-    }
-
     private int[] SortedForPages()
     {
         var order = new int[liveCount];
@@ -379,24 +421,20 @@ public sealed class SuppressionList
 
         Array.Sort(order, (a, b) => rows[a].AtTicks != rows[b].AtTicks
             ? rows[b].AtTicks.CompareTo(rows[a].AtTicks)
-            : string.Compare(Text(rows[a].EmailAt, rows[a].EmailLength), Text(rows[b].EmailAt, rows[b].EmailLength), StringComparison.OrdinalIgnoreCase));
+            : string.Compare(EmailText(rows[a]), EmailText(rows[b]), StringComparison.OrdinalIgnoreCase));
         return order;
     }
 
-    /// <summary>One address on the list, in 32 bytes: its text (the address, then the note) lives in the shared buffer.</summary>
+    /// <summary>One address on the list, in 16 bytes: the rest is its record in the shared buffer.</summary>
     private struct Row
     {
-        public ulong Hash;
+        public uint Hash;
+
+        /// <summary>Where its record starts; negative (the complement) once the address was taken off the list.</summary>
+        public int TextAt;
+
         public long AtTicks;
-        public int EmailAt;
-        public int CampaignId;
-        public ushort EmailLength;
 
-        /// <summary>-1: no note.</summary>
-        public short DetailLength;
-
-        public short OffsetMinutes;
-        public byte Reason;
-        public bool Removed;
+        public readonly bool Removed => TextAt < 0;
     }
 }
