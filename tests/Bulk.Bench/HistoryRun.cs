@@ -100,7 +100,7 @@ internal static class HistoryRun
             }
 
             stream = seed.Topology.OutcomesStream;
-            data = SnapshotStore.Encode(ledger.WriteTo);
+            data = SnapshotStore.Encode(seed.StreamBytes, ledger.WriteTo);
         }
         else
         {
@@ -111,7 +111,7 @@ internal static class HistoryRun
             }
 
             stream = seed.Topology.SuppressionsStream;
-            data = SnapshotStore.Encode(list.WriteTo);
+            data = SnapshotStore.Encode(seed.StreamBytes, list.WriteTo);
         }
 
         var folded = clock.Elapsed.TotalSeconds;
@@ -169,6 +169,7 @@ internal static class HistoryRun
         var lanes = Enumerable.Range(0, SyntheticHistory.Lanes).Select(lane => history.OutcomeLane(lane).GetEnumerator()).ToArray();
         var current = new LaneCampaign?[SyntheticHistory.Lanes];
         long written = 0;
+        long streamBytes = 0;
         var timedOut = (Front: false, Worker: false);
         foreach (var size in sizes)
         {
@@ -189,7 +190,8 @@ internal static class HistoryRun
                 $"in {write.Elapsed.TotalSeconds:F1} s: {write.EntriesPerSecond:N0} entries/s");
             EstimateRest(sizes, size, write);
 
-            var seed = new HistorySeed(run, history, written, []);
+            streamBytes += write.Bytes;
+            var seed = new HistorySeed(run, history, written, [], streamBytes);
             var snapshot = await SeedSnapshotAsync(seed, CancellationToken.None);
             var front = await MeasureFrontAsync(processes, root, run, bound, timedOut.Front, async client =>
             {
@@ -235,6 +237,7 @@ internal static class HistoryRun
         var ranges = new List<(long From, long To)>();
         var removed = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         long written = 0;
+        long streamBytes = 0;
         var timedOut = (Front: false, Worker: false);
         foreach (var size in sizes)
         {
@@ -263,7 +266,8 @@ internal static class HistoryRun
             Console.WriteLine($"  {write.Entries:N0} entries ({write.Bytes / Megabyte:F0} MB) in {write.Elapsed.TotalSeconds:F1} s: " +
                 $"{write.EntriesPerSecond:N0} entries/s, {(size - from) / write.Elapsed.TotalSeconds:N0} addresses/s");
 
-            var seed = new HistorySeed(run, history, 0, [.. ranges]);
+            streamBytes += write.Bytes;
+            var seed = new HistorySeed(run, history, 0, [.. ranges], streamBytes);
             var snapshot = await SeedSnapshotAsync(seed, CancellationToken.None);
             var listed = size - removed.Count;
             var front = await MeasureFrontAsync(processes, root, run, bound, timedOut.Front, async client =>
@@ -592,8 +596,9 @@ internal static class HistoryRun
 /// </remarks>
 /// <param name="OutcomeEntries">How many outcome entries are written: <see cref="Outcomes"/> yields them.</param>
 /// <param name="SuppressionRanges">The address ranges written, in the order written: <see cref="Suppressions"/> yields their entries.</param>
+/// <param name="StreamBytes">The bytes of entries written to the stream so far.</param>
 internal sealed record HistorySeed(RabbitMqOptions Settings, SyntheticHistory History, long OutcomeEntries,
-    IReadOnlyList<(long From, long To)> SuppressionRanges)
+    IReadOnlyList<(long From, long To)> SuppressionRanges, long StreamBytes)
 {
     public Topology Topology => Settings.ToTopology();
 

@@ -50,15 +50,29 @@ public sealed class CampaignLedger
     private readonly List<Campaign> order = [];
     private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
     private ReplyTemplates replies = new();
+    private DateTimeOffset? firstEntryAt;
     private long releases;
 
     /// <summary>How many times a campaign was resumed or cancelled: the work waiting for it may go (see the Worker's PausedJobs).</summary>
     public long Releases => Interlocked.Read(ref releases);
 
+    /// <summary>The time of the earliest entry the ledger has taken in (snapshots included): how far back its history goes.</summary>
+    public DateTimeOffset? FirstEntryAt
+    {
+        get
+        {
+            lock (stateLock)
+            {
+                return firstEntryAt;
+            }
+        }
+    }
+
     public void Apply(OutcomeEvent e)
     {
         lock (stateLock)
         {
+            firstEntryAt ??= e.At;
             switch (e.Type)
             {
                 case OutcomeType.Accepted:
@@ -199,6 +213,7 @@ public sealed class CampaignLedger
         lock (stateLock)
         {
             writer.Write(Interlocked.Read(ref releases));
+            Snapshots.WriteNullable(writer, firstEntryAt);
             writer.Write(order.Count);
             foreach (var campaign in order)
             {
@@ -227,6 +242,7 @@ public sealed class CampaignLedger
             keys.Clear();
             replies = new ReplyTemplates();
             Interlocked.Exchange(ref releases, reader.ReadInt64());
+            firstEntryAt = Snapshots.ReadNullableTime(reader);
             var count = reader.ReadInt32();
             for (var i = 0; i < count; i++)
             {

@@ -13,8 +13,6 @@ public sealed partial class OutcomeLog(
     ILogger<OutcomeLog> logger)
     : EventStream<OutcomeEvent>(connections, history.Value, options.Value.MaxMessageBytes, logger)
 {
-    private DateTimeOffset? oldest;
-
     private readonly RabbitMqOptions settings = options.Value;
     private readonly Topology topology = options.Value.ToTopology();
 
@@ -27,15 +25,11 @@ public sealed partial class OutcomeLog(
 
     protected override JsonTypeInfo<OutcomeEvent> TypeInfo => BulkJson.Default.OutcomeEvent;
 
-    protected override void Apply(OutcomeEvent e)
-    {
-        oldest ??= e.At;
-        ledger.Apply(e);
-    }
+    protected override void Apply(OutcomeEvent e) => ledger.Apply(e);
 
     protected override void OnStartupReplayed(long bytes)
     {
-        if (oldest is { } from
+        if (ledger.FirstEntryAt is { } from
             && RetentionCheck.Warning(from, DateTimeOffset.UtcNow, bytes, settings.OutcomesMaxBytes, settings.OutcomesMaxAge) is { } warning)
         {
             LogRetentionCutBySize(topology.OutcomesStream, warning);

@@ -75,7 +75,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     public Task StartupReplayed => startupReplayed.Task;
 
     /// <summary>Called once, when the stream has been read up to where it stood at start.</summary>
-    /// <param name="bytes">The bytes of the entries read so far.</param>
+    /// <param name="bytes">The bytes of the entries the fold has taken in, those its snapshot covered included.</param>
     protected virtual void OnStartupReplayed(long bytes)
     {
     }
@@ -188,7 +188,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
             lock (foldLock)
             {
-                SnapshotStore.Decode(data, ReadSnapshot);
+                Interlocked.Exchange(ref bytesRead, SnapshotStore.Decode(data, ReadSnapshot));
                 Interlocked.Exchange(ref nextOffset, snapshot.Offset);
                 snapshotOffset = snapshot.Offset;
                 gapCheckFrom = snapshot.Offset;
@@ -237,7 +237,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         lock (foldLock)
         {
             offset = Interlocked.Read(ref nextOffset);
-            data = SnapshotStore.Encode(WriteSnapshot);
+            data = SnapshotStore.Encode(Interlocked.Read(ref bytesRead), WriteSnapshot);
         }
 
         if (offset < 0)

@@ -40,7 +40,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     private int PartBytes => Math.Min(1024 * 1024, maxMessageBytes / 2);
 
     /// <summary>Serializes and compresses a fold, as <see cref="WriteAsync"/> stores it.</summary>
-    public static byte[] Encode(Action<BinaryWriter> write)
+    /// <param name="streamBytes">The bytes of stream entries the fold has taken in (for the retention warning).</param>
+    public static byte[] Encode(long streamBytes, Action<BinaryWriter> write)
     {
         using var buffer = new MemoryStream();
         buffer.Write(Magic);
@@ -49,14 +50,15 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         using (var buffered = new BufferedStream(brotli, 1 << 16))
         using (var writer = new BinaryWriter(buffered, Encoding.UTF8, leaveOpen: true))
         {
+            writer.Write(streamBytes);
             write(writer);
         }
 
         return buffer.ToArray();
     }
 
-    /// <summary>Decompresses and reads what <see cref="Encode"/> wrote.</summary>
-    public static void Decode(byte[] data, Action<BinaryReader> read)
+    /// <summary>Decompresses and reads what <see cref="Encode"/> wrote; returns the bytes of stream it covered.</summary>
+    public static long Decode(byte[] data, Action<BinaryReader> read)
     {
         if (data.Length < Magic.Length || !data.AsSpan(0, Magic.Length).SequenceEqual(Magic))
         {
@@ -66,7 +68,9 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         using var brotli = new BrotliStream(new MemoryStream(data, Magic.Length, data.Length - Magic.Length), CompressionMode.Decompress);
         using var buffered = new BufferedStream(brotli, 1 << 16);
         using var reader = new BinaryReader(buffered, Encoding.UTF8);
+        var streamBytes = reader.ReadInt64();
         read(reader);
+        return streamBytes;
     }
 
     /// <summary>Appends one snapshot, covering the stream's entries before <paramref name="offset"/>; returns its parts.</summary>

@@ -35,6 +35,9 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
         var second = await system.PostAsync(SampleCampaigns.Personal(5));
         await system.WaitForStatusAsync(second, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
         await system.RestartFrontAsync();
+        // The snapshots are loaded as the streams' tails start, in the background.
+        Assert.True(await system.FrontServices.GetRequiredService<OutcomeLog>().WaitForStartupReplayAsync(TimeSpan.FromSeconds(30)));
+        Assert.True(await system.FrontServices.GetRequiredService<SuppressionLog>().WaitForStartupReplayAsync(TimeSpan.FromSeconds(30)));
 
         var loaded = system.FrontServices.GetRequiredService<OutcomeLog>().LoadedSnapshot;
         output.WriteLine($"snapshot covered offsets before {covered}; the new Front loaded one before {loaded?.Offset} ({loaded?.Bytes} bytes)");
