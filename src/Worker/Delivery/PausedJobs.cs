@@ -30,8 +30,6 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
     /// <summary>Jobs taken before their copies are confirmed and they are acked: a pass goes in chunks of this many.</summary>
     private const int ChunkSize = 500;
 
-    private const ushort ResourceLocked = 405;
-
     /// <summary>How long the queue may go without a pass when nothing asked for one.</summary>
     public static readonly TimeSpan FullPassInterval = TimeSpan.FromMinutes(30);
 
@@ -52,7 +50,7 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             topology.PausedQueue, topology.PausedQueueArguments, logger, stoppingToken);
         // A ledger still replaying would take every paused campaign for a running one.
         await outcomes.StartupReplayed.WaitAsync(stoppingToken);
-        IChannel? mover = null;
+        await using var mover = new ExclusiveLock(connections, ConnectionRole.Consume, $"{topology.PausedQueue}.mover");
         // One channel for every round: closing a channel right after its acks can undo them (AckedChannels).
         var channel = await connections.CreateChannelAsync(ConnectionRole.Consume,
             BrokerConnections.ConfirmedChannel, stoppingToken);
@@ -64,8 +62,7 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             var lastPass = System.Diagnostics.Stopwatch.GetTimestamp(); // the first pass is due anyway (releasesSeen)
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
-                mover = await HoldTheMoverLockAsync(mover, stoppingToken);
-                if (mover is null)
+                if (!await mover.HoldAsync(stoppingToken))
                 {
                     releasesSeen = -1; // whoever moves now, this Worker looks afresh when it moves again
                     continue;
@@ -95,38 +92,6 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
         {
             await channel.CloseAfterAcksAsync();
             await channel.DisposeAsync();
-            if (mover is not null)
-            {
-                await mover.DisposeAsync();
-            }
-        }
-    }
-
-    /// <summary>One Worker moves at a time: the holder of an exclusive queue, which goes with its connection.</summary>
-    /// <returns>The channel holding the lock, or null when another Worker holds it (this one tries again next round).</returns>
-    private async Task<IChannel?> HoldTheMoverLockAsync(IChannel? held, CancellationToken stoppingToken)
-    {
-        if (held is { IsOpen: true })
-        {
-            return held;
-        }
-
-        if (held is not null)
-        {
-            await held.DisposeAsync();
-        }
-
-        var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, stoppingToken);
-        try
-        {
-            await channel.QueueDeclareAsync($"{topology.PausedQueue}.mover", durable: false, exclusive: true, autoDelete: true,
-                cancellationToken: stoppingToken);
-            return channel;
-        }
-        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == ResourceLocked)
-        {
-            await channel.DisposeAsync();
-            return null;
         }
     }
 
