@@ -23,16 +23,13 @@ public enum RecipientState
     Held,
 }
 
-/// <summary>What the stream remembers of an <c>Idempotency-Key</c>.</summary>
-public sealed record IdempotentRequest(string CampaignId, string? RequestHash, int Total, int DuplicatesDropped);
-
 /// <summary>The fold of the outcomes stream: per campaign, counts and one "done" bit per recipient.</summary>
 /// <remarks>
 /// Every process keeps its own, fed by its tail of the stream, so the ledger itself is never shared or persisted.
 /// Memory is a bit per recipient of campaigns still in progress; a finished campaign keeps only its counts and failures.
 /// Applying an event twice changes nothing, so a tail may safely re-read.
 /// </remarks>
-public sealed class CampaignLedger
+public sealed partial class CampaignLedger
 {
     public static class Statuses
     {
@@ -48,7 +45,6 @@ public sealed class CampaignLedger
     private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
-    private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
     private long releases;
 
     /// <summary>How many times a campaign was resumed or cancelled: the work waiting for it may go (see the Worker's PausedJobs).</summary>
@@ -64,11 +60,10 @@ public sealed class CampaignLedger
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
                     accepted.Version++;
-                    if (e.IdempotencyKey is not null)
-                    {
-                        keys.TryAdd(e.IdempotencyKey, new IdempotentRequest(e.CampaignId, e.RequestHash, e.Total, e.DuplicatesDropped));
-                    }
-
+                    acceptances.Accepted(e);
+                    break;
+                case OutcomeType.Pending or OutcomeType.Started or OutcomeType.Voided:
+                    acceptances.Apply(e);
                     break;
                 case OutcomeType.Progress:
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
@@ -141,14 +136,6 @@ public sealed class CampaignLedger
             }
 
             return ([.. c.Failures.Values.OrderBy(f => f.Index).Skip(offset).Take(limit)], c.Failures.Count);
-        }
-    }
-
-    public IdempotentRequest? FindKey(string idempotencyKey)
-    {
-        lock (stateLock)
-        {
-            return keys.GetValueOrDefault(idempotencyKey);
         }
     }
 
