@@ -96,6 +96,12 @@ public sealed partial class CampaignIntake(
         {
             return new IntakeResult.TooLarge(body.Length, rabbitMq.Value.MaxMessageBytes, e.Message);
         }
+        catch (NotPublishedException)
+        {
+            // The broker was not reached, so this submission is not on it; nor is an earlier one of its key, since it
+            // was published only once every earlier one was void. Its pending entry waits for a retry to void it.
+            return new IntakeResult.Unavailable();
+        }
         catch (Exception e) when (e is BrokerUnavailableException or IOException or OperationCanceledException)
         {
             // The reason names the broker's host and port: it is logged where it arose, and the client is told no more.
