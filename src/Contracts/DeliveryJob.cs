@@ -5,6 +5,8 @@ namespace Bulk.Contracts;
 /// <param name="Attempt">How many delay tiers these recipients have been through.</param>
 /// <param name="Total">Recipients in the whole campaign, so any outcome can be counted against it.</param>
 /// <param name="Replayed">Moved back from the parking lot by an operator: the Worker that takes it first records its recipients as reopened (no longer failed), then sends.</param>
+/// <param name="AcceptanceId">The Front's submission this job comes from. A Worker sends it only if the stream records
+/// that submission as started before anyone voided it; a job without one (an earlier version's) is always sent.</param>
 /// <summary>One unit of work on the broker: a campaign's message template and some of its recipients.</summary>
 /// <remarks>
 /// The Front publishes a whole campaign as one job, so that a campaign is on the broker entirely or not at all.
@@ -19,7 +21,8 @@ public sealed record DeliveryJob(
     IReadOnlyList<JobRecipient> Recipients,
     int Attempt = 0,
     int Total = 0,
-    bool Replayed = false)
+    bool Replayed = false,
+    string? AcceptanceId = null)
 {
     /// <summary>The only job format this code reads and writes.</summary>
     public const int CurrentVersion = 1;

@@ -12,7 +12,8 @@ namespace Bulk.Front;
 /// <summary>Builds the Front: the HTTP edge that validates campaigns and hands them to the broker.</summary>
 public static class FrontApp
 {
-    public static WebApplication Create(string[] args)
+    /// <param name="configure">Last word on the services, after Bulk's own registrations.</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
 
@@ -32,6 +33,7 @@ public static class FrontApp
         builder.Services.AddHealth();
         builder.Services.AddCampaigns();
         builder.Services.AddDeadLetters();
+        configure?.Invoke(builder.Services);
 
         var app = builder.Build();
 

@@ -23,16 +23,13 @@ public enum RecipientState
     Held,
 }
 
-/// <summary>What the stream remembers of an <c>Idempotency-Key</c>.</summary>
-public sealed record IdempotentRequest(string CampaignId, string? RequestHash, int Total, int DuplicatesDropped);
-
 /// <summary>The fold of the outcomes stream: per campaign, counts and one "done" bit per recipient.</summary>
 /// <remarks>
 /// Every process keeps its own, fed by its tail of the stream, so the ledger itself is never shared or persisted.
 /// Memory is a bit per recipient of campaigns still in progress; a finished campaign keeps only its counts and failures.
 /// Applying an event twice changes nothing, so a tail may safely re-read.
 /// </remarks>
-public sealed class CampaignLedger
+public sealed partial class CampaignLedger
 {
     public static class Statuses
     {
@@ -48,7 +45,6 @@ public sealed class CampaignLedger
     private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
-    private readonly Dictionary<string, IdempotentRequest> keys = new(StringComparer.Ordinal);
     private ReplyTemplates replies = new();
     private DateTimeOffset? firstEntryAt;
     private long releases;
@@ -79,11 +75,10 @@ public sealed class CampaignLedger
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
                     accepted.Version++;
-                    if (e.IdempotencyKey is not null)
-                    {
-                        keys.TryAdd(e.IdempotencyKey, new IdempotentRequest(e.CampaignId, e.RequestHash, e.Total, e.DuplicatesDropped));
-                    }
-
+                    acceptances.Accepted(e);
+                    break;
+                case OutcomeType.Pending or OutcomeType.Started or OutcomeType.Voided:
+                    acceptances.Apply(e);
                     break;
                 case OutcomeType.Progress:
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
@@ -159,14 +154,6 @@ public sealed class CampaignLedger
         }
     }
 
-    public IdempotentRequest? FindKey(string idempotencyKey)
-    {
-        lock (stateLock)
-        {
-            return keys.GetValueOrDefault(idempotencyKey);
-        }
-    }
-
     /// <summary>Drops campaigns that finished (completed or cancelled) before <paramref name="cutoff"/>, with their
     /// failures and idempotency keys: how long summaries stay queryable (<c>History__SummaryDays</c>).</summary>
     /// <returns>How many were dropped.</returns>
@@ -186,10 +173,7 @@ public sealed class CampaignLedger
                 campaigns.Remove(id);
             }
 
-            foreach (var key in keys.Where(k => gone.Contains(k.Value.CampaignId)).Select(k => k.Key).ToList())
-            {
-                keys.Remove(key);
-            }
+            acceptances.Forget(gone);
 
             return gone.Count;
         }
@@ -220,15 +204,7 @@ public sealed class CampaignLedger
                 campaign.WriteTo(writer, replies);
             }
 
-            writer.Write(keys.Count);
-            foreach (var (key, request) in keys)
-            {
-                writer.Write(key);
-                writer.Write(request.CampaignId);
-                Snapshots.WriteNullable(writer, request.RequestHash);
-                writer.Write(request.Total);
-                writer.Write(request.DuplicatesDropped);
-            }
+            acceptances.WriteTo(writer);
         }
     }
 
@@ -239,7 +215,6 @@ public sealed class CampaignLedger
         {
             campaigns.Clear();
             order.Clear();
-            keys.Clear();
             replies = new ReplyTemplates();
             Interlocked.Exchange(ref releases, reader.ReadInt64());
             firstEntryAt = Snapshots.ReadNullableTime(reader);
@@ -251,11 +226,7 @@ public sealed class CampaignLedger
                 order.Add(campaign);
             }
 
-            count = reader.ReadInt32();
-            for (var i = 0; i < count; i++)
-            {
-                keys[reader.ReadString()] = new IdempotentRequest(reader.ReadString(), Snapshots.ReadNullable(reader), reader.ReadInt32(), reader.ReadInt32());
-            }
+            acceptances.ReadFrom(reader);
         }
     }
 

@@ -155,12 +155,19 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
     /// <summary>Returns once this process's fold holds every entry written to the stream before the call, by any process.</summary>
     /// <remarks>Writes a marker and waits for the tail to read it back: a round trip through the broker.</remarks>
-    public async Task ReadToNowAsync(CancellationToken cancellationToken)
+    public Task ReadToNowAsync(CancellationToken cancellationToken) => AppendAndReadToNowAsync([], cancellationToken);
+
+    /// <summary>Appends <paramref name="events"/>, then returns once this process's fold holds them and every entry written
+    /// before them, by any process: what came first on the stream is then known here as it is everywhere.</summary>
+    /// <remarks>One write of the events and a marker, and the wait for the tail to read the marker back. Nothing is applied
+    /// here before the tail reads it: the fold sees the events in stream order only.</remarks>
+    /// <exception cref="IOException">The broker is unreachable or did not confirm.</exception>
+    public async Task AppendAndReadToNowAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken)
     {
         var id = Guid.NewGuid().ToString("N");
         // Registered before the marker is written, so the tail cannot read it first.
         var seen = markers.WaitAsync(id);
-        await AppendAsync([NewMarker(id)], cancellationToken);
+        await AppendAsync([.. events, NewMarker(id)], cancellationToken);
         await seen.WaitAsync(cancellationToken);
     }
 

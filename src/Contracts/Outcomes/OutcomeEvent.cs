@@ -34,12 +34,29 @@ public enum OutcomeType
     [JsonStringEnumMemberName("held")]
     Held,
 
+    /// <summary>A Front is about to publish a campaign (one submission of it, its <c>acceptanceId</c>): written and
+    /// confirmed before the publish, with the idempotency key, so that a retry finds the submission whatever became of it.</summary>
+    [JsonStringEnumMemberName("pending")]
+    Pending,
+
+    /// <summary>A Worker took a job of the submission <c>acceptanceId</c>. If this comes before any <c>voided</c> of the
+    /// same submission, the submission is live: its jobs are sent.</summary>
+    [JsonStringEnumMemberName("started")]
+    Started,
+
+    /// <summary>A Front gave up on the submission <c>acceptanceId</c>, not knowing whether the broker had it. If this comes
+    /// before any <c>started</c>, the submission is void: whatever of it is on the broker is dropped unsent.</summary>
+    [JsonStringEnumMemberName("voided")]
+    Voided,
+
     /// <summary>Written by a process to learn when its tail has read everything before it; carries no fact.</summary>
     [JsonStringEnumMemberName("marker")]
     Marker,
 }
 
 /// <param name="Reason">Why a campaign is held: the relay's reply.</param>
+/// <param name="AcceptanceId">One submission of the campaign by a Front (<c>pending</c>, <c>accepted</c>, <c>started</c>, <c>voided</c>).</param>
+/// <param name="KeyScope">Whose <c>IdempotencyKey</c> it is: derived from the caller's API key, empty without keys.</param>
 /// <summary>One entry of the append-only outcomes stream. Every process folds these into its own <see cref="CampaignLedger"/>.</summary>
 /// <remarks>Outcomes of many recipients travel together (one entry per campaign per flush), so the log costs far fewer messages than mails.</remarks>
 public sealed record OutcomeEvent(
@@ -55,7 +72,9 @@ public sealed record OutcomeEvent(
     IReadOnlyList<int>? Replayed = null,
     int DuplicatesDropped = 0,
     IReadOnlyList<int>? Suppressed = null,
-    string? Reason = null)
+    string? Reason = null,
+    string? AcceptanceId = null,
+    string? KeyScope = null)
 {
     /// <summary>A marker entry with the given id, which travels in the <c>campaignId</c> field.</summary>
     public static OutcomeEvent Marker(string id) => new(OutcomeType.Marker, id, DateTimeOffset.UtcNow);

@@ -20,10 +20,16 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         // A wrong key is no result rather than a failure, which the base class would log at Information for every call.
         var caller = keys.LoopbackOnly ? LoopbackCaller() : KeyCaller();
-        return Task.FromResult(caller is null
-            ? AuthenticateResult.NoResult()
-            : AuthenticateResult.Success(new AuthenticationTicket(
-                new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, caller)], SchemeName)), SchemeName)));
+        if (caller is null)
+        {
+            return Task.FromResult(AuthenticateResult.NoResult());
+        }
+
+        Claim[] claims = keys.LoopbackOnly
+            ? [new Claim(ClaimTypes.Name, caller)]
+            : [new Claim(ClaimTypes.Name, caller), new Claim(IdempotencyScope.ClaimType, IdempotencyScope.OfApiKey(PresentedKey()!))];
+        return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(
+            new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName)));
     }
 
     protected override Task HandleChallengeAsync(AuthenticationProperties properties)

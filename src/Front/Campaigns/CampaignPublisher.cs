@@ -26,6 +26,8 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
     /// <param name="fenced">Publish on this connection only (the one holding the campaign's idempotency key), never
     /// on a new one: a lock lost with its connection must not be outlived by its holder's publish.</param>
     /// <exception cref="MessageTooLargeException">The broker refused the message for its size.</exception>
+    /// <exception cref="NotPublishedException">The broker was not reached: the campaign is not on it.</exception>
+    /// <exception cref="BrokerUnavailableException">The publish failed once sent: the broker may or may not have the campaign.</exception>
     public async Task PublishAsync(DeliveryJob job, byte[] body, IConnection? fenced = null)
     {
         // Deliberately not the request's token: once the publish is on the wire, a client hanging up must not turn
@@ -36,6 +38,7 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
         for (var attempt = 1; ; attempt++)
         {
             IChannel? channel = null;
+            var sent = false;
             try
             {
                 var connection = fenced ?? await broker.GetAsync(timeout.Token);
@@ -48,6 +51,8 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
                 channel = await connection.CreateChannelAsync(BrokerConnections.ConfirmedChannel, timeout.Token);
                 // With confirmation tracking on, this completes only when the broker has confirmed the message
                 // (and throws if it was nacked or, being mandatory, returned as unroutable).
+                // Earlier attempts were refused by the broker: only from here may the campaign be on it.
+                sent = true;
                 await channel.BasicPublishAsync(exchange: "", routingKey: broker.Topology.WorkQueue, mandatory: true,
                     basicProperties: properties, body: body, cancellationToken: timeout.Token);
                 break;
@@ -58,6 +63,10 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
                 // by another client may have no leader yet), so publishing it again cannot make two of it.
                 LogPublishRefused(job.CampaignId, attempt, e.Message);
                 await Task.Delay(RetryDelay * attempt, timeout.Token);
+            }
+            catch (BrokerUnavailableException e) when (!sent)
+            {
+                throw new NotPublishedException(e);
             }
             catch (BrokerUnavailableException)
             {
@@ -73,7 +82,7 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
             catch (Exception e)
             {
                 LogPublishFailed(job.CampaignId, e.Message);
-                throw new BrokerUnavailableException(e);
+                throw !sent ? new NotPublishedException(e) : new BrokerUnavailableException(e);
             }
             finally
             {
@@ -102,6 +111,9 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} was not confirmed by the broker: {Reason}")]
     private partial void LogPublishFailed(string campaignId, string reason);
 }
+
+/// <summary>The broker could not be reached, or no channel opened, before the campaign was published: it is not on the broker.</summary>
+public sealed class NotPublishedException(Exception inner) : IOException(BrokerUnavailableException.Unavailable, inner);
 
 /// <summary>The broker refused a message for its size (its <c>max_message_size</c>).</summary>
 public sealed class MessageTooLargeException(string brokerSaid) : Exception(brokerSaid);

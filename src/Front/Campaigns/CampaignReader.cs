@@ -16,7 +16,8 @@ public abstract record PostedCampaign
     /// <summary>A valid campaign from an allowed sender, ready for <see cref="CampaignIntake.SubmitAsync"/>.</summary>
     /// <param name="IdempotencyKey">The request's <c>Idempotency-Key</c>, when it gave one.</param>
     /// <param name="Hash">Recognises the same body posted again with the same key.</param>
-    public sealed record Valid(DeliveryJob Job, int DuplicatesDropped, string? IdempotencyKey, string Hash) : PostedCampaign;
+    /// <param name="KeyScope">Whose key it is (<see cref="Access.IdempotencyScope"/>): empty without API keys.</param>
+    public sealed record Valid(DeliveryJob Job, int DuplicatesDropped, string? IdempotencyKey, string Hash, string KeyScope = "") : PostedCampaign;
 
     /// <summary>A 400 naming the fields at fault.</summary>
     public sealed record Invalid(ValidationProblem Problem) : PostedCampaign;
@@ -74,7 +75,8 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
             return Invalid(Problems.Invalid("body", "A campaign object is required.", "The body is not a valid campaign"));
         }
 
-        var result = validator.Validate(campaign, Guid.CreateVersion7().ToString("N"));
+        var scope = IdempotencyScope.Of(request.HttpContext.User);
+        var result = validator.Validate(campaign, key.Length > 0 ? KeyedCampaignId(scope, key) : Guid.CreateVersion7().ToString("N"));
         if (!result.IsValid)
         {
             return Invalid(TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields"));
@@ -89,8 +91,13 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
                 extensions: new Dictionary<string, object?> { ["errors"] = refused }));
         }
 
-        return new PostedCampaign.Valid(result.Job, result.DuplicatesDropped, key.Length > 0 ? key : null, body.Hash);
+        return new PostedCampaign.Valid(result.Job, result.DuplicatesDropped, key.Length > 0 ? key : null, body.Hash, scope);
     }
+
+    /// <summary>The campaign id of a caller's <c>Idempotency-Key</c>: the same on every Front and for every retry, so a
+    /// retry finds the campaign its first try made whatever became of that try; as long as a generated id (32 hex digits).</summary>
+    public static string KeyedCampaignId(string scope, string key) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"bulk campaign\n{scope}\n{key}")))[..32];
 
     private static PostedCampaign.Invalid Invalid(ValidationProblem problem) => new(problem);
 

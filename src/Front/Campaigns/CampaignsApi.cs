@@ -24,6 +24,7 @@ public static class CampaignsApi
         services.AddSingleton<CampaignReader>();
         services.AddSingleton<IdempotencyKeyLock>();
         services.AddSingleton<CampaignPublisher>();
+        services.AddSingleton<IntakeObserver>();
         services.AddSingleton<CampaignIntake>();
         return services;
     }
@@ -64,6 +65,7 @@ public static class CampaignsApi
                     title: "Idempotency key reused",
                     detail: $"The key '{reused.Key}' was used for campaign {reused.CampaignId} with a different body."),
                 IntakeResult.Unavailable => RetryLater(http.Response),
+                IntakeResult.Unknown unknown => NotKnown(http.Response, unknown),
                 IntakeResult.TooLarge large => TooLarge(large),
                 _ => throw new UnreachableException(),
             },
@@ -98,6 +100,20 @@ public static class CampaignsApi
     {
         response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
         return BrokerProblem.ServiceUnavailable("The campaign was not accepted", "Nothing was enqueued; retry later.");
+    }
+
+    /// <summary>A 503 that says the truth: the campaign may be on the broker, and how the client learns which.</summary>
+    private static ProblemHttpResult NotKnown(HttpResponse response, IntakeResult.Unknown unknown)
+    {
+        response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+        var how = unknown.Keyed
+            ? "Retry this request with the same Idempotency-Key: the retry settles it, and the campaign is sent at most once."
+            : $"GET /campaigns/{unknown.CampaignId} shows it once a Worker sends it; posting it again may send it twice (an Idempotency-Key makes a retry safe).";
+        return TypedResults.Problem(
+            statusCode: StatusCodes.Status503ServiceUnavailable,
+            title: "Whether the campaign was accepted is not known",
+            detail: $"{BrokerProblem.Unavailable} This Front does not know whether campaign {unknown.CampaignId} was enqueued. {how}",
+            extensions: new Dictionary<string, object?> { ["campaignId"] = unknown.CampaignId });
     }
 
     /// <summary>413 naming the setting: a broker message holds one whole campaign, and this one is larger than the broker takes.</summary>

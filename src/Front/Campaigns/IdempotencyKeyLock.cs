@@ -57,6 +57,8 @@ public sealed class IdempotencyKeyLock(BrokerConnection broker)
 /// <summary>An idempotency key held by this request, for as long as <see cref="Connection"/> is open.</summary>
 public sealed class KeyLease(SemaphoreSlim stripe, IConnection connection, IChannel channel, string queue) : IAsyncDisposable
 {
+    private static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(5);
+
     /// <summary>The connection holding the lock: what is done under the lock is done on it, or not at all.</summary>
     public IConnection Connection => connection;
 
@@ -67,11 +69,18 @@ public sealed class KeyLease(SemaphoreSlim stripe, IConnection connection, IChan
     {
         try
         {
-            await channel.QueueDeleteAsync(queue);
+            using var timeout = new CancellationTokenSource(ReleaseTimeout);
+            await channel.QueueDeleteAsync(queue, cancellationToken: timeout.Token);
         }
         catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException)
         {
             // The connection went away, and the exclusive queue with it.
+        }
+        catch (OperationCanceledException)
+        {
+            // The broker does not answer on this connection: closing it frees the key (the queue is the connection's),
+            // where a connection that came back later would keep it locked; the next use opens a new one.
+            await connection.AbortAsync();
         }
         finally
         {

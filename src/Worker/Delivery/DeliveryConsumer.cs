@@ -33,6 +33,7 @@ public sealed partial class DeliveryConsumer(
     private static readonly TimeSpan ReadToNowTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Topology topology = connections.Topology;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<AcceptanceState>> starting = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
 
     /// <summary>How often the jobs waiting in the paused queue are looked at, to move those of resumed campaigns back (<see cref="PausedJobs"/>).</summary>
@@ -121,6 +122,14 @@ public sealed partial class DeliveryConsumer(
                 return;
             }
 
+            if (job.AcceptanceId is { } acceptance && !await IsLiveAsync(job.CampaignId, acceptance, stopping))
+            {
+                // A Front voided the submission before any Worker started it, and told its client nothing was enqueued.
+                await channel.CommitAsync(delivered.DeliveryTag, []);
+                LogVoidDropped(job.CampaignId, acceptance, job.Recipients.Count);
+                return;
+            }
+
             if (job.Recipients.Count > delivery.Value.RecipientsPerJob)
             {
                 var total = job.Total > 0 ? job.Total : job.Recipients.Count;
@@ -197,6 +206,45 @@ public sealed partial class DeliveryConsumer(
         {
             await ParkAsync(channel, delivered, job, e, stopping);
         }
+    }
+
+    /// <summary>Whether the job's submission is to be sent: live if a Worker's <c>started</c> came first on the outcomes
+    /// stream, void if a Front's <c>voided</c> did.</summary>
+    /// <remarks>
+    /// Settled once, it stays settled. Not settled yet, this Worker writes <c>started</c> and reads the stream to now,
+    /// then reads which came first: one round trip per submission and Worker at most (the jobs of a submission that
+    /// arrive meanwhile wait for the same one). A broker failure on the way is the caller's broker trouble.
+    /// </remarks>
+    private async Task<bool> IsLiveAsync(string campaignId, string acceptance, CancellationToken stopping)
+    {
+        var state = outcomes.Ledger.Acceptance(acceptance);
+        if (state == AcceptanceState.Undecided)
+        {
+            var settling = starting.GetOrAdd(acceptance, _ => StartAsync(campaignId, acceptance, stopping));
+            try
+            {
+                state = await settling;
+            }
+            finally
+            {
+                starting.TryRemove(new KeyValuePair<string, Task<AcceptanceState>>(acceptance, settling));
+            }
+        }
+
+        return state switch
+        {
+            AcceptanceState.Live => true,
+            AcceptanceState.Void => false,
+            _ => throw new IOException($"the outcomes stream did not settle submission {acceptance} of campaign {campaignId}"),
+        };
+    }
+
+    private async Task<AcceptanceState> StartAsync(string campaignId, string acceptance, CancellationToken stopping)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(ReadToNowTimeout);
+        await outcomes.AppendAndReadToNowAsync([new OutcomeEvent(OutcomeType.Started, campaignId, DateTimeOffset.UtcNow, AcceptanceId: acceptance)], timeout.Token);
+        return outcomes.Ledger.Acceptance(acceptance);
     }
 
     /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and comes back.</summary>
@@ -399,6 +447,9 @@ public sealed partial class DeliveryConsumer(
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} is cancelled: dropped a job of {Count} recipients unsent")]
     private partial void LogDropped(string campaignId, int count);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: dropped a job of {Count} recipients unsent, its submission {AcceptanceId} being void (the Front that published it voided it before any Worker started it)")]
+    private partial void LogVoidDropped(string campaignId, string acceptanceId, int count);
 
     [LoggerMessage(LogLevel.Information, "Stopped consuming; every job in hand was finished or handed back")]
     private partial void LogStopped();

@@ -16,7 +16,10 @@ public sealed class BrokerRelay : IAsyncDisposable
     private readonly ConcurrentDictionary<Socket, Socket> pairs = new();
     private readonly Task accepting;
     private volatile bool cut;
+    private volatile bool held;
     private long bytesToBroker;
+    private long threshold = long.MaxValue;
+    private volatile bool holdAtThreshold;
 
     private BrokerRelay(string brokerUri)
     {
@@ -51,6 +54,21 @@ public sealed class BrokerRelay : IAsyncDisposable
     }
 
     public void Restore() => cut = false;
+
+    /// <summary>Stops passing what the broker says (confirms, replies) while what clients send still reaches it, until
+    /// <see cref="Release"/> or <see cref="Cut"/>: a publish lands on the broker and its confirm never comes back.</summary>
+    public void Hold() => held = true;
+
+    public void Release() => held = false;
+
+    /// <summary>Once <paramref name="bytes"/> in all have gone to the broker, passes no byte more and <see cref="Cut"/>s
+    /// (<paramref name="hold"/> false), or <see cref="Hold"/>s (true): a publish in flight at that count is cut in two,
+    /// or lands with its confirm held back.</summary>
+    public void At(long bytes, bool hold)
+    {
+        holdAtThreshold = hold;
+        Interlocked.Exchange(ref threshold, bytes);
+    }
 
     /// <summary>Waits until at least <paramref name="bytes"/> more than <paramref name="from"/> have gone to the broker.</summary>
     public async Task WaitForBytesToBrokerAsync(long from, long bytes, TimeSpan timeout)
@@ -119,10 +137,39 @@ public sealed class BrokerRelay : IAsyncDisposable
                     break;
                 }
 
-                await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, stop.Token);
+                while (held && !toBroker && !cut)
+                {
+                    await Task.Delay(5, stop.Token);
+                }
+
+                if (cut)
+                {
+                    break;
+                }
+
+                var passed = read;
+                var limit = Interlocked.Read(ref threshold);
+                if (toBroker && !holdAtThreshold && BytesToBroker + read >= limit)
+                {
+                    passed = (int)Math.Max(0, limit - BytesToBroker);
+                }
+
+                await to.SendAsync(buffer.AsMemory(0, passed), SocketFlags.None, stop.Token);
                 if (toBroker)
                 {
-                    Interlocked.Add(ref bytesToBroker, read);
+                    if (Interlocked.Add(ref bytesToBroker, passed) >= limit)
+                    {
+                        Interlocked.Exchange(ref threshold, long.MaxValue);
+                        if (holdAtThreshold)
+                        {
+                            Hold();
+                        }
+                        else
+                        {
+                            Cut();
+                            break;
+                        }
+                    }
                 }
             }
         }

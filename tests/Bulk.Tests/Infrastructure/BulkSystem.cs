@@ -43,12 +43,12 @@ public sealed class BulkSystem : IAsyncDisposable
 
     public Topology Topology { get; }
 
+    /// <summary>The Front's services, e.g. its ledger, to look at what it has read.</summary>
+    public IServiceProvider FrontServices => front!.Services;
+
     public Uri FrontAddress { get; private set; } = null!;
 
     public HttpClient Http { get; private set; } = new();
-
-    /// <summary>The running Front's services (its ledger, its streams).</summary>
-    public IServiceProvider FrontServices => front!.Services;
 
     public static Task<BulkSystem> StartFrontAsync(BrokerFixture broker, params string[] settings) =>
         StartFrontOnAsync(broker, broker.Uri, settings);
@@ -109,14 +109,25 @@ public sealed class BulkSystem : IAsyncDisposable
         return new HttpClient { BaseAddress = new Uri(address) };
     }
 
-    private WebApplication CreateFront(string[] settings) => FrontApp.Create([
+    /// <summary>Starts one more Front on the same queues and streams, reaching the broker at <paramref name="uri"/> (a relay's, say)
+    /// with some of its services replaced by <paramref name="configure"/>, and returns a client for it.</summary>
+    public async Task<HttpClient> StartAnotherFrontOnAsync(string uri, Action<IServiceCollection> configure, params string[] settings)
+    {
+        var another = CreateFront([.. settings, $"--RabbitMq:Uri={uri}"], configure);
+        await another.StartAsync();
+        moreFronts.Add(another);
+        var address = another.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new HttpClient { BaseAddress = new Uri(address) };
+    }
+
+    private WebApplication CreateFront(string[] settings, Action<IServiceCollection>? configure = null) => FrontApp.Create([
         "--urls=http://127.0.0.1:0",
         $"--RabbitMq:Uri={brokerUri}",
         $"--RabbitMq:Prefix={Topology.Prefix}",
         "--Logging:LogLevel:Default=Error",
         $"--Unsubscribe:Secret={UnsubscribeSecret}",
         .. settings,
-    ]);
+    ], configure);
 
     private async Task StartFrontAsync()
     {

@@ -177,8 +177,8 @@ public sealed class CampaignLedgerTests
         ledger.Apply(Accepted("first", 3, "k1"));
         ledger.Apply(Accepted("second", 3, "k1"));
 
-        Assert.Equal("first", ledger.FindKey("k1")!.CampaignId);
-        Assert.Null(ledger.FindKey("k2"));
+        Assert.Equal("first", ledger.FindKey("", "k1")!.Accepted!.CampaignId);
+        Assert.Null(ledger.FindKey("", "k2"));
     }
 
     [Fact]

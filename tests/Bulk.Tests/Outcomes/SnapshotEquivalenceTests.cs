@@ -23,21 +23,25 @@ public sealed class SnapshotEquivalenceTests
         from kind in Gen.Frequency(
             (3, Gen.Constant(OutcomeType.Accepted)), (10, Gen.Constant(OutcomeType.Progress)), (2, Gen.Constant(OutcomeType.Paused)),
             (2, Gen.Constant(OutcomeType.Resumed)), (1, Gen.Constant(OutcomeType.Held)), (1, Gen.Constant(OutcomeType.Cancelled)),
-            (1, Gen.Constant(OutcomeType.Replayed)))
+            (1, Gen.Constant(OutcomeType.Replayed)), (2, Gen.Constant(OutcomeType.Pending)), (1, Gen.Constant(OutcomeType.Started)),
+            (1, Gen.Constant(OutcomeType.Voided)))
         from delivered in Indexes(MaxTotal + 2)
         from failed in Indexes(MaxTotal)
         from suppressed in Indexes(MaxTotal)
         from deferred in Indexes(MaxTotal)
         from deadLettered in Gen.Elements(true, false)
         from key in Gen.Elements<string?>(null, "k1", "k2")
+        from acceptance in Gen.Elements<string?>(null, "a1", "a2", "a3")
+        from scope in Gen.Elements<string?>(null, "", "s1")
         select (Func<int, OutcomeEvent>)(second => new OutcomeEvent(kind, id, T0.AddSeconds(second), total,
-            IdempotencyKey: kind == OutcomeType.Accepted ? key : null, RequestHash: key is null ? null : $"h-{id}",
+            IdempotencyKey: kind is OutcomeType.Accepted or OutcomeType.Pending ? key : null, RequestHash: key is null ? null : $"h-{id}",
             Delivered: kind == OutcomeType.Progress ? delivered : null,
             Failed: kind == OutcomeType.Progress ? [.. failed.Select(i => new FailedRecipient(i, $"r{i}@example.org", $"550 no {i}", deadLettered))] : null,
             Suppressed: kind == OutcomeType.Progress ? suppressed : null,
             Deferred: kind == OutcomeType.Progress ? [.. deferred.Select(i => new DeferredRecipient(i, 1, "421 later"))] : null,
             Replayed: kind == OutcomeType.Replayed ? failed : null,
-            Reason: kind == OutcomeType.Held ? "550 sender refused" : null));
+            Reason: kind == OutcomeType.Held ? "550 sender refused" : null,
+            AcceptanceId: acceptance, KeyScope: kind is OutcomeType.Accepted or OutcomeType.Pending ? scope : null));
 
     private static Arbitrary<(OutcomeEvent[] History, int Cut)> OutcomeHistories() =>
         (from makers in Gen.ListOf(OneOutcome())
@@ -136,7 +140,7 @@ public sealed class SnapshotEquivalenceTests
         Assert.Equal(1, ledger.Forget(T0.AddDays(1)));
 
         Assert.Null(ledger.Find("old"));
-        Assert.Null(ledger.FindKey("key-old"));
+        Assert.Null(ledger.FindKey("", "key-old"));
         Assert.Equal(CampaignLedger.Statuses.Paused, ledger.Find("paused")!.Status);
         Assert.Equal(CampaignLedger.Statuses.Cancelled, ledger.Find("cancelled")!.Status);
         Assert.Equal(2, ledger.Count);
@@ -158,7 +162,9 @@ public sealed class SnapshotEquivalenceTests
             .Concat(Campaigns.SelectMany(id =>
                 (ledger.Failures(id, 0, 1000) is { } failures ? failures.Page.Select(f => f.ToString()).Append($"failures {failures.Count}") : ["none"])
                 .Concat(Enumerable.Range(-1, MaxTotal + 4).Select(i => $"{id}[{i}]={ledger.State(id, i)}"))))
-            .Concat(new[] { "k1", "k2" }.Select(k => $"{k}={ledger.FindKey(k)}"))
+            .Concat(new[] { "", "s1" }.SelectMany(scope => new[] { "k1", "k2" }.Select(k => ledger.FindKey(scope, k) is { } r
+                ? $"{scope}/{k}={r.Accepted} [{string.Join(", ", r.Submissions)}]" : $"{scope}/{k}=none")))
+            .Concat(new[] { "a1", "a2", "a3" }.Select(a => $"{a}={ledger.Acceptance(a)}"))
             .Append($"releases {ledger.Releases}, first entry {ledger.FirstEntryAt}"));
 
     private static string Observe(SuppressionList list, string[] pool) => string.Join("\n",
