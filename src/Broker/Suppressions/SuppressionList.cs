@@ -11,9 +11,10 @@ namespace Bulk.Broker.Suppressions;
 ///
 /// The list is kept for ever and every process holds all of it, so it is stored compactly: a 16-byte row per address
 /// (a 32-bit hash of the upper-cased address, the time, where its record starts), the record in one growing buffer
-/// (a reason byte, the address as UTF-8, varints for the campaign, the note and the time's offset), and an
-/// open-addressing table of row numbers at most three quarters full. Campaign ids repeat, and a relay's reply is kept
-/// once as a template with the address taken out (<see cref="ReplyTemplates"/>), so thousands of bounces share it.
+/// (a reason byte; the address's local part as UTF-8 and its domain's id, since a few providers hold most addresses;
+/// the campaign id inline, hex ids as bytes; the note's id and the time's offset as varints), and an open-addressing
+/// table of row numbers at most three quarters full. A relay's reply is kept once as a template with the address taken
+/// out (<see cref="ReplyTemplates"/>), so thousands of bounces share it.
 /// </remarks>
 public sealed class SuppressionList
 {
@@ -21,10 +22,10 @@ public sealed class SuppressionList
     private const int Removed = -2;
 
     private readonly Lock entriesLock = new();
-    private readonly List<string> strings = [];
+    private readonly List<string> domains = [];
+    private readonly Dictionary<string, int> domainIds = new(StringComparer.Ordinal);
     private readonly List<string> reasons = [];
     private ReplyTemplates notes = new();
-    private readonly Dictionary<string, int> stringIds = new(StringComparer.Ordinal);
     private Row[] rows = new Row[16];
     private int rowCount;
     private int liveCount;
@@ -148,8 +149,8 @@ public sealed class SuppressionList
 
     private void Clear()
     {
-        strings.Clear();
-        stringIds.Clear();
+        domains.Clear();
+        domainIds.Clear();
         reasons.Clear();
         notes = new ReplyTemplates();
         rowCount = 0;
@@ -173,14 +174,20 @@ public sealed class SuppressionList
             Array.Resize(ref rows, rows.Length + rows.Length / 2);
         }
 
-        // The record in the buffer: reason, the address's length and bytes, campaign and note ids (0: none), offset.
-        var emailBytes = Encoding.UTF8.GetByteCount(email);
-        EnsureText(1 + 5 + emailBytes + 5 + 5 + 5);
+        // The record in the buffer: the reason; the address's local part, then its domain's id (domains repeat: a few
+        // mailbox providers hold most addresses; 0: no '@'); the campaign id inline (hex as bytes); the note's id
+        // (0: none); the time's offset.
+        var split = email.LastIndexOf('@');
+        var local = split < 0 ? email : email[..split];
+        var localBytes = Encoding.UTF8.GetByteCount(local);
+        var campaignBytes = campaignId is null ? 0 : Encoding.UTF8.GetByteCount(campaignId);
+        EnsureText(1 + 5 + localBytes + 5 + 1 + 5 + campaignBytes + 5 + 5);
         var textAt = textLength;
         text[textLength++] = (byte)ReasonId(reason);
-        WriteVarint(emailBytes);
-        textLength += Encoding.UTF8.GetBytes(email, text.AsSpan(textLength));
-        WriteVarint(campaignId is null ? 0 : StringId(campaignId) + 1);
+        WriteVarint(localBytes);
+        textLength += Encoding.UTF8.GetBytes(local, text.AsSpan(textLength));
+        WriteVarint(split < 0 ? 0 : DomainId(email[(split + 1)..]) + 1);
+        WriteCampaign(campaignId);
         WriteVarint(detail is null ? 0 : notes.Intern(email, detail) + 1);
         WriteVarint(ZigZag((int)at.Offset.TotalMinutes));
         rows[rowCount] = new Row { Hash = hash, TextAt = textAt, AtTicks = at.UtcTicks };
@@ -236,54 +243,94 @@ public sealed class SuppressionList
         }
     }
 
-    private bool SameAddress(in Row row, string email)
-    {
-        var (at, length) = EmailOf(row);
-        Span<char> chars = length <= 512 ? stackalloc char[length] : new char[length];
-        var written = Encoding.UTF8.GetChars(text.AsSpan(at, length), chars);
-        return chars[..written].Equals(email, StringComparison.OrdinalIgnoreCase);
-    }
-
-    /// <summary>Where a row's address lies in the buffer.</summary>
-    private (int At, int Length) EmailOf(in Row row)
-    {
-        var at = row.TextAt + 1;
-        var length = ReadVarint(ref at);
-        return (at, length);
-    }
+    private bool SameAddress(in Row row, string email) =>
+        string.Equals(Read(row.TextAt).Email(this), email, StringComparison.OrdinalIgnoreCase);
 
     private Suppression ToSuppression(int index)
     {
         ref var row = ref rows[index];
-        var at = row.TextAt;
-        var reason = reasons[text[at++]];
-        var emailLength = ReadVarint(ref at);
-        var email = Encoding.UTF8.GetString(text, at, emailLength);
-        at += emailLength;
-        var campaign = ReadVarint(ref at);
-        var note = ReadVarint(ref at);
-        var offset = TimeSpan.FromMinutes(UnZigZag(ReadVarint(ref at)));
-        return new Suppression(email, reason, new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(offset),
-            campaign == 0 ? null : strings[campaign - 1], note == 0 ? null : notes.Reply(note - 1, email));
+        var record = Read(row.TextAt);
+        var email = record.Email(this);
+        return new Suppression(email, reasons[record.Reason],
+            new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(record.OffsetMinutes)),
+            record.Campaign, record.Note == 0 ? null : notes.Reply(record.Note - 1, email));
     }
 
-    private string EmailText(in Row row)
-    {
-        var (at, length) = EmailOf(row);
-        return Encoding.UTF8.GetString(text, at, length);
-    }
+    private string EmailText(in Row row) => Read(row.TextAt).Email(this);
 
-    /// <summary>The bytes of a row's record: the reason, the address and four varints.</summary>
-    private int RecordLength(in Row row)
+    /// <summary>A record in the buffer, read.</summary>
+    private readonly record struct Record(byte Reason, int LocalAt, int LocalLength, int Domain, string? Campaign, int Note, int OffsetMinutes, int End)
     {
-        var (at, length) = EmailOf(row);
-        at += length;
-        for (var field = 0; field < 3; field++)
+        public string Email(SuppressionList list)
         {
-            ReadVarint(ref at);
+            var local = Encoding.UTF8.GetString(list.text, LocalAt, LocalLength);
+            return Domain == 0 ? local : $"{local}@{list.domains[Domain - 1]}";
+        }
+    }
+
+    private Record Read(int at)
+    {
+        var reason = text[at++];
+        var localLength = ReadVarint(ref at);
+        var localAt = at;
+        at += localLength;
+        var domain = ReadVarint(ref at);
+        var campaign = ReadCampaign(ref at);
+        var note = ReadVarint(ref at);
+        var offset = UnZigZag(ReadVarint(ref at));
+        return new Record(reason, localAt, localLength, domain, campaign, note, offset, at);
+    }
+
+    /// <summary>A campaign id: none (0), lowercase hex as its bytes (1), else UTF-8 (2).</summary>
+    private void WriteCampaign(string? campaignId)
+    {
+        if (campaignId is null)
+        {
+            text[textLength++] = 0;
+        }
+        else if (campaignId.Length % 2 == 0 && campaignId.Length <= 2 * 255 && campaignId.All(c => char.IsAsciiHexDigitLower(c) || char.IsAsciiDigit(c)))
+        {
+            text[textLength++] = 1;
+            WriteVarint(campaignId.Length / 2);
+            textLength += Convert.FromHexString(campaignId, text.AsSpan(textLength), out _, out var written) == System.Buffers.OperationStatus.Done
+                ? written : throw new InvalidDataException("not hex");
+        }
+        else
+        {
+            text[textLength++] = 2;
+            var length = Encoding.UTF8.GetByteCount(campaignId);
+            WriteVarint(length);
+            textLength += Encoding.UTF8.GetBytes(campaignId, text.AsSpan(textLength));
+        }
+    }
+
+    private string? ReadCampaign(ref int at)
+    {
+        var kind = text[at++];
+        if (kind == 0)
+        {
+            return null;
         }
 
-        return at - row.TextAt;
+        var length = ReadVarint(ref at);
+        var id = kind == 1 ? Convert.ToHexStringLower(text, at, length) : Encoding.UTF8.GetString(text, at, length);
+        at += length;
+        return id;
+    }
+
+    /// <summary>The bytes of a row's record.</summary>
+    private int RecordLength(in Row row) => Read(row.TextAt).End - row.TextAt;
+
+    private int DomainId(string domain)
+    {
+        if (!domainIds.TryGetValue(domain, out var id))
+        {
+            id = domains.Count;
+            domains.Add(domain);
+            domainIds[domain] = id;
+        }
+
+        return id;
     }
 
     private void EnsureText(int bytes)
@@ -395,17 +442,6 @@ public sealed class SuppressionList
         return id;
     }
 
-    private int StringId(string value)
-    {
-        if (!stringIds.TryGetValue(value, out var id))
-        {
-            id = strings.Count;
-            strings.Add(value);
-            stringIds[value] = id;
-        }
-
-        return id;
-    }
 
     private int[] SortedForPages()
     {

@@ -87,12 +87,12 @@ public sealed class SnapshotEquivalenceTests
     [Fact]
     public void TheSuppressionList_FromASnapshotCutAnywhere_PlusTheRest_IsTheListOfTheWholeHistory()
     {
-        string[] pool = ["a@example.org", "A@Example.org", "b@example.org", "ç@exämple.org", "c@example.org", "d@example.org"];
+        string[] pool = ["a@example.org", "A@Example.org", "b@example.org", "ç@exämple.org", "c@example.org", "d@EXAMPLE.org", "\"x@y\"@example.org", "postmaster"];
         var entries =
             from type in Gen.Frequency((3, Gen.Constant(SuppressionType.Suppressed)), (1, Gen.Constant(SuppressionType.Unsuppressed)))
             from emails in Gen.NonEmptyListOf(Gen.Elements(pool))
             from reason in Gen.Elements(SuppressionReasons.Unsubscribed, SuppressionReasons.HardBounce, SuppressionReasons.Operator)
-            from campaign in Gen.Elements<string?>(null, "c1")
+            from campaign in Gen.Elements<string?>(null, "c1", "0a1b2c3d4e5f", "campaign-7", "0A1B", "abc")
             from detail in Gen.Elements<string?>(null, "550 5.1.1 no such user", "by phone")
             select (Func<int, SuppressionEvent>)(second => new SuppressionEvent(type, emails[0], T0.AddSeconds(second / 3), reason, campaign, detail,
                 emails.Count > 1 ? [.. emails.Skip(1)] : null));
