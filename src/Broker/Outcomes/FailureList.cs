@@ -13,6 +13,22 @@ internal sealed class ReplyTemplates
     private readonly List<string> templates = [];
     private readonly Dictionary<string, int> ids = new(StringComparer.Ordinal);
 
+    public ReplyTemplates()
+    {
+    }
+
+    /// <summary>Templates as <see cref="Templates"/> gave them, in the same order, so that ids kept elsewhere still hold.</summary>
+    public ReplyTemplates(IEnumerable<string> saved)
+    {
+        foreach (var template in saved)
+        {
+            ids.TryAdd(template, templates.Count);
+            templates.Add(template);
+        }
+    }
+
+    public IReadOnlyList<string> Templates => templates;
+
     public int Intern(string email, string reply)
     {
         // A reply that holds the placeholder character itself would read back wrong: it is a control character no

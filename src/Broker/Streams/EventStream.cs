@@ -202,9 +202,6 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
                 LoadedSnapshot = snapshot;
             }
 
-            // Reading it took several times its size for a moment: give that back now rather than carry it.
-            data = null;
-            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
             StreamLogMessages.SnapshotLoaded(logger, StreamName, snapshot.Offset, snapshot.Bytes, clock.ElapsedMilliseconds);
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or OverflowException)
@@ -262,6 +259,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         if (Interlocked.Read(ref nextOffset) < 0)
         {
             await LoadSnapshotAsync(stoppingToken);
+            if (LoadedSnapshot is not null)
+            {
+                // Reading it took several times its size for a moment: give that back now rather than carry it.
+                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            }
         }
 
         var connection = await connections.GetAsync(ConnectionRole.Consume, stoppingToken);

@@ -94,10 +94,14 @@ public sealed class SuppressionList
     }
 
     /// <summary>Writes every address on the list, for a snapshot.</summary>
+    /// <remarks>The records as they are in memory, with the tables their ids point into: read back without parsing a string.</remarks>
     public void WriteTo(BinaryWriter writer)
     {
         lock (entriesLock)
         {
+            WriteStrings(writer, reasons);
+            WriteStrings(writer, domains);
+            WriteStrings(writer, notes.Templates);
             writer.Write(liveCount);
             var textBytes = 0L;
             for (var i = 0; i < rowCount; i++)
@@ -105,21 +109,16 @@ public sealed class SuppressionList
                 textBytes += rows[i].Removed ? 0 : RecordLength(rows[i]);
             }
 
-            writer.Write((int)Math.Min(textBytes, int.MaxValue));
+            writer.Write(textBytes);
             for (var i = 0; i < rowCount; i++)
             {
-                if (rows[i].Removed)
+                if (!rows[i].Removed)
                 {
-                    continue;
+                    writer.Write(rows[i].AtTicks);
+                    var length = RecordLength(rows[i]);
+                    writer.Write7BitEncodedInt(length);
+                    writer.Write(text, rows[i].TextAt, length);
                 }
-
-                var entry = ToSuppression(i);
-                writer.Write(entry.Email);
-                writer.Write(entry.Reason);
-                writer.Write(entry.At.UtcTicks);
-                writer.Write((short)entry.At.Offset.TotalMinutes);
-                writer.Write(entry.CampaignId ?? "");
-                Snapshots.WriteNullable(writer, entry.Detail);
             }
         }
     }
@@ -130,21 +129,66 @@ public sealed class SuppressionList
         lock (entriesLock)
         {
             Clear();
+            reasons.AddRange(ReadStrings(reader));
+            foreach (var domain in ReadStrings(reader))
+            {
+                DomainId(domain);
+            }
+
+            notes = new ReplyTemplates(ReadStrings(reader));
             var count = reader.ReadInt32();
-            var textBytes = reader.ReadInt32();
+            var textBytes = reader.ReadInt64();
+            if (count < 0 || textBytes is < 0 or > int.MaxValue)
+            {
+                throw new InvalidDataException($"a suppression list of {count} addresses in {textBytes} bytes");
+            }
+
             rows = new Row[Math.Max(16, count + count / 8)];
-            text = new byte[Math.Max(256, textBytes)];
-            table = NewTable(TableSizeFor(count));
+            text = new byte[Math.Max(256, textBytes + textBytes / 8)];
+            table = NewTable(TableSizeFor(count + count / 8));
+            var mask = table.Length - 1;
             for (var i = 0; i < count; i++)
             {
-                var email = reader.ReadString();
-                var reason = reader.ReadString();
-                var at = new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(reader.ReadInt16()));
-                var campaignId = reader.ReadString();
-                var detail = Snapshots.ReadNullable(reader);
-                Add(email, reason, at, campaignId.Length == 0 ? null : campaignId, detail);
+                var at = reader.ReadInt64();
+                var length = reader.Read7BitEncodedInt();
+                EnsureText(length);
+                reader.BaseStream.ReadExactly(text, textLength, length);
+                var hash = Hash(Read(textLength));
+                rows[rowCount] = new Row { Hash = hash, TextAt = textLength, AtTicks = at };
+                textLength += length;
+                // Every address of a snapshot is distinct: its row goes in the first free slot.
+                var slot = (int)(hash & (uint)mask);
+                while (table[slot] != Free)
+                {
+                    slot = (slot + 1) & mask;
+                }
+
+                table[slot] = rowCount++;
+                tableUsed++;
+                liveCount++;
             }
         }
+    }
+
+    private static void WriteStrings(BinaryWriter writer, IReadOnlyList<string> strings)
+    {
+        writer.Write(strings.Count);
+        foreach (var value in strings)
+        {
+            writer.Write(value);
+        }
+    }
+
+    private static List<string> ReadStrings(BinaryReader reader)
+    {
+        var count = reader.ReadInt32();
+        var strings = new List<string>(Math.Min(count, 1 << 16));
+        for (var i = 0; i < count; i++)
+        {
+            strings.Add(reader.ReadString());
+        }
+
+        return strings;
     }
 
     private void Clear()
@@ -413,15 +457,24 @@ public sealed class SuppressionList
     }
 
     /// <summary>FNV-1a over the upper-cased characters, as <see cref="StringComparison.OrdinalIgnoreCase"/> compares them.</summary>
-    private static uint Hash(string email)
+    private static uint Hash(string email) => Hash(2166136261U, email);
+
+    private static uint Hash(uint hash, ReadOnlySpan<char> chars)
     {
-        var hash = 2166136261U;
-        foreach (var c in email)
+        foreach (var c in chars)
         {
             hash = (hash ^ char.ToUpperInvariant(c)) * 16777619U;
         }
 
         return hash;
+    }
+
+    /// <summary>The hash of a record's address, as <see cref="Hash(string)"/> gives it, without making the string.</summary>
+    private uint Hash(Record record)
+    {
+        Span<char> local = record.LocalLength <= 512 ? stackalloc char[record.LocalLength] : new char[record.LocalLength];
+        var hash = Hash(2166136261U, local[..Encoding.UTF8.GetChars(text.AsSpan(record.LocalAt, record.LocalLength), local)]);
+        return record.Domain == 0 ? hash : Hash(Hash(hash, "@"), domains[record.Domain - 1]);
     }
 
     /// <summary>Reasons are few (unsubscribed, hard_bounce, operator): one byte each.</summary>
