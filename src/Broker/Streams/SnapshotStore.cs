@@ -12,7 +12,7 @@ public sealed record LoadedSnapshot(long Offset, int Bytes, int Parts);
 /// <summary>The snapshots of one stream's fold, kept in a stream of their own (<c>&lt;stream&gt;.snapshots</c>).</summary>
 /// <remarks>
 /// A snapshot is the fold written with a <see cref="BinaryWriter"/>, Brotli-compressed and cut into parts of at most
-/// <see cref="PartBytes"/> (1 MiB, within the broker's message size limit), published one after the other by the one writer holding
+/// <see cref="PartBytes"/> (256 KiB, within the broker's message size limit), published one after the other by the one writer holding
 /// the lock; every part carries the snapshot's id, its number, how many there are and the offset covered. To find the
 /// latest, a reader appends a marker (so the stream is not empty and its end is known), reads the last chunk of the
 /// stream, and steps back from there: a part says where its snapshot begins, a marker or an incomplete snapshot (its
@@ -36,8 +36,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
 
     public string Stream => stream;
 
-    // Small parts: the client holds a few in flight, and pools buffers of the size it last needed.
-    private int PartBytes => Math.Min(1024 * 1024, maxMessageBytes / 2);
+    // Small parts: the client holds a few in flight, and keeps pooled buffers of that size for the process's life.
+    private int PartBytes => Math.Min(256 * 1024, maxMessageBytes / 2);
 
     /// <summary>Serializes and compresses a fold, as <see cref="WriteAsync"/> stores it.</summary>
     /// <param name="streamBytes">The bytes of stream entries the fold has taken in (for the retention warning).</param>
@@ -188,10 +188,12 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         var read = new List<Entry>(count);
         try
         {
+            // The stream has ended when nothing more comes for a while (an entry known to be there comes at once).
+            var quiet = from is long ? TimeSpan.FromSeconds(2) : ReadTimeout;
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(from is long ? TimeSpan.FromSeconds(2) : ReadTimeout);
             while (read.Count < count)
             {
+                timeout.CancelAfter(quiet);
                 read.Add(await entries.Reader.ReadAsync(timeout.Token));
             }
         }

@@ -143,9 +143,10 @@ public sealed class SuppressionList
                 throw new InvalidDataException($"a suppression list of {count} addresses in {textBytes} bytes");
             }
 
-            rows = new Row[Math.Max(16, count + count / 8)];
-            text = new byte[Math.Max(256, textBytes + textBytes / 8)];
-            table = NewTable(TableSizeFor(count + count / 8));
+            // Sized for what the snapshot holds: what comes after grows them by half when needed.
+            rows = new Row[Math.Max(16, count)];
+            text = new byte[Math.Max(256, textBytes)];
+            table = NewTable(TableSizeFor(count));
             var mask = table.Length - 1;
             for (var i = 0; i < count; i++)
             {
