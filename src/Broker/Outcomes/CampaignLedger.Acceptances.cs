@@ -118,11 +118,17 @@ public sealed partial class CampaignLedger
             }
         }
 
-        public void ReadFrom(BinaryReader reader)
+        /// <summary>Replaces the state with what <see cref="WriteTo"/> wrote; empties it when <paramref name="reader"/> is null.</summary>
+        public void ReadFrom(BinaryReader? reader)
         {
             Keys.Clear();
             Decided.Clear();
             campaignOf.Clear();
+            if (reader is null)
+            {
+                return;
+            }
+
             for (var n = reader.ReadInt32(); n > 0; n--)
             {
                 var entry = new KeyEntry();

@@ -208,14 +208,26 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>Replaces what the ledger holds with what <see cref="WriteTo"/> wrote.</summary>
-    public void ReadFrom(BinaryReader reader)
+    /// <summary>Empties the ledger.</summary>
+    public void Clear()
     {
         lock (stateLock)
         {
             campaigns.Clear();
             order.Clear();
             replies = new ReplyTemplates();
+            acceptances.ReadFrom(null);
+            firstEntryAt = null;
+            Interlocked.Exchange(ref releases, 0);
+        }
+    }
+
+    /// <summary>Replaces what the ledger holds with what <see cref="WriteTo"/> wrote.</summary>
+    public void ReadFrom(BinaryReader reader)
+    {
+        lock (stateLock)
+        {
+            Clear();
             Interlocked.Exchange(ref releases, reader.ReadInt64());
             firstEntryAt = Snapshots.ReadNullableTime(reader);
             var count = reader.ReadInt32();

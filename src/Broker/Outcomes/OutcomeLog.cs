@@ -40,6 +40,8 @@ public sealed partial class OutcomeLog(
 
     protected override void ReadSnapshot(BinaryReader reader) => ledger.ReadFrom(reader);
 
+    protected override void ClearFold() => ledger.Clear();
+
     /// <summary>Finished campaigns are remembered for <see cref="HistoryOptions.SummaryDays"/>, then forgotten.</summary>
     protected override void Housekeeping()
     {

@@ -59,6 +59,9 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     /// <summary>Replaces the fold with what <see cref="WriteSnapshot"/> wrote.</summary>
     protected abstract void ReadSnapshot(BinaryReader reader);
 
+    /// <summary>Empties the fold: a snapshot that failed half-way through <see cref="ReadSnapshot"/> leaves nothing behind.</summary>
+    protected abstract void ClearFold();
+
     /// <summary>Called before each snapshot is considered, in every process: the fold may forget what it no longer keeps.</summary>
     protected virtual void Housekeeping()
     {
@@ -204,9 +207,15 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
             StreamLogMessages.SnapshotLoaded(logger, StreamName, snapshot.Offset, snapshot.Bytes, clock.ElapsedMilliseconds);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or OverflowException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            // A snapshot this code cannot read: the whole stream can.
+            // A snapshot this code cannot read, or cannot get: the whole stream will do. (Were the broker away, the tail
+            // fails too, and the next attempt tries the snapshot again.) A fold half replaced is emptied first.
+            lock (foldLock)
+            {
+                ClearFold();
+            }
+
             StreamLogMessages.SnapshotUnreadable(logger, StreamName, e.Message);
         }
     }
@@ -472,7 +481,7 @@ internal static partial class StreamLogMessages
     [LoggerMessage(LogLevel.Information, "{Stream}: wrote a snapshot covering offsets before {Offset} ({Bytes} bytes in {Parts} parts) in {Milliseconds} ms")]
     public static partial void SnapshotWritten(ILogger logger, string stream, long offset, int bytes, int parts, long milliseconds);
 
-    [LoggerMessage(LogLevel.Warning, "{Stream}: the latest snapshot cannot be read ({Reason}); reading the stream from its first entry")]
+    [LoggerMessage(LogLevel.Warning, "{Stream}: the latest snapshot could not be loaded ({Reason}); reading the stream from its first entry")]
     public static partial void SnapshotUnreadable(ILogger logger, string stream, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Snapshots of {Stream} interrupted ({Reason}); trying again in {Seconds} s")]

@@ -128,7 +128,7 @@ public sealed class SuppressionList
     {
         lock (entriesLock)
         {
-            Clear();
+            Reset();
             reasons.AddRange(ReadStrings(reader));
             foreach (var domain in ReadStrings(reader))
             {
@@ -192,15 +192,27 @@ public sealed class SuppressionList
         return strings;
     }
 
-    private void Clear()
+    /// <summary>Empties the list.</summary>
+    public void Clear()
+    {
+        lock (entriesLock)
+        {
+            Reset();
+        }
+    }
+
+    private void Reset()
     {
         domains.Clear();
         domainIds.Clear();
         reasons.Clear();
         notes = new ReplyTemplates();
+        rows = new Row[16];
         rowCount = 0;
         liveCount = 0;
+        text = new byte[256];
         textLength = 0;
+        table = NewTable(32);
         tableUsed = 0;
         pageOrder = null;
     }

@@ -31,6 +31,8 @@ public sealed class SuppressionLog(
 
     protected override void ReadSnapshot(BinaryReader reader) => list.ReadFrom(reader);
 
+    protected override void ClearFold() => list.Clear();
+
     protected override SuppressionEvent NewMarker(string id) => SuppressionEvent.Marker(id);
 
     protected override string? MarkerIdOf(SuppressionEvent e) => e.MarkerId;

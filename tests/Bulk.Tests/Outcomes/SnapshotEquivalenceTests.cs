@@ -146,6 +146,26 @@ public sealed class SnapshotEquivalenceTests
         Assert.Equal(2, ledger.Count);
     }
 
+    [Fact]
+    public void AFoldEmptiedAfterASnapshotFailedHalfWay_IsAsNew_AndTakesTheWholeStreamAgain()
+    {
+        var list = new SuppressionList();
+        list.Apply(new SuppressionEvent(SuppressionType.Suppressed, "a@example.org", T0, SuppressionReasons.Unsubscribed, "c1"));
+        var ledger = new CampaignLedger();
+        ledger.Apply(new OutcomeEvent(OutcomeType.Accepted, "c", T0, 2, "k1", "h", AcceptanceId: "a1"));
+        ledger.Apply(new OutcomeEvent(OutcomeType.Started, "c", T0, AcceptanceId: "a1"));
+        var data = SnapshotStore.Encode(0, ledger.WriteTo);
+        Assert.ThrowsAny<Exception>(() => SnapshotStore.Decode(data[..(data.Length / 2)], ledger.ReadFrom));
+
+        list.Clear();
+        ledger.Clear();
+
+        Assert.Equal((0, null), (list.Count, list.Find("a@example.org")));
+        Assert.Equal((0, null, null, AcceptanceState.Undecided), (ledger.Count, ledger.Find("c"), ledger.FindKey("", "k1"), ledger.Acceptance("a1")));
+        list.Apply(new SuppressionEvent(SuppressionType.Suppressed, "a@example.org", T0, SuppressionReasons.Operator));
+        Assert.Equal(SuppressionReasons.Operator, list.Find("A@example.org")!.Reason);
+    }
+
     private static string Situation(CampaignLedger ledger) =>
         ledger.Recent(10).Select(s => s.Status).FirstOrDefault(s => s is "paused" or "cancelled" or "held" or "completed")
         ?? ledger.Recent(10).Select(s => s.Status).FirstOrDefault() ?? "empty";

@@ -93,6 +93,39 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
     }
 
     [Fact]
+    public async Task ASnapshotThatCannotBeRead_IsSkipped_AndTheStreamIsReadFromItsFirstEntry()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp);
+        var id = await system.PostAsync(SampleCampaigns.Personal(12));
+        await system.WaitForStatusAsync(id, s => s.CompletedAt is not null, TimeSpan.FromSeconds(60));
+        // Parts that look whole but hold no snapshot of this format (another version's, or damage), covering far past the end.
+        var stream = system.FrontServices.GetRequiredService<OutcomeLog>().Snapshots.Stream;
+        await DeclareAsync(stream, system.Topology.SnapshotStreamArguments(new Bulk.Broker.Streams.HistoryOptions().SnapshotStreamMaxBytes));
+        await using (var connection = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(true, true)))
+        {
+            var properties = new BasicProperties
+            {
+                Headers = new Dictionary<string, object?>
+                {
+                    ["bulk-snapshot"] = "bad", ["bulk-snapshot-part"] = 0, ["bulk-snapshot-parts"] = 1, ["bulk-snapshot-offset"] = 1_000_000L,
+                },
+            };
+            await channel.BasicPublishAsync("", stream, true, properties, "BULKSNAP1 but not a snapshot"u8.ToArray());
+        }
+
+        await system.RestartFrontAsync();
+        var outcomes = system.FrontServices.GetRequiredService<OutcomeLog>();
+        Assert.True(await outcomes.WaitForStartupReplayAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Null(outcomes.LoadedSnapshot);
+        var status = await system.StatusAsync(id);
+        Assert.Equal((CampaignLedger.Statuses.Completed, 12), (status.Status, status.Delivered));
+    }
+
+    [Fact]
     public async Task AJobOfACampaignNoLongerKnown_StaysInThePausedQueue_RatherThanResumeByItself()
     {
         await using var sink = await SmtpSink.StartAsync();
