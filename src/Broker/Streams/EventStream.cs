@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Bulk.Contracts;
 using System.Text.Json.Serialization.Metadata;
+using Bulk.Contracts;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
