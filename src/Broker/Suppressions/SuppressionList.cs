@@ -310,14 +310,20 @@ public sealed class SuppressionList
         var email = record.Email(this);
         return new Suppression(email, reasons[record.Reason],
             new DateTimeOffset(row.AtTicks, TimeSpan.Zero).ToOffset(TimeSpan.FromMinutes(record.OffsetMinutes)),
-            record.Campaign, record.Note == 0 ? null : notes.Reply(record.Note - 1, email));
+            record.Campaign(this), record.Note == 0 ? null : notes.Reply(record.Note - 1, email));
     }
 
     private string EmailText(in Row row) => Read(row.TextAt).Email(this);
 
-    /// <summary>A record in the buffer, read.</summary>
-    private readonly record struct Record(byte Reason, int LocalAt, int LocalLength, int Domain, string? Campaign, int Note, int OffsetMinutes, int End)
+    /// <summary>A record in the buffer, read; its campaign id is made a string only when asked for.</summary>
+    private readonly record struct Record(byte Reason, int LocalAt, int LocalLength, int Domain, int CampaignAt, int Note, int OffsetMinutes, int End)
     {
+        public string? Campaign(SuppressionList list)
+        {
+            var at = CampaignAt;
+            return list.ReadCampaign(ref at);
+        }
+
         public string Email(SuppressionList list)
         {
             var local = Encoding.UTF8.GetString(list.text, LocalAt, LocalLength);
@@ -332,10 +338,16 @@ public sealed class SuppressionList
         var localAt = at;
         at += localLength;
         var domain = ReadVarint(ref at);
-        var campaign = ReadCampaign(ref at);
+        var campaignAt = at;
+        if (text[at++] != 0)
+        {
+            var campaignLength = ReadVarint(ref at);
+            at += campaignLength;
+        }
+
         var note = ReadVarint(ref at);
         var offset = UnZigZag(ReadVarint(ref at));
-        return new Record(reason, localAt, localLength, domain, campaign, note, offset, at);
+        return new Record(reason, localAt, localLength, domain, campaignAt, note, offset, at);
     }
 
     /// <summary>A campaign id: none (0), lowercase hex as its bytes (1), else UTF-8 (2).</summary>
