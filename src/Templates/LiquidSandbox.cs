@@ -126,6 +126,12 @@ public sealed class LiquidSandbox
         {
             throw new TemplateRenderException(Describe(e), e);
         }
+        catch (OutOfMemoryException e) when (e.Message.Contains("String length exceeded", StringComparison.Ordinal))
+        {
+            // A filter asked for a string longer than .NET allows (a replace of a large value by itself, say): the
+            // template's doing, not the process running out of memory, which still goes up.
+            throw new TemplateRenderException($"{what} would be longer than any string can be ({setting})", e);
+        }
 
         return writer.ToString();
     }
