@@ -1,4 +1,5 @@
 using Bulk.Broker;
+using Bulk.Broker.Telemetry;
 using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
@@ -6,6 +7,7 @@ using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 using Bulk.Front.Page;
 using Bulk.Front.Suppressions;
+using OpenTelemetry.Trace;
 
 namespace Bulk.Front;
 
@@ -17,7 +19,11 @@ public static class FrontApp
     {
         var builder = WebApplication.CreateSlimBuilder(args);
 
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.AddBulkTelemetry("bulk-front");
+        // The server span of each request; a campaign's trace starts at its POST. Probes and scrapes make no traces.
+        builder.Services.ConfigureOpenTelemetryTracerProvider(t => t.AddAspNetCoreInstrumentation(o =>
+            o.Filter = http => !http.Request.Path.StartsWithSegments("/healthz") && !http.Request.Path.StartsWithSegments("/readyz")
+                && !http.Request.Path.StartsWithSegments("/metrics")));
         builder.Services.AddBulkBroker("front");
         builder.Services.AddOptions<FrontOptions>().BindConfiguration(FrontOptions.Section)
             .ValidateDataAnnotations().ValidateOnStart();

@@ -1,4 +1,5 @@
 using Bulk.Broker;
+using Bulk.Broker.Telemetry;
 using Bulk.Broker.Suppressions;
 using Bulk.Templates;
 using Bulk.Worker.Delivery;
@@ -16,7 +17,7 @@ public static class WorkerHost
     {
         var builder = Host.CreateApplicationBuilder(args);
 
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.AddBulkTelemetry("bulk-worker");
         // Registered first so that its streams stop last (hosted services stop in reverse order): the consumer drains
         // first, while outcomes can still be recorded.
         builder.Services.AddBulkBroker("worker");
