@@ -49,6 +49,8 @@ public static class WorkerHost
         builder.Services.AddSingleton<DeliveryConsumer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeliveryConsumer>());
         builder.Services.AddHostedService<PausedJobs>();
+        builder.Services.AddSingleton<CampaignTrail>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CampaignTrail>());
         configure?.Invoke(builder.Services);
 
         return builder.Build();

@@ -23,14 +23,23 @@ public static class TelemetryRegistration
     public static IHostApplicationBuilder AddBulkTelemetry(this IHostApplicationBuilder builder, string defaultServiceName)
     {
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
-        if (string.IsNullOrEmpty(builder.Configuration["Logging:Console:FormatterName"]))
+        // Read here rather than left to the console provider's own binding, which does not take it in these hosts.
+        switch (builder.Configuration["Logging:Console:FormatterName"]?.ToLowerInvariant())
         {
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        }
-        else
-        {
-            builder.Logging.AddConsole();
-            builder.Services.Configure<JsonConsoleFormatterOptions>(o => o.IncludeScopes = true);
+            case ConsoleFormatterNames.Json:
+                builder.Logging.AddJsonConsole(o =>
+                {
+                    o.IncludeScopes = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                });
+                break;
+            case ConsoleFormatterNames.Systemd:
+                builder.Logging.AddSystemdConsole();
+                break;
+            default:
+                builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+                break;
         }
 
         var serviceName = builder.Configuration["OTEL_SERVICE_NAME"];

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Bulk.Broker;
 using Bulk.Broker.Outcomes;
+using Bulk.Broker.Telemetry;
 using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Options;
 
@@ -54,6 +56,9 @@ public sealed partial class CampaignIntake(
     {
         var acceptance = Guid.NewGuid().ToString("N");
         var job = campaign.Job with { AcceptanceId = acceptance };
+        // Every log line about this campaign carries its id, and the request's span says which campaign it made.
+        using var scope = logger.BeginScope("Campaign {CampaignId}", job.CampaignId);
+        Activity.Current?.SetTag(BulkTelemetry.CampaignIdTag, job.CampaignId).SetTag("bulk.campaign.recipients", job.Recipients.Count);
         // The campaign goes on the broker as one message, so it can never be half enqueued; the broker's
         // max_message_size is then the largest campaign, and one above it is refused before anything else.
         var body = JobMessages.Serialize(job);
@@ -117,7 +122,7 @@ public sealed partial class CampaignIntake(
             }
         }
 
-        LogAccepted(job.CampaignId, job.Recipients.Count, campaign.DuplicatesDropped);
+        LogAccepted(job.CampaignId, job.Recipients.Count, campaign.DuplicatesDropped, Activity.Current?.TraceId.ToString());
         return new IntakeResult.Accepted(job.CampaignId, job.Recipients.Count, campaign.DuplicatesDropped);
     }
 
@@ -235,8 +240,8 @@ public sealed partial class CampaignIntake(
         outcomes.Ledger.Apply(accepted);
     }
 
-    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} accepted with {Count} recipients ({Duplicates} duplicates dropped)")]
-    private partial void LogAccepted(string campaignId, int count, int duplicates);
+    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} accepted with {Count} recipients ({Duplicates} duplicates dropped), trace {TraceId}")]
+    private partial void LogAccepted(string campaignId, int count, int duplicates, string? traceId);
 
     [LoggerMessage(LogLevel.Error, "Campaign {CampaignId} is enqueued but its acceptance was not recorded (attempt {Attempt}): {Reason}")]
     private partial void LogAcceptedNotRecorded(string campaignId, int attempt, string reason);

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Bulk.Broker;
+using Bulk.Broker.Telemetry;
 using Bulk.Contracts;
 using Bulk.Front.Broker;
 using Microsoft.Extensions.Options;
@@ -34,6 +35,8 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
         // an enqueued campaign into an unknown one. The timeout bounds how long we wait for the confirm.
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
         var properties = JobMessages.Properties(campaignId: job.CampaignId, messageId: $"{job.CampaignId}/0");
+        // The campaign's trace crosses the broker here: the Worker's spans are children of this one.
+        using var activity = BulkTelemetry.StartPublish(broker.Topology.WorkQueue, job.CampaignId, properties);
 
         for (var attempt = 1; ; attempt++)
         {
@@ -81,6 +84,7 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
             }
             catch (Exception e)
             {
+                activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Message);
                 LogPublishFailed(job.CampaignId, e.Message);
                 throw !sent ? new NotPublishedException(e) : new BrokerUnavailableException(e);
             }

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Bulk.Broker;
 using Bulk.Broker.Outcomes;
 using Bulk.Broker.Streams;
 using Bulk.Broker.Suppressions;
+using Bulk.Broker.Telemetry;
 using Bulk.Contracts;
 using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Options;
@@ -26,6 +28,7 @@ public sealed partial class DeliveryConsumer(
     OutcomeRecorder recorder,
     SuppressionLog suppressions,
     DeliveryObserver observer,
+    CampaignTrail trail,
     ILogger<DeliveryConsumer> logger) : BackgroundService
 {
 
@@ -111,27 +114,42 @@ public sealed partial class DeliveryConsumer(
     private async Task HandleAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, CancellationToken stopping)
     {
         using var _ = channel.InFlight.Enter();
+        // A child of the span that published the message: the campaign's trace goes on through the split and each job.
+        using var activity = BulkTelemetry.StartProcess(topology.WorkQueue, delivered.BasicProperties);
         DeliveryJob? job = null;
         try
         {
             job = JobMessages.TryRead(delivered.Body.Span, out var unreadable);
             if (job is null)
             {
+                activity?.SetStatus(ActivityStatusCode.Error, unreadable);
                 await channel.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), unreadable)]);
                 LogParked(delivered.BasicProperties.MessageId, unreadable!);
                 return;
             }
 
+            using var scope = logger.BeginScope("Campaign {CampaignId}", job.CampaignId);
+            activity?.SetTag(BulkTelemetry.CampaignIdTag, job.CampaignId).SetTag("bulk.job.recipients", job.Recipients.Count)
+                .SetTag("bulk.job.attempt", job.Attempt);
+
             if (job.AcceptanceId is { } acceptance && !await IsLiveAsync(job.CampaignId, acceptance, stopping))
             {
                 // A Front voided the submission before any Worker started it, and told its client nothing was enqueued.
+                activity?.SetTag("bulk.job.dropped", "void");
                 await channel.CommitAsync(delivered.DeliveryTag, []);
                 LogVoidDropped(job.CampaignId, acceptance, job.Recipients.Count);
                 return;
             }
 
+            trail.Started(job.CampaignId, job.Total > 0 ? job.Total : job.Recipients.Count);
             if (job.Recipients.Count > delivery.Value.RecipientsPerJob)
             {
+                activity?.SetTag("bulk.job.kind", "split");
+                if (activity is not null)
+                {
+                    activity.DisplayName = "split campaign";
+                }
+
                 var total = job.Total > 0 ? job.Total : job.Recipients.Count;
                 var batches = job.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => job with { Recipients = batch, Total = total }).ToList();
                 await channel.CommitAsync(delivered.DeliveryTag, [.. batches.Select(Outgoing)]);
@@ -157,6 +175,7 @@ public sealed partial class DeliveryConsumer(
             if (Destination(job.CampaignId) is var elsewhere && elsewhere != topology.WorkQueue)
             {
                 await channel.CommitAsync(delivered.DeliveryTag, elsewhere is null ? [] : [(elsewhere, Serialize(job), null)]);
+                activity?.SetTag("bulk.job.dropped", elsewhere is null ? "cancelled" : "waits");
                 if (elsewhere is null)
                 {
                     LogDropped(job.CampaignId, job.Recipients.Count);
@@ -165,7 +184,17 @@ public sealed partial class DeliveryConsumer(
                 return;
             }
 
+            if (activity is not null)
+            {
+                activity.DisplayName = "deliver job";
+                activity.SetTag("bulk.job.kind", "deliver");
+            }
+
             var outcome = await jobs.DeliverAsync(job, stopping);
+            activity?.SetTag("bulk.job.delivered", outcome.Delivered).SetTag("bulk.job.failed", outcome.Failed)
+                .SetTag("bulk.job.deferred", outcome.Deferred.Count).SetTag("bulk.job.dead_lettered", outcome.DeadLettered.Count)
+                .SetTag("bulk.job.suppressed", outcome.Suppressed).SetTag("bulk.job.skipped", outcome.Skipped)
+                .SetTag("bulk.job.returned", outcome.Returned.Count);
             if (outcome.HeldBy is { } reply)
             {
                 // Recorded before the remainder is routed, so that it goes where a held campaign's work waits.
@@ -257,6 +286,7 @@ public sealed partial class DeliveryConsumer(
     private async Task DelayAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error, CancellationToken stopping)
     {
         LogDelayed(job.CampaignId, delivered.DeliveryTag, error.Message);
+        Activity.Current?.AddEvent(new ActivityEvent("broker trouble: the job waits", tags: new ActivityTagsCollection { ["exception.message"] = error.Message }));
         var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
         var pause = TimeSpan.FromMilliseconds(500);
         var deadline = DateTime.UtcNow + BrokerTroublePatience;
@@ -295,6 +325,7 @@ public sealed partial class DeliveryConsumer(
     private async Task ParkAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
     {
         var reason = $"internal error: {(error is JobInterruptedException ? error.Message : $"{error.GetType().Name}: {error.Message}")}";
+        Activity.Current?.SetStatus(ActivityStatusCode.Error, reason);
         LogJobFailed(job?.CampaignId, delivered.DeliveryTag, reason);
         try
         {
@@ -387,7 +418,7 @@ public sealed partial class DeliveryConsumer(
             using var timeout = new CancellationTokenSource(ConfirmTimeout);
             // All published at once, then every confirm awaited: one round trip for a split of any size.
             await Task.WhenAll(publishes.Select(p => channel.BasicPublishAsync(exchange: "", routingKey: p.Queue, mandatory: false,
-                basicProperties: JobMessages.Properties(p.DeadReason), body: p.Body, timeout.Token).AsTask()));
+                basicProperties: JobMessages.Properties(p.DeadReason).WithTraceContext(), body: p.Body, timeout.Token).AsTask()));
             await channel.BasicAckAsync(deliveryTag, multiple: false);
         }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Bulk.Broker.Outcomes;
 using Bulk.Broker.Suppressions;
 using Bulk.Contracts;
@@ -71,6 +72,8 @@ public sealed partial class JobDelivery(
             return new JobOutcome(0, job.Recipients.Count, 0, 0, [], [], [], null);
         }
 
+        // Each mail is an event of the job's span (a 100,000-recipient campaign makes one span per job, not per mail).
+        var span = Activity.Current is { IsAllDataRequested: true } current ? current : null;
         var count = job.Recipients.Count;
         var results = new SendResult?[count];
         var skipped = new bool[count];
@@ -101,6 +104,7 @@ public sealed partial class JobDelivery(
 
                 if (suppressions.List.Find(recipient.Email) is not null)
                 {
+                    MailEvent(span, recipient.Index, "suppressed", null, TimeSpan.Zero);
                     suppressed[i] = true;
                     records[i] = recorder.SuppressedAsync(job, recipient);
                     return;
@@ -127,6 +131,7 @@ public sealed partial class JobDelivery(
                     catch (TemplateRenderException e)
                     {
                         var reason = $"template: {e.Message}";
+                        MailEvent(span, recipient.Index, "failed", reason, TimeSpan.Zero);
                         results[i] = new SendResult(SendStatus.Rejected, reason);
                         records[i] = recorder.FailedAsync(job, new FailedRecipient(recipient.Index, recipient.Email, reason), slot);
                         slot = null;
@@ -134,6 +139,7 @@ public sealed partial class JobDelivery(
                     }
 
                     SendResult result;
+                    var sending = Stopwatch.GetTimestamp();
                     try
                     {
                         result = await sender.SendAsync(message, MessageRenderer.EnvelopeSender(campaign, recipient), envelopeSender, resumedAt, stopping);
@@ -143,6 +149,13 @@ public sealed partial class JobDelivery(
                         return; // stopped between attempts: nothing reached the relay this time
                     }
 
+                    MailEvent(span, recipient.Index, result.Status switch
+                    {
+                        SendStatus.Delivered => "delivered",
+                        SendStatus.Rejected => "failed",
+                        SendStatus.SenderRefused => "held",
+                        _ => "deferred",
+                    }, result.Reply, Stopwatch.GetElapsedTime(sending));
                     if (result.Status == SendStatus.SenderRefused)
                     {
                         // Not this recipient's failure: it stays pending, and the campaign waits until someone resumes it.
@@ -183,6 +196,29 @@ public sealed partial class JobDelivery(
         }
 
         return Tally(job, results, skipped, suppressed, heldBy);
+    }
+
+    /// <summary>One mail of the job, as an event of its span: the recipient's index (never the address), what became
+    /// of it, the relay's reply and how long the send took (the immediate retries included).</summary>
+    private static void MailEvent(Activity? span, int index, string outcome, string? reply, TimeSpan took)
+    {
+        if (span is null)
+        {
+            return;
+        }
+
+        var tags = new ActivityTagsCollection
+        {
+            ["bulk.recipient.index"] = index,
+            ["bulk.mail.outcome"] = outcome,
+            ["bulk.mail.duration_ms"] = Math.Round(took.TotalMilliseconds, 1),
+        };
+        if (reply is not null)
+        {
+            tags["bulk.mail.reply"] = reply.Length > 200 ? reply[..200] : reply;
+        }
+
+        span.AddEvent(new ActivityEvent("mail", tags: tags));
     }
 
     /// <summary>"No such user" (enhanced status 5.1.1): the address is put on the suppression list for every campaign.</summary>

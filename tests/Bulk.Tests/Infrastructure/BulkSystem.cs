@@ -30,6 +30,7 @@ public sealed class BulkSystem : IAsyncDisposable
     private readonly List<ChildProcess> processes = [];
     private readonly List<WebApplication> moreFronts = [];
     private string[] frontSettings = [];
+    private Action<IServiceCollection>? frontConfigure;
     private ILoggerProvider? frontLogs;
     private WebApplication? front;
 
@@ -68,6 +69,29 @@ public sealed class BulkSystem : IAsyncDisposable
         "--Logging:LogLevel:Bulk=Warning",
         "--Logging:Console:LogLevel:Default=Error",
     ];
+
+    /// <summary>Starts the Front with some of its services replaced or added by <paramref name="configure"/> (a test's exporter, say).</summary>
+    public static async Task<BulkSystem> StartFrontAsync(BrokerFixture broker, Action<IServiceCollection> configure, params string[] settings)
+    {
+        var system = new BulkSystem(broker, broker.Uri) { frontSettings = settings, frontConfigure = configure };
+        await system.StartFrontAsync();
+        return system;
+    }
+
+    /// <summary>Starts the Front as a real process (the built Bulk.Front.dll) on a free port, and points <see cref="Http"/> at it.</summary>
+    public async Task<ChildProcess> StartFrontProcessAsync(params string[] settings)
+    {
+        var process = ChildProcess.Start("dotnet", [Repository.FrontAssembly, "--urls=http://127.0.0.1:0",
+            $"--RabbitMq:Uri={brokerUri}", $"--RabbitMq:Prefix={Topology.Prefix}", $"--Unsubscribe:Secret={UnsubscribeSecret}",
+            "--Logging:LogLevel:Default=Error", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information", .. settings]);
+        processes.Add(process);
+        await process.WaitForOutputAsync("Now listening on", TimeSpan.FromSeconds(60));
+        var address = System.Text.RegularExpressions.Regex.Match(process.Output, @"Now listening on: (http://127\.0\.0\.1:\d+)").Groups[1].Value;
+        FrontAddress = new Uri(address);
+        Http.Dispose();
+        Http = new HttpClient { BaseAddress = FrontAddress };
+        return process;
+    }
 
     /// <summary>Starts the Front against any broker address (a node of the test's own, or a dead one).</summary>
     public static async Task<BulkSystem> StartFrontOnAsync(BrokerFixture? broker, string brokerUri, params string[] settings)
@@ -131,7 +155,7 @@ public sealed class BulkSystem : IAsyncDisposable
 
     private async Task StartFrontAsync()
     {
-        front = CreateFront(frontSettings);
+        front = CreateFront(frontSettings, frontConfigure);
         if (frontLogs is not null)
         {
             front.Services.GetRequiredService<ILoggerFactory>().AddProvider(frontLogs);

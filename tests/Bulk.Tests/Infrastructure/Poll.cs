@@ -17,4 +17,14 @@ public static class Poll
             await Task.Delay(50);
         }
     }
+
+    public static Task UntilAsync(Func<bool> condition, TimeSpan timeout) => UntilAsync(() => Task.FromResult(condition()), timeout);
+
+    /// <summary>Reads <paramref name="read"/> until what it gives satisfies <paramref name="done"/>, and returns that.</summary>
+    public static async Task<T> UntilAsync<T>(Func<T> read, Func<T, bool> done, TimeSpan timeout)
+    {
+        var value = read();
+        await UntilAsync(() => done(value = read()), timeout);
+        return value;
+    }
 }
