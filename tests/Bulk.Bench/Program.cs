@@ -21,9 +21,9 @@ var json = new JsonObject { ["date"] = DateTimeOffset.UtcNow.ToString("u"), ["ma
 await using var processes = new Processes();
 
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
-if (only is not (null or "" or "oversized" or "cluster" or "history"))
+if (only is not (null or "" or "oversized" or "cluster" or "history" or "telemetry"))
 {
-    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized', 'cluster' and 'history'");
+    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized', 'cluster', 'history' and 'telemetry'");
     return 2;
 }
 
@@ -71,6 +71,18 @@ for (var messages = 20_000; ; messages *= 2)
 
 results.Add(("smtp-source reference (2 KB, 4 sessions)", $"{referenceRate:F0} mails/s", ""));
 json["referenceMailsPerSecond"] = Math.Round(referenceRate);
+
+// 1a. What traces and metrics cost, off against on, in one run into the same sink.
+if (only is null or "" or "telemetry")
+{
+    var telemetryRecipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_TELEMETRY_RECIPIENTS") ?? "20000", CultureInfo.InvariantCulture);
+    Console.WriteLine("Telemetry off, as shipped, and on:");
+    json["telemetry"] = await TelemetryRun.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", sinkPort, connections, telemetryRecipients, results);
+    if (only == "telemetry")
+    {
+        return await WriteReportAsync();
+    }
+}
 
 // 1b. One node against three, in the same run and into the same sink.
 var clusterRecipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_CLUSTER_RECIPIENTS") ?? "20000", CultureInfo.InvariantCulture);

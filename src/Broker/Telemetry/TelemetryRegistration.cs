@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,12 @@ public static class TelemetryRegistration
     /// </remarks>
     public static IHostApplicationBuilder AddBulkTelemetry(this IHostApplicationBuilder builder, string defaultServiceName)
     {
+        // Below every other source, so that appsettings, the environment and the command line all override it: per-request
+        // lines at Information are too loud for a mailer under load, whether or not an appsettings.json is found.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
+        });
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId);
         // Read here rather than left to the console provider's own binding, which does not take it in these hosts.
         switch (builder.Configuration["Logging:Console:FormatterName"]?.ToLowerInvariant())

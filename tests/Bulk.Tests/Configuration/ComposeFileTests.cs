@@ -17,7 +17,7 @@ public sealed class ComposeFileTests
     public void ComposeRunsTheBrokerTheCatcherTheFrontAndAWorker()
     {
         // What plain `docker compose up` starts: the services in no profile.
-        Assert.Equal(["front", "mailpit", "rabbitmq", "worker"], ServicesIn(profile: null));
+        Assert.Equal(["front", "mailpit", "otel-dashboard", "prometheus", "rabbitmq", "worker"], ServicesIn(profile: null));
         Assert.Matches("^rabbitmq:[0-9.]+-management", Scalar("rabbitmq", "image"));
         Assert.StartsWith("axllent/mailpit", Scalar("mailpit", "image"));
     }
@@ -171,6 +171,23 @@ public sealed class ComposeFileTests
         Assert.True(Bulk.Broker.Hosting.DemoValues.IsDemo(value[(variable.Length + 4)..^1]), $"{value}: a default the processes do not recognise starts without a warning");
     }
 
+    [Fact]
+    public void TheFrontAndTheWorkers_ExportTracesToTheDashboard_AndPrometheusScrapesThemAll()
+    {
+        // The dashboard takes OTLP over gRPC on 18889 inside the compose network, and shows it on 18888.
+        Assert.StartsWith("mcr.microsoft.com/dotnet/aspire-dashboard:", Scalar("otel-dashboard", "image"), StringComparison.Ordinal);
+        Assert.All(new[] { "front", "worker" }, s => Assert.Equal("http://otel-dashboard:18889", Scalar(s, "environment", "OTEL_EXPORTER_OTLP_ENDPOINT")));
+
+        // The Worker's listener is on; Prometheus scrapes it on every replica (found by the service's name) and the Front's /metrics.
+        var workerPort = new Uri(Scalar("worker", "environment", "Metrics__Urls")).Port;
+        var prometheus = LoadYaml(Path.Combine(Root, ((YamlScalarNode)((YamlMappingNode)Compose["configs"])["prometheus"]["file"]).Value!));
+        var jobs = ((YamlSequenceNode)prometheus["scrape_configs"]).Cast<YamlMappingNode>().ToDictionary(j => j["job_name"].ToString());
+        Assert.Equal("front:8080", jobs["bulk-front"]["static_configs"][0]["targets"][0].ToString());
+        var workers = (YamlMappingNode)jobs["bulk-worker"]["dns_sd_configs"][0];
+        Assert.Equal(("worker", workerPort.ToString(System.Globalization.CultureInfo.InvariantCulture)), (workers["names"][0].ToString(), workers["port"].ToString()));
+        Assert.Equal("prometheus", ((YamlSequenceNode)((YamlMappingNode)Services["prometheus"])["configs"])[0]["source"].ToString());
+    }
+
     private static string Scalar(params string[] path)
     {
         YamlNode node = Services;
@@ -225,10 +242,12 @@ public sealed class ComposeFileTests
         return settings;
     }
 
-    private static YamlMappingNode LoadCompose()
+    private static YamlMappingNode LoadCompose() => LoadYaml(Path.Combine(Root, "docker-compose.yml"));
+
+    private static YamlMappingNode LoadYaml(string path)
     {
         var stream = new YamlStream();
-        using var reader = new StreamReader(Path.Combine(Root, "docker-compose.yml"));
+        using var reader = new StreamReader(path);
         stream.Load(reader);
         return (YamlMappingNode)stream.Documents[0].RootNode;
     }
