@@ -74,6 +74,9 @@ public sealed partial class CampaignLedger
                 case OutcomeType.Accepted:
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
+                    // An acceptance written again (a retry that found its campaign live) is of the same body.
+                    accepted.Subject ??= e.Subject;
+                    accepted.From ??= e.From;
                     accepted.Version++;
                     acceptances.Accepted(e);
                     break;
@@ -191,11 +194,24 @@ public sealed partial class CampaignLedger
         }
     }
 
+    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender.</summary>
+    /// <remarks>A snapshot of format 1 has no number: it begins with <see cref="Releases"/>, which is never negative.</remarks>
+    public const int SnapshotFormat = 2;
+
+    /// <summary>Begins a snapshot of format 2 or later, in place of format 1's release count.</summary>
+    private const long NumberedFormat = -1;
+
     /// <summary>Writes everything the ledger holds, for a snapshot; <see cref="ReadFrom"/> reads it back.</summary>
     public void WriteTo(BinaryWriter writer)
     {
         lock (stateLock)
         {
+            // Read by code of format 1, this is a release count of -1 and a first-entry time of -2 ticks: that code throws
+            // at once and replays the whole stream (EventStream does so with any snapshot it cannot read), where it would
+            // otherwise misread every campaign after the first.
+            writer.Write(NumberedFormat);
+            writer.Write(true);
+            writer.Write(-(long)SnapshotFormat);
             writer.Write(Interlocked.Read(ref releases));
             Snapshots.WriteNullable(writer, firstEntryAt);
             writer.Write(order.Count);
@@ -222,18 +238,33 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>Replaces what the ledger holds with what <see cref="WriteTo"/> wrote.</summary>
+    /// <summary>Replaces what the ledger holds with what <see cref="WriteTo"/> wrote, in this format or an earlier one.</summary>
+    /// <exception cref="InvalidDataException">The snapshot is of a later format than this code knows.</exception>
     public void ReadFrom(BinaryReader reader)
     {
         lock (stateLock)
         {
             Clear();
-            Interlocked.Exchange(ref releases, reader.ReadInt64());
+            var first = reader.ReadInt64();
+            var format = 1;
+            if (first == NumberedFormat)
+            {
+                reader.ReadBoolean();
+                format = checked((int)-reader.ReadInt64());
+                if (format is < 2 or > SnapshotFormat)
+                {
+                    throw new InvalidDataException($"a ledger snapshot of format {format}; this code reads formats 1 to {SnapshotFormat}");
+                }
+
+                first = reader.ReadInt64();
+            }
+
+            Interlocked.Exchange(ref releases, first);
             firstEntryAt = Snapshots.ReadNullableTime(reader);
             var count = reader.ReadInt32();
             for (var i = 0; i < count; i++)
             {
-                var campaign = Campaign.ReadFrom(reader, replies);
+                var campaign = Campaign.ReadFrom(reader, replies, format);
                 campaigns[campaign.Id] = campaign;
                 order.Add(campaign);
             }
@@ -332,6 +363,11 @@ public sealed partial class CampaignLedger
         public DateTimeOffset? HeldAt { get; set; }
 
         public DateTimeOffset? ResumedAt { get; set; }
+
+        /// <summary>The subject template and the From mailbox as posted: what a person knows the campaign by.</summary>
+        public string? Subject { get; set; }
+
+        public string? From { get; set; }
 
         /// <summary>The highest recipient index ever marked done: a reopened finished campaign needs its bits up to here.</summary>
         private int highestIndex = -1;
@@ -471,9 +507,13 @@ public sealed partial class CampaignLedger
                     writer.Write(word);
                 }
             }
+
+            Snapshots.WriteNullable(writer, Subject);
+            Snapshots.WriteNullable(writer, From);
         }
 
-        public static Campaign ReadFrom(BinaryReader reader, ReplyTemplates replies)
+        /// <param name="format">The snapshot's format: <see cref="SnapshotFormat"/> or an earlier one.</param>
+        public static Campaign ReadFrom(BinaryReader reader, ReplyTemplates replies, int format)
         {
             var campaign = new Campaign(reader.ReadString(), reader.ReadInt32())
             {
@@ -515,6 +555,12 @@ public sealed partial class CampaignLedger
                 campaign.done = new BitArray(words) { Length = length };
             }
 
+            if (format >= 2)
+            {
+                campaign.Subject = Snapshots.ReadNullable(reader);
+                campaign.From = Snapshots.ReadNullable(reader);
+            }
+
             return campaign;
         }
 
@@ -535,7 +581,7 @@ public sealed partial class CampaignLedger
             var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;
             return new CampaignStatus(Id, status, Total, Delivered, Failed, DeferredNow.Count,
                 Math.Max(0, Total - Delivered - Failed - Suppressed), CreatedAt, FirstDeliveryAt, CompletedAt, rate, CancelledAt, Version, Suppressed,
-                HeldReason, HeldAt, ResumedAt);
+                HeldReason, HeldAt, ResumedAt, Subject, From);
         }
     }
 }

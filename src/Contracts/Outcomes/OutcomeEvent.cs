@@ -57,6 +57,9 @@ public enum OutcomeType
 /// <param name="Reason">Why a campaign is held: the relay's reply.</param>
 /// <param name="AcceptanceId">One submission of the campaign by a Front (<c>pending</c>, <c>accepted</c>, <c>started</c>, <c>voided</c>).</param>
 /// <param name="KeyScope">Whose <c>IdempotencyKey</c> it is: derived from the caller's API key, empty without keys.</param>
+/// <param name="Subject">On <c>accepted</c>: the campaign's subject template as posted, cut to <see cref="MaxSubjectChars"/>, so
+/// that a person can tell campaigns apart; absent from entries written before it was recorded.</param>
+/// <param name="From">On <c>accepted</c>: the campaign's From mailbox as a person writes it (<c>News &lt;news@example.com&gt;</c>), cut to <see cref="MaxSubjectChars"/>.</param>
 /// <summary>One entry of the append-only outcomes stream. Every process folds these into its own <see cref="CampaignLedger"/>.</summary>
 /// <remarks>Outcomes of many recipients travel together (one entry per campaign per flush), so the log costs far fewer messages than mails.</remarks>
 public sealed record OutcomeEvent(
@@ -74,8 +77,13 @@ public sealed record OutcomeEvent(
     IReadOnlyList<int>? Suppressed = null,
     string? Reason = null,
     string? AcceptanceId = null,
-    string? KeyScope = null)
+    string? KeyScope = null,
+    string? Subject = null,
+    string? From = null)
 {
+    /// <summary>The most of a subject or sender an <c>accepted</c> entry carries: enough to recognise a campaign.</summary>
+    public const int MaxSubjectChars = 200;
+
     /// <summary>A marker entry with the given id, which travels in the <c>campaignId</c> field.</summary>
     public static OutcomeEvent Marker(string id) => new(OutcomeType.Marker, id, DateTimeOffset.UtcNow);
 

@@ -4,6 +4,7 @@ using Bulk.Broker.Outcomes;
 using Bulk.Broker.Telemetry;
 using Bulk.Contracts.Outcomes;
 using Microsoft.Extensions.Options;
+using MimeKit;
 
 namespace Bulk.Front.Campaigns;
 
@@ -166,7 +167,8 @@ public sealed partial class CampaignIntake(
 
         // The first try reached the broker and a Worker took it, but no Front answered for it: this answer is its.
         await RecordAcceptedAsync(new OutcomeEvent(OutcomeType.Accepted, live.CampaignId, DateTimeOffset.UtcNow, live.Total, key, live.RequestHash,
-            DuplicatesDropped: live.DuplicatesDropped, AcceptanceId: live.AcceptanceId, KeyScope: campaign.KeyScope));
+            DuplicatesDropped: live.DuplicatesDropped, AcceptanceId: live.AcceptanceId, KeyScope: campaign.KeyScope,
+            Subject: Clip(campaign.Job.Template.Subject), From: Clip(Sender(campaign.Job.Template.From))));
         LogFoundLive(live.CampaignId, live.AcceptanceId);
         return new IntakeResult.Replayed(live.CampaignId, ledger.Find(live.CampaignId)?.Status, live.Total, live.DuplicatesDropped);
     }
@@ -210,10 +212,37 @@ public sealed partial class CampaignIntake(
         return new IntakeResult.Unknown(campaign.Job.CampaignId, campaign.IdempotencyKey is not null);
     }
 
+    // Only the accepted entry says what the campaign is: a pending one is not a campaign anyone lists yet.
     private static OutcomeEvent Entry(OutcomeType type, PostedCampaign.Valid campaign, string acceptance) =>
         new(type, campaign.Job.CampaignId, DateTimeOffset.UtcNow, campaign.Job.Recipients.Count, campaign.IdempotencyKey, campaign.Hash,
             DuplicatesDropped: campaign.DuplicatesDropped, AcceptanceId: acceptance,
-            KeyScope: campaign.IdempotencyKey is null ? null : campaign.KeyScope);
+            KeyScope: campaign.IdempotencyKey is null ? null : campaign.KeyScope,
+            Subject: type == OutcomeType.Accepted ? Clip(campaign.Job.Template.Subject) : null,
+            From: type == OutcomeType.Accepted ? Clip(Sender(campaign.Job.Template.From)) : null);
+
+    /// <summary>The sender as a person writes it, <c>News &lt;news@example.com&gt;</c>: the header's form quotes every name.</summary>
+    internal static string Sender(string from) =>
+        MailboxAddress.TryParse(from, out var mailbox)
+            ? string.IsNullOrWhiteSpace(mailbox.Name) ? mailbox.Address : $"{mailbox.Name} <{mailbox.Address}>"
+            : from;
+
+    /// <summary>At most <see cref="OutcomeEvent.MaxSubjectChars"/> characters, never half a surrogate pair.</summary>
+    internal static string Clip(string text)
+    {
+        if (text.Length <= OutcomeEvent.MaxSubjectChars)
+        {
+            return text;
+        }
+
+        // One character is left for the ellipsis that says the text goes on.
+        var end = OutcomeEvent.MaxSubjectChars - 1;
+        if (char.IsHighSurrogate(text[end - 1]))
+        {
+            end--;
+        }
+
+        return string.Concat(text.AsSpan(0, end), "…");
+    }
 
     private static OutcomeEvent Voided(string campaignId, string acceptance) =>
         new(OutcomeType.Voided, campaignId, DateTimeOffset.UtcNow, AcceptanceId: acceptance);

@@ -191,8 +191,16 @@ function duration(seconds) {
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }
 
+// Subjects and senders are whatever a client posted (a subject may well be "<img onerror=…>"): textContent only.
+function showText(element, text, placeholder) {
+  element.textContent = text || placeholder;
+  element.classList.toggle("unknown", !text);
+}
+
 function render(status) {
   current = status;
+  showText($("view-subject"), status.subject, "(subject not recorded)");
+  showText($("view-from"), status.from, "an unrecorded sender");
   $("view-status").textContent = status.status.replaceAll("_", " ");
   const done = status.delivered + status.failed + (status.suppressed ?? 0);
   const percent = status.total > 0 ? Math.floor((done * 100) / status.total) : 0;
@@ -247,11 +255,70 @@ async function loadFailures(id, count) {
   if (page.count > page.failures.length) $("no-failures").textContent = `Showing ${page.failures.length} of ${page.count}.`;
 }
 
+// ---- the delivery rate over time: one sample a second from what the live events said, drawn as an inline SVG ----
+
+const chart = { samples: [], last: null, timer: null, max: 60 };
+
+function resetChart() {
+  clearInterval(chart.timer);
+  Object.assign(chart, { samples: [], last: null, timer: null });
+  drawChart();
+}
+
+function perSecond(rate) {
+  return rate >= 10 ? Math.round(rate).toString() : rate.toFixed(1).replace(/\.0$/, "");
+}
+
+// Mails delivered since the last sample, per second of this page's clock: the server's events come only on change.
+function sampleRate(status) {
+  const now = performance.now();
+  if (chart.last !== null) {
+    const seconds = (now - chart.last.at) / 1000;
+    if (seconds < 0.2) return;
+    chart.samples.push(Math.max(0, status.delivered - chart.last.delivered) / seconds);
+    if (chart.samples.length > chart.max) chart.samples.shift();
+    drawChart();
+  }
+  chart.last = { at: now, delivered: status.delivered };
+}
+
+function chartEvent(status, ended) {
+  if (chart.last === null) {
+    sampleRate(status);
+    if (!ended) chart.timer = setInterval(() => { if (current) sampleRate(current); }, 1000);
+  } else if (ended) {
+    sampleRate(status);
+    clearInterval(chart.timer);
+    chart.timer = null;
+  }
+}
+
+function drawChart() {
+  const width = 300, height = 60, top = 4;
+  const samples = chart.samples;
+  const peak = Math.max(1, ...samples);
+  // The axis is the last minute, but a campaign of a few seconds still gets a line across a good part of it.
+  const step = width / (Math.min(chart.max, Math.max(10, samples.length)) - 1);
+  const offset = width - (samples.length - 1) * step;
+  const points = samples.map((rate, i) => `${(offset + i * step).toFixed(1)},${(height - (rate / peak) * (height - top)).toFixed(1)}`);
+  $("rate-line").setAttribute("points", points.join(" "));
+  $("rate-area").setAttribute("points", points.length > 1 ? `${offset.toFixed(1)},${height} ${points.join(" ")} ${width},${height}` : "");
+  const label = samples.length === 0
+    ? "Delivery rate: no samples yet"
+    : `Delivery rate: ${perSecond(samples.at(-1))} mails/s now, peak ${perSecond(Math.max(...samples))} mails/s over the last ${samples.length} s`;
+  $("rate-chart").setAttribute("aria-label", label);
+  $("rate-chart").dataset.samples = samples.length;
+  $("rate-chart-title").textContent = label;
+  $("rate-summary").textContent = samples.length === 0 ? "" : `Now ${perSecond(samples.at(-1))}/s, peak ${perSecond(Math.max(...samples))}/s. `;
+}
+
 function openCampaign(id) {
   if (events) events.abort();
   failuresShown = -1;
+  resetChart();
   $("campaign-view").hidden = false;
   $("view-id").textContent = id;
+  for (const field of ["view-subject", "view-from"]) showText($(field), "", "…");
   $("view-message").textContent = "";
   if (location.hash !== `#${id}`) history.replaceState(null, "", `#${id}`);
   events = new AbortController();
@@ -287,7 +354,9 @@ async function follow(id, signal) {
             else if (line.startsWith("id:")) lastEventId = line.slice(3).trim();
           }
           if (data === "") continue;
-          render(JSON.parse(data));
+          const status = JSON.parse(data);
+          render(status);
+          chartEvent(status, type === "end");
           if (type === "end") { reader.cancel().catch(() => {}); loadRecent(); return; }
         }
       }
@@ -323,13 +392,23 @@ async function loadRecent() {
     const button = document.createElement("button");
     button.type = "button";
     const when = c.createdAt ? new Date(c.createdAt).toLocaleString() : "";
-    button.textContent = `${when} · ${c.total} recipients`;
+    const subject = document.createElement("span");
+    subject.className = "subject";
+    showText(subject, c.subject, "(subject not recorded)");
+    const from = document.createElement("span");
+    from.className = "from";
+    showText(from, c.from, "unrecorded sender");
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = `${when} · ${c.total} recipients`;
+    button.title = c.subject ? `${c.subject}\nfrom ${c.from ?? "an unrecorded sender"}` : `campaign ${c.id}`;
+    button.append(subject, from, meta);
     const badge = document.createElement("span");
     badge.className = "badge";
     badge.dataset.status = c.status;
     badge.textContent = c.status.replaceAll("_", " ");
     if (c.status === "held" && c.heldReason) badge.title = `The relay refused the sender: ${c.heldReason}`;
-    button.append(badge);
+    meta.append(badge);
     button.addEventListener("click", () => openCampaign(c.id));
     li.append(button);
     return li;

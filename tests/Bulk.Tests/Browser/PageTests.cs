@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
 using Bulk.Contracts.Outcomes;
@@ -200,5 +201,80 @@ public sealed class PageTests(BrokerFixture broker, BrowserFixture browser, ITes
         var done = await system.StatusAsync(id);
         Assert.Equal(5, done.Delivered);
         Assert.Equal(5, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
+    }
+    [Fact]
+    public async Task ACampaignSentFromThePage_IsShownByItsSubjectAndSender_AndItsDeliveryRateIsChartedAsItGoes()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        smtp.AcceptDelay = TimeSpan.FromMilliseconds(40);
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp);
+        var page = await browser.Browser.NewPageAsync(new() { ViewportSize = new() { Width = 1100, Height = 1200 } });
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        await FillAsync(page, Csv(300), subject: "Spring news for {{ name }}");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+
+        await Expect(page.Locator("#view-subject")).ToHaveTextAsync("Spring news for {{ name }}");
+        await Expect(page.Locator("#view-from")).ToHaveTextAsync("News <news@example.com>");
+        var listed = page.Locator("#recent-list li").Filter(new() { HasText = "Spring news for {{ name }}" });
+        await Expect(listed).ToHaveCountAsync(1);
+        await Expect(listed).ToContainTextAsync("News <news@example.com>");
+        await Expect(listed).ToContainTextAsync("300 recipients");
+
+        // One sample a second while mails go out: the line gains points, and its label gives a rate above zero.
+        var chart = page.Locator("#rate-chart");
+        await Expect(chart).ToHaveAttributeAsync("data-samples", new Regex("^[2-9]$|^[1-9][0-9]+$"), new() { Timeout = 15_000 });
+        var points = await PointsAsync(page);
+        Assert.True(points >= 2, $"{points} points after 2 samples");
+        await Poll.UntilAsync(async () => await PointsAsync(page) > points, TimeSpan.FromSeconds(15));
+        await Expect(chart).ToHaveAttributeAsync("aria-label", new Regex(@"peak (0\.[1-9]|[1-9][0-9.]*) mails/s"));
+        await Expect(page.Locator("#rate-chart-title")).ToHaveTextAsync(new Regex("^Delivery rate: .* mails/s now"));
+
+        await Expect(page.Locator("#progress-text")).ToHaveTextAsync("100 %", new() { Timeout = 60_000 });
+        var label = await chart.GetAttributeAsync("aria-label");
+        output.WriteLine($"{await PointsAsync(page)} points; {label}");
+        var screenshot = Path.Combine(Repository.Root, ".run", "artifacts", "campaign-rate-chart.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });
+        output.WriteLine($"screenshot: {screenshot}");
+    }
+
+    private static Task<int> PointsAsync(IPage page) =>
+        page.EvaluateAsync<int>("() => document.getElementById('rate-line').getAttribute('points').trim().split(/\\s+/).filter(p => p !== '').length");
+
+    [Fact]
+    public async Task AHostileSubject_IsShownAsText_LiveAndInTheList_AndNothingOfItRuns()
+    {
+        const string hostile = "<img src=x onerror=alert(1)>";
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var page = await browser.Browser.NewPageAsync();
+        var dialogs = new List<string>();
+        page.Dialog += (_, dialog) =>
+        {
+            dialogs.Add(dialog.Message);
+            _ = dialog.DismissAsync();
+        };
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        await FillAsync(page, "a@example.org\nb@example.org", subject: hostile);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+
+        await Expect(page.Locator("#view-subject")).ToHaveTextAsync(hostile);
+        await Expect(page.Locator("#recent-list li").First).ToContainTextAsync(hostile);
+        // Parsed as HTML, the subject would be an element at once, and its onerror would open a dialog.
+        Assert.Equal(0, await page.Locator("img").CountAsync());
+        Assert.Equal(0, await page.Locator("#campaign-view *[onerror], #recent-list *[onerror]").CountAsync());
+        Assert.Empty(dialogs);
+    }
+
+    [Fact]
+    public async Task ThePage_LinksToTheApiReference()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var page = await browser.Browser.NewPageAsync();
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        await Expect(page.GetByRole(AriaRole.Link, new() { Name = "API reference" })).ToHaveAttributeAsync("href", "/docs");
     }
 }

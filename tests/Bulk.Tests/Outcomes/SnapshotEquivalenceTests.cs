@@ -33,6 +33,8 @@ public sealed class SnapshotEquivalenceTests
         from key in Gen.Elements<string?>(null, "k1", "k2")
         from acceptance in Gen.Elements<string?>(null, "a1", "a2", "a3")
         from scope in Gen.Elements<string?>(null, "", "s1")
+        from subject in Gen.Elements<string?>(null, "", "Hello {{ name }}", "<img src=x onerror=alert(1)>", "Grüße 🎉")
+        from sender in Gen.Elements<string?>(null, "News <news@example.com>", "a@example.org")
         select (Func<int, OutcomeEvent>)(second => new OutcomeEvent(kind, id, T0.AddSeconds(second), total,
             IdempotencyKey: kind is OutcomeType.Accepted or OutcomeType.Pending ? key : null, RequestHash: key is null ? null : $"h-{id}",
             Delivered: kind == OutcomeType.Progress ? delivered : null,
@@ -41,7 +43,8 @@ public sealed class SnapshotEquivalenceTests
             Deferred: kind == OutcomeType.Progress ? [.. deferred.Select(i => new DeferredRecipient(i, 1, "421 later"))] : null,
             Replayed: kind == OutcomeType.Replayed ? failed : null,
             Reason: kind == OutcomeType.Held ? "550 sender refused" : null,
-            AcceptanceId: acceptance, KeyScope: kind is OutcomeType.Accepted or OutcomeType.Pending ? scope : null));
+            AcceptanceId: acceptance, KeyScope: kind is OutcomeType.Accepted or OutcomeType.Pending ? scope : null,
+            Subject: kind == OutcomeType.Accepted ? subject : null, From: kind == OutcomeType.Accepted ? sender : null));
 
     private static Arbitrary<(OutcomeEvent[] History, int Cut)> OutcomeHistories() =>
         (from makers in Gen.ListOf(OneOutcome())
@@ -52,6 +55,7 @@ public sealed class SnapshotEquivalenceTests
     public void TheLedger_FromASnapshotCutAnywhere_PlusTheRest_IsTheLedgerOfTheWholeHistory()
     {
         var cuts = new Dictionary<string, int>();
+        var named = 0;
         var property = Prop.ForAll(OutcomeHistories(), ((OutcomeEvent[] History, int Cut) generated) =>
         {
             var (history, cut) = generated;
@@ -68,6 +72,7 @@ public sealed class SnapshotEquivalenceTests
             }
 
             Count(cuts, Situation(before));
+            named += before.Recent(10).Any(s => s.Subject is { Length: > 0 } && s.From is not null) ? 1 : 0;
             var resumed = new CampaignLedger();
             // What the snapshot covered of the stream travels with it (the retention warning projects from it).
             var covered = SnapshotStore.Decode(SnapshotStore.Encode(cut * 150L, before.WriteTo), resumed.ReadFrom);
@@ -82,6 +87,8 @@ public sealed class SnapshotEquivalenceTests
 
         // The generated histories did cut campaigns in every state, not only the easy ones.
         Assert.All(new[] { "sending", "paused", "cancelled", "held", "completed" }, state => Assert.True(cuts.GetValueOrDefault(state) > 20, $"{state}: {cuts.GetValueOrDefault(state)}"));
+        // And snapshots carried campaigns known by their subject and sender.
+        Assert.True(named > 200, $"{named} snapshots held a campaign with a subject and sender");
     }
 
     [Fact]

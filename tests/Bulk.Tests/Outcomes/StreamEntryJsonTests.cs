@@ -18,6 +18,11 @@ public sealed class StreamEntryJsonTests
             """{"type":"accepted","campaignId":"c1","at":"2026-11-25T12:00:00+00:00","total":3,"idempotencyKey":"key-1","requestHash":"hash-1","duplicatesDropped":2}"""
         },
         {
+            // Since the page shows campaigns by subject and sender: what an accepted entry written now carries.
+            "accepted", new OutcomeEvent(OutcomeType.Accepted, "c2", T0, 1, Subject: "Hello {{ name }}", From: "News <news@example.com>"),
+            """{"type":"accepted","campaignId":"c2","at":"2026-11-25T12:00:00+00:00","total":1,"duplicatesDropped":0,"subject":"Hello {{ name }}","from":"News \u003Cnews@example.com\u003E"}"""
+        },
+        {
             "progress", new OutcomeEvent(OutcomeType.Progress, "c1", T0, 3, Delivered: [0], Failed: [new FailedRecipient(1, "b@example.org", "550 5.1.1 no such user", DeadLettered: true)],
                 Deferred: [new DeferredRecipient(2, 1, "451 4.3.0 try again later")], Suppressed: [4]),
             """{"type":"progress","campaignId":"c1","at":"2026-11-25T12:00:00+00:00","total":3,"delivered":[0],"failed":[{"index":1,"email":"b@example.org","reply":"550 5.1.1 no such user","deadLettered":true}],"deferred":[{"index":2,"attempt":1,"reason":"451 4.3.0 try again later"}],"duplicatesDropped":0,"suppressed":[4]}"""
