@@ -13,6 +13,12 @@ namespace Bulk.Broker.Telemetry;
 
 public static class TelemetryRegistration
 {
+    /// <summary>The OTLP endpoint as set, checked at start.</summary>
+    private sealed class OtlpEndpoint
+    {
+        public string? Value { get; set; }
+    }
+
     /// <summary>Logs, traces and metrics the same way in every Bulk process (what eShop's ServiceDefaults do).</summary>
     /// <param name="defaultServiceName">The <c>service.name</c> unless <c>OTEL_SERVICE_NAME</c> says otherwise.</param>
     /// <remarks>
@@ -54,9 +60,15 @@ public static class TelemetryRegistration
             .ConfigureResource(r => r.AddService(string.IsNullOrWhiteSpace(serviceName) ? defaultServiceName : serviceName))
             .WithTracing(t => t.AddSource(BulkTelemetry.Name))
             .WithMetrics(m => m.AddMeter(BulkTelemetry.Name).AddRuntimeInstrumentation().AddProcessInstrumentation());
-        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+        var otlp = builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+        if (!string.IsNullOrWhiteSpace(otlp))
         {
             telemetry.UseOtlpExporter();
+            // The exporter would take a wrong address silently and export nothing: say so at start instead.
+            builder.Services.AddOptions<OtlpEndpoint>().Configure(o => o.Value = otlp)
+                .Validate(o => Uri.TryCreate(o.Value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http or https URL, e.g. http://127.0.0.1:4317")
+                .ValidateOnStart();
         }
 
         return builder;

@@ -215,7 +215,8 @@ public sealed partial class JobDelivery(
         };
         if (reply is not null)
         {
-            tags["bulk.mail.reply"] = reply.Length > 200 ? reply[..200] : reply;
+            // Relays often quote the address they refuse: traces carry no addresses.
+            tags["bulk.mail.reply"] = Address().Replace(reply.Length > 200 ? reply[..200] : reply, "<address>");
         }
 
         span.AddEvent(new ActivityEvent("mail", tags: tags));
@@ -286,6 +287,9 @@ public sealed partial class JobDelivery(
 
         return new JobOutcome(delivered, failed, skip, suppress, deferred, dead, returned, lastReply, heldBy);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"[^\s<>""]+@[^\s<>""]+")]
+    private static partial System.Text.RegularExpressions.Regex Address();
 
     [System.Text.RegularExpressions.GeneratedRegex(@"(^|\D)5\.1\.1(\D|$)")]
     private static partial System.Text.RegularExpressions.Regex UnknownMailbox();

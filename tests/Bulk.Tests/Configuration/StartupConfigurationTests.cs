@@ -50,6 +50,7 @@ public sealed class StartupConfigurationTests
     [InlineData("RabbitMq:Endpoints", " , ", "names no node")]
     [InlineData("RabbitMq:Replicas", "0", "RabbitMq__Replicas must be between 1 and 9")]
     [InlineData("RabbitMq:MaxMessageBytes", "100", "RabbitMq__MaxMessageBytes must be between 4096 and 536870912")]
+    [InlineData("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317", "OTEL_EXPORTER_OTLP_ENDPOINT must be an absolute http or https URL")]
     public async Task AWorkerWithABadSetting_DoesNotStart(string key, string value, string named)
     {
         using var worker = WorkerHost.Create([.. Unsubscribe, "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1", $"--{key}={value}"]);

@@ -21,13 +21,15 @@ public sealed class TraceTests(BrokerFixture broker)
         var frontSpans = new List<Activity>();
         var workerSpans = new List<Activity>();
         await using var smtp = await TestSmtpServer.StartAsync();
+        // One recipient is refused, and the relay quotes its address, as relays do.
+        smtp.RecipientRule = (address, _) => address == SampleCampaigns.Address(3) ? (550, $"5.1.1 <{address}>: Recipient address rejected") : null;
         await using var system = await BulkSystem.StartFrontAsync(broker, s => s.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(frontSpans)));
         await system.StartWorkerAsync(smtp, s => s.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(workerSpans)),
             "--Delivery:RecipientsPerJob=10");
 
         var id = await system.PostAsync(SampleCampaigns.Personal(25));
         var status = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(60));
-        Assert.Equal(25, status.Delivered);
+        Assert.Equal((24, 1), (status.Delivered, status.Failed));
         var jobs = await Poll.UntilAsync(() => Of(workerSpans, id).Where(a => a.DisplayName == "deliver job").ToList(), j => j.Count == 3, TimeSpan.FromSeconds(20));
 
         var server = Assert.Single(Of(frontSpans, id), a => a.Kind == ActivityKind.Server);
@@ -42,10 +44,13 @@ public sealed class TraceTests(BrokerFixture broker)
 
         // Each mail is an event of its job's span, by index, and no span is made per mail: the whole campaign is six spans.
         var mails = jobs.SelectMany(j => j.Events).Where(e => e.Name == "mail").ToList();
-        Assert.Equal(Enumerable.Range(0, 25), mails.Select(m => (int)m.Tags.Single(t => t.Key == "bulk.recipient.index").Value!).Order());
-        Assert.All(mails, m => Assert.Equal("delivered", m.Tags.Single(t => t.Key == "bulk.mail.outcome").Value));
+        static int Index(ActivityEvent mail) => (int)mail.Tags.Single(t => t.Key == "bulk.recipient.index").Value!;
+        Assert.Equal(Enumerable.Range(0, 25), mails.Select(Index).Order());
+        Assert.All(mails, m => Assert.Equal(Index(m) == 3 ? "failed" : "delivered", m.Tags.Single(t => t.Key == "bulk.mail.outcome").Value));
+        // The relay's reply is there, without the address it quoted: traces carry no addresses.
+        Assert.StartsWith("550 5.1.1 <<address>>", (string)mails.Single(m => Index(m) == 3).Tags.Single(t => t.Key == "bulk.mail.reply").Value!, StringComparison.Ordinal);
         Assert.DoesNotContain(mails.SelectMany(m => m.Tags), t => t.Value?.ToString()?.Contains('@') == true);
-        Assert.Equal(25, jobs.Sum(j => (int)j.GetTagItem("bulk.job.delivered")!));
+        Assert.Equal((24, 1), (jobs.Sum(j => (int)j.GetTagItem("bulk.job.delivered")!), jobs.Sum(j => (int)j.GetTagItem("bulk.job.failed")!)));
         var inTrace = frontSpans.Concat(workerSpans).Where(a => a.TraceId == trace).DistinctBy(a => a.SpanId).ToList();
         Assert.Equal(6, inTrace.Count);
     }
