@@ -16,8 +16,24 @@ internal static class CampaignDescriptions
         "`Retry-After`; 503 the broker unavailable, with `Retry-After` (when even this Front cannot tell whether it was enqueued, " +
         "the problem says so and carries `campaignId`).";
 
-    public static Task DescribePostAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
+    public static async Task DescribePostAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {
+        // The handler reads the body itself, as it streams in, so nothing in its signature names it. Not Accepts<T>():
+        // that would make routing answer a wrong Content-Type with a 415 of its own, before the handler's (which closes
+        // the connection and names the type it got).
+        operation.RequestBody = new OpenApiRequestBody
+        {
+            Required = true,
+            Content = new Dictionary<string, OpenApiMediaType>(StringComparer.Ordinal)
+            {
+                ["application/json"] = new()
+                {
+                    Schema = await context.GetOrCreateSchemaAsync(typeof(CampaignRequest), null, cancellationToken),
+                    Example = Example(),
+                },
+            },
+        };
+
         operation.Parameters ??= [];
         operation.Parameters.Add(new OpenApiParameter
         {
@@ -28,11 +44,6 @@ internal static class CampaignDescriptions
                 "nothing new; the same key with another body is a 422. 1 to 200 printable ASCII characters, per API key.",
             Schema = new OpenApiSchema { Type = JsonSchemaType.String, MinLength = 1, MaxLength = 200 },
         });
-
-        if (operation.RequestBody?.Content?.TryGetValue("application/json", out var body) == true)
-        {
-            body.Example = Example();
-        }
 
         if (operation.Responses?.TryGetValue("202", out var accepted) == true && accepted is OpenApiResponse response)
         {
@@ -56,8 +67,6 @@ internal static class CampaignDescriptions
                 };
             }
         }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>A campaign with personalised recipients, and one recipient given as a bare address.</summary>

@@ -36,7 +36,6 @@ public static class CampaignsApi
         // A group of its own, since only posting is rate limited: a refused POST is answered 429 before its body is read.
         group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).ProducesProblem(StatusCodes.Status429TooManyRequests)
             .MapPost("/", PostCampaign)
-            .Accepts<CampaignRequest>("application/json")
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)

@@ -1,5 +1,8 @@
+using System.Reflection;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
+using Bulk.Broker.Outcomes;
+using Bulk.Contracts.Outcomes;
 using Bulk.Front.Campaigns;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.OpenApi;
@@ -11,6 +14,13 @@ namespace Bulk.Front.Reference;
 internal static class OpenApiDescriptions
 {
     public const string BearerScheme = "Bearer";
+
+    /// <summary>Every status the ledger gives a campaign.</summary>
+    private static readonly string[] StatusNames =
+    [
+        .. typeof(CampaignLedger.Statuses).GetFields(BindingFlags.Public | BindingFlags.Static)
+            .Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!),
+    ];
 
     private const string AccessNote =
         "Every call but the probes, the page, the unsubscribe links and this description needs an API key, sent as " +
@@ -81,6 +91,11 @@ internal static class OpenApiDescriptions
                 StringComparer.Ordinal);
         }
 
+        if (type == typeof(CampaignStatus) && schema.Properties?.TryGetValue("status", out var status) == true && status is OpenApiSchema named)
+        {
+            named.Enum = [.. StatusNames.Select(name => (JsonNode)JsonValue.Create(name))];
+        }
+
         return Task.CompletedTask;
     }
 
@@ -96,6 +111,14 @@ internal static class OpenApiDescriptions
         Describe(fields, "html", "The HTML body template.");
         Describe(fields, "headers", "More headers for every mail (not those Bulk sets itself).");
         Describe(fields, "bounce", "The envelope sender bounces go to; the From address when absent.");
+        foreach (var required in new[] { "from", "subject" })
+        {
+            if (fields.TryGetValue(required, out var field) && field is OpenApiSchema text)
+            {
+                text.Type = JsonSchemaType.String; // null is refused like a missing field
+            }
+        }
+
         Describe(fields, "verp", "Give each recipient its own bounce address (`local+{campaign}-{recipient}@domain`).");
         fields["recipients"] = new OpenApiSchema
         {
