@@ -6,6 +6,7 @@ using Bulk.Front.Campaigns;
 using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
 using Bulk.Front.Page;
+using Bulk.Front.Reference;
 using Bulk.Front.Suppressions;
 using OpenTelemetry.Trace;
 
@@ -32,13 +33,20 @@ public static class FrontApp
         var maxBody = builder.Configuration.GetValue<long?>($"{FrontOptions.Section}:MaxBodyBytes") ?? new FrontOptions().MaxBodyBytes;
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxBody);
 
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, FrontJson.Default);
+            // The web default reads numbers from strings too; the Front writes numbers as numbers, and its OpenAPI
+            // document says so instead of "an integer or a string".
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+        });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<BrokerConnection>();
         builder.AddAccess();
         builder.Services.AddHealth();
         builder.Services.AddCampaigns();
         builder.Services.AddDeadLetters();
+        builder.Services.AddApiReference();
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -52,6 +60,7 @@ public static class FrontApp
         app.MapSuppressions();
         app.MapUnsubscribe();
         app.MapPage();
+        app.MapApiReference();
 
         return app;
     }

@@ -10,9 +10,19 @@ public static class CampaignControlApi
 {
     public static RouteGroupBuilder MapCampaignControl(this RouteGroupBuilder group)
     {
-        group.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Paused, outcomes, ct));
-        group.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Resumed, outcomes, ct));
-        group.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Cancelled, outcomes, ct));
+        var control = group.MapGroup("")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status409Conflict)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        control.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Paused, outcomes, ct))
+            .WithSummary("Pause a campaign")
+            .WithDescription("Workers send nothing more of it until it is resumed; pausing a paused campaign is no change. 409 once it is finished.");
+        control.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Resumed, outcomes, ct))
+            .WithSummary("Resume a paused or held campaign")
+            .WithDescription("It goes on where it stopped; a campaign the relay's refusal held goes on once the relay is fixed. 409 when it is neither paused nor held.");
+        control.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Cancelled, outcomes, ct))
+            .WithSummary("Cancel a campaign")
+            .WithDescription("Recipients not yet sent are not sent. 409 once it is finished.");
         return group;
     }
 

@@ -19,7 +19,13 @@ public static class CampaignEventsApi
 
     public static RouteGroupBuilder MapCampaignEvents(this RouteGroupBuilder group)
     {
-        group.MapGet("/{id}/events", StreamAsync);
+        group.MapGet("/{id}/events", StreamAsync)
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("Follow a campaign as Server-Sent Events")
+            .WithDescription("`progress` events, then one `end` event once it is finished, each carrying the whole status as JSON " +
+                "(the schema of `GET /campaigns/{id}`) and the ledger's version of it as the event id. A client that reconnects with " +
+                "`Last-Event-ID` gets the next change.");
         return group;
     }
 

@@ -31,16 +31,33 @@ public static class CampaignsApi
 
     public static RouteGroupBuilder MapCampaigns(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/campaigns").RequireAuthorization();
+        var group = app.MapGroup("/campaigns").RequireApiKey().WithTags("Campaigns");
 
         // A group of its own, since only posting is rate limited: a refused POST is answered 429 before its body is read.
-        group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).MapPost("/", PostCampaign);
+        group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .MapPost("/", PostCampaign)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .WithSummary("Post a campaign")
+            .WithDescription(CampaignDescriptions.Post)
+            .AddOpenApiOperationTransformer(CampaignDescriptions.DescribePostAsync);
 
         // The rest answers from the ledger, which a Front that just started is still reading.
         var fromLedger = group.MapGroup("").WaitsUntilCaughtUp(services => services.GetRequiredService<OutcomeLog>());
-        fromLedger.MapGet("/", ListCampaigns);
-        fromLedger.MapGet("/{id}", GetCampaign);
-        fromLedger.MapGet("/{id}/failures", GetFailures);
+        fromLedger.MapGet("/", ListCampaigns)
+            .ProducesProblem(StatusCodes.Status400BadRequest)
+            .WithSummary("List the most recent campaigns")
+            .WithDescription("The most recent first, at most `limit` (1 to 500, 50 by default; a number outside is brought within).");
+        fromLedger.MapGet("/{id}", GetCampaign)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("A campaign's status")
+            .WithDescription("Its status and counts, which add up to its total.");
+        fromLedger.MapGet("/{id}/failures", GetFailures)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("A campaign's failed recipients")
+            .WithDescription($"A page of the recipients that failed for good, with the relay's reply: `offset` from 0, `limit` 1 to {MaxFailuresPage} (100 by default).");
         fromLedger.MapCampaignEvents();
         fromLedger.MapCampaignControl();
         return group;

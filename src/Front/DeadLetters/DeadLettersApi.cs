@@ -1,4 +1,5 @@
 using Bulk.Broker;
+using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Microsoft.AspNetCore.Http.HttpResults;
 
@@ -16,9 +17,15 @@ public static class DeadLettersApi
     /// <summary>The parking lot: how much is in it, and a way to put it back to work.</summary>
     public static RouteGroupBuilder MapDeadLetters(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/dead-letters").RequireAuthorization();
-        group.MapGet("/", Count);
-        group.MapPost("/replay", Replay);
+        var group = app.MapGroup("/dead-letters").RequireApiKey().WithTags("Dead letters")
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        group.MapGet("/", Count)
+            .WithSummary("Count the parked jobs")
+            .WithDescription("Jobs in `bulk.dead`: they failed every retry tier.");
+        group.MapPost("/replay", Replay)
+            .WithSummary("Put the parked jobs back to work")
+            .WithDescription("Moves each parked job back to the work queue, one at a time (confirmed, then acked), so a retry after a 503 is safe. " +
+                "Recipients already delivered are skipped when a Worker takes the job.");
         return group;
     }
 

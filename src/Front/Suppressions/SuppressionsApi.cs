@@ -1,5 +1,6 @@
 using Bulk.Broker.Suppressions;
 using Bulk.Contracts.Suppressions;
+using Bulk.Front.Access;
 using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -31,12 +32,26 @@ public static class SuppressionsApi
 
     public static RouteGroupBuilder MapSuppressions(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/suppressions").RequireAuthorization()
+        var group = app.MapGroup("/suppressions").RequireApiKey().WithTags("Suppressions")
             .WaitsUntilCaughtUp(services => services.GetRequiredService<SuppressionLog>());
-        group.MapGet("/", List);
-        group.MapGet("/{email}", Find);
-        group.MapPost("/", AddAsync);
-        group.MapDelete("/{email}", RemoveAsync);
+        group.MapGet("/", List)
+            .WithSummary("List the suppressed addresses")
+            .WithDescription($"A page of the list: `offset` from 0, `limit` 1 to {MaxPage} (100 by default).");
+        group.MapGet("/{email}", Find)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .WithSummary("Whether an address is suppressed, and why");
+        // The body is bound by the framework: it answers 415 to a body that is not JSON and 413 past Front__MaxBodyBytes.
+        group.MapPost("/", AddAsync)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .WithSummary("Suppress addresses")
+            .WithDescription($"No campaign mails them from then on. At most {MaxPerRequest} addresses a request, recorded whole or not at all; " +
+                "addresses already suppressed are counted, not added again.");
+        group.MapDelete("/{email}", RemoveAsync)
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .WithSummary("Take an address off the list");
         return group;
     }
 

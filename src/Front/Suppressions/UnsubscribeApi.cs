@@ -15,9 +15,19 @@ public static class UnsubscribeApi
 {
     public static RouteGroupBuilder MapUnsubscribe(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/unsubscribe").AllowAnonymous().ExcludeFromDescription();
-        group.MapGet("/{token}", Ask);
-        group.MapPost("/{token}", UnsubscribeAsync).DisableAntiforgery();
+        var group = app.MapGroup("/unsubscribe").AllowAnonymous().WithTags("Unsubscribe");
+        group.MapGet("/{token}", Ask)
+            .Produces<string>(StatusCodes.Status200OK, "text/html")
+            .Produces<string>(StatusCodes.Status400BadRequest, "text/html")
+            .WithSummary("The page a recipient's unsubscribe link opens")
+            .WithDescription("Asks before it unsubscribes: mail scanners and link previews follow links. 400 for a token this sender did not sign.");
+        group.MapPost("/{token}", UnsubscribeAsync).DisableAntiforgery()
+            .Produces<string>(StatusCodes.Status200OK, "text/html")
+            .Produces<string>(StatusCodes.Status400BadRequest, "text/html")
+            .Produces<string>(StatusCodes.Status503ServiceUnavailable, "text/html")
+            .WithSummary("Unsubscribe (RFC 8058 one-click)")
+            .WithDescription("What mail clients' one-click button and the page's button post (`List-Unsubscribe=One-Click`, the body is not read). " +
+                "The signed token is the proof: no API key.");
         return group;
     }
 
