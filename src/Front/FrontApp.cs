@@ -5,6 +5,7 @@ using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
+using Bulk.Front.Metrics;
 using Bulk.Front.Page;
 using Bulk.Front.Suppressions;
 using OpenTelemetry.Trace;
@@ -39,6 +40,7 @@ public static class FrontApp
         builder.Services.AddHealth();
         builder.Services.AddCampaigns();
         builder.Services.AddDeadLetters();
+        builder.AddMetrics();
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -47,6 +49,7 @@ public static class FrontApp
         app.UseStatusCodePages();
         app.UseAccess();
         app.MapHealthEndpoints();
+        app.MapMetrics();
         app.MapCampaigns();
         app.MapDeadLetters();
         app.MapSuppressions();
