@@ -221,9 +221,12 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     /// The stream's own tail offset is not something AMQP 0-9-1 tells a client, so the lag is measured as what matters:
     /// how long an entry written now takes to reach this process's fold (the broker's confirm included). A tail that
     /// stalls, or a broker that refuses the marker, leaves the probe unanswered, and its age is the lag from then on.
+    /// Nothing is measured before the startup replay is done. Markers are not folded, and alone they call for no snapshot.
     /// </remarks>
     private async Task ProbeLagAsync(CancellationToken stoppingToken)
     {
+        // Not during the startup replay: that is how long start-up takes (the readiness probe's business), not a lag.
+        await StartupReplayed.WaitAsync(stoppingToken);
         using var timer = new PeriodicTimer(LagProbeInterval);
         do
         {
