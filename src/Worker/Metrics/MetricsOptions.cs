@@ -17,8 +17,8 @@ public sealed partial class MetricsOptions : IValidatableObject
     public bool Enabled => !string.IsNullOrWhiteSpace(Urls);
 
     /// <summary>The URLs as <see cref="System.Net.HttpListener"/> prefixes: every-address hosts become its <c>+</c>.</summary>
-    /// <remarks>HttpListener matches a request's Host header against the prefix: a prefix of http://0.0.0.0:9464/ would
-    /// bind every address and then answer 400 to a scrape of http://worker:9464/.</remarks>
+    /// <remarks>HttpListener matches a request's Host header against its prefixes: a prefix of http://0.0.0.0:9464/
+    /// would match no scrape of http://worker:9464/.</remarks>
     /// <exception cref="FormatException">A URL is not http://host:port.</exception>
     public IReadOnlyList<string> ToPrefixes()
     {
