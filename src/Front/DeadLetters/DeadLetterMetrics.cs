@@ -10,7 +10,7 @@ namespace Bulk.Front.DeadLetters;
 /// a fresh one when that is older than <see cref="Freshness"/>. So the value is at most one scrape interval (or
 /// <see cref="Freshness"/>) old, and nothing is reported while the broker cannot be asked.
 /// </remarks>
-public sealed partial class DeadLetterMetrics(DeadLetterReplay replay, BrokerConnection broker, ILogger<DeadLetterMetrics> logger) : IHostedService, IDisposable
+public sealed partial class DeadLetterMetrics(DeadLetterReplay replay, BrokerConnection broker, ILogger<DeadLetterMetrics> logger) : IHostedService
 {
     private static readonly TimeSpan Freshness = TimeSpan.FromSeconds(10);
 
@@ -19,11 +19,11 @@ public sealed partial class DeadLetterMetrics(DeadLetterReplay replay, BrokerCon
     private static readonly ObservableGauge<long> DeadLetters = BulkTelemetry.Meter.CreateObservableGauge(
         "bulk.dead_letters", Observe, "{job}", "Jobs parked in the dead-letter queue: transient failures past the last retry tier, or jobs that broke off");
 
-    private readonly CancellationTokenSource stopping = new();
     private readonly string queue = broker.Topology.DeadQueue;
     private long count = -1;
     private long countedAt;
     private int counting;
+    private volatile bool stopped;
 
     private IDisposable? registration;
 
@@ -34,13 +34,12 @@ public sealed partial class DeadLetterMetrics(DeadLetterReplay replay, BrokerCon
         return Task.CompletedTask;
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    public Task StopAsync(CancellationToken cancellationToken)
     {
+        stopped = true;
         registration?.Dispose();
-        await stopping.CancelAsync();
+        return Task.CompletedTask;
     }
-
-    public void Dispose() => stopping.Dispose();
 
     private static IEnumerable<Measurement<long>> Observe()
     {
@@ -56,7 +55,7 @@ public sealed partial class DeadLetterMetrics(DeadLetterReplay replay, BrokerCon
 
     private void RefreshIfStale()
     {
-        if (stopping.IsCancellationRequested
+        if (stopped
             || (Interlocked.Read(ref countedAt) is not 0 and var at && System.Diagnostics.Stopwatch.GetElapsedTime(at) < Freshness)
             || Interlocked.Exchange(ref counting, 1) == 1)
         {
@@ -67,7 +66,8 @@ public sealed partial class DeadLetterMetrics(DeadLetterReplay replay, BrokerCon
         {
             try
             {
-                Interlocked.Exchange(ref count, await replay.CountAsync(stopping.Token));
+                using var timeout = new CancellationTokenSource(Freshness);
+                Interlocked.Exchange(ref count, await replay.CountAsync(timeout.Token));
                 Interlocked.Exchange(ref countedAt, System.Diagnostics.Stopwatch.GetTimestamp());
             }
             catch (Exception e)

@@ -131,6 +131,46 @@ public sealed class MetricsTests(BrokerFixture broker, ITestOutputHelper output)
         Assert.NotEmpty(front.Find("process_cpu_time_seconds_total"));
     }
 
+    [Fact]
+    public async Task AHeldCampaignAndAParkedJob_ShowInTheMetricsAnOperatorAlertsOn()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        // One recipient that always gets 451 goes through the short test tiers (1 s, 2 s, 4 s) into the parking lot;
+        // a second campaign from another sender meets a relay that refuses that sender, and is held.
+        smtp.RecipientRule = (email, _) => email == SampleCampaigns.Address(3) ? (451, "4.2.1 mailbox busy") : null;
+        smtp.SenderRule = sender => sender == "refused@example.com" ? (550, "5.7.1 sender rejected") : null;
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var workerMetrics = $"http://127.0.0.1:{TestSmtpServer.FreePort()}";
+        await system.StartWorkerAsync(smtp, $"--Metrics:Urls={workerMetrics}");
+        var relay = $"server_port={smtp.Port}";
+
+        var parked = await system.PostAsync(SampleCampaigns.Personal(5));
+        var held = await system.PostAsync(SampleCampaigns.Personal(5).Replace("news@example.com", "refused@example.com", StringComparison.Ordinal));
+        Assert.Equal(CampaignLedger.Statuses.Held,
+            (await system.WaitForStatusAsync(held, s => s.Status == CampaignLedger.Statuses.Held, TimeSpan.FromSeconds(30))).Status);
+        var finished = await system.WaitForStatusAsync(parked, s => s.IsFinished, TimeSpan.FromSeconds(60));
+        Assert.Equal((CampaignLedger.Statuses.CompletedWithFailures, 4, 1), (finished.Status, finished.Delivered, finished.Failed));
+
+        PrometheusText front = null!;
+        await Record.ExceptionAsync(() => Poll.UntilAsync(async () =>
+        {
+            front = await PrometheusText.ScrapeAsync(new Uri(system.FrontAddress, "/metrics").ToString());
+            return front.Sum("bulk_dead_letters", $"messaging_destination_name={system.Topology.DeadQueue}") == 1;
+        }, TimeSpan.FromSeconds(30)));
+        output.WriteLine(front.Text);
+        var worker = await PrometheusText.ScrapeAsync($"{workerMetrics}/metrics");
+        output.WriteLine(worker.Text);
+
+        Assert.Equal(1, front.Sum("bulk_campaigns", $"bulk_campaign_status={CampaignLedger.Statuses.Held}"));
+        Assert.Equal(1, front.Sum("bulk_campaigns", $"bulk_campaign_status={CampaignLedger.Statuses.CompletedWithFailures}"));
+        Assert.Equal(1, front.Sum("bulk_dead_letters", $"messaging_destination_name={system.Topology.DeadQueue}"));
+        Assert.True(worker.Sum("bulk_mails_total", relay, "bulk_outcome=held") >= 1, "the refusal of the sender counted a held mail");
+        // The 451 recipient was deferred once per tier, then failed as dead-lettered.
+        Assert.Equal(BulkSystem.TestTiers.Length, worker.Sum("bulk_mails_total", relay, "bulk_outcome=deferred"));
+        Assert.Equal(1, worker.Sum("bulk_mails_total", relay, "bulk_outcome=failed"));
+        Assert.Equal(4, worker.Sum("bulk_mails_total", relay, "bulk_outcome=delivered"));
+    }
+
     [Theory]
     [InlineData("https://0.0.0.0:9464", "Metrics__Urls must be http://host:port URLs")]
     [InlineData("http://0.0.0.0", "'http://0.0.0.0' is not http://host:port")]
