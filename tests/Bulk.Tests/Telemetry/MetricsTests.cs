@@ -140,8 +140,10 @@ public sealed class MetricsTests(BrokerFixture broker, ITestOutputHelper output)
         smtp.RecipientRule = (email, _) => email == SampleCampaigns.Address(3) ? (451, "4.2.1 mailbox busy") : null;
         smtp.SenderRule = sender => sender == "refused@example.com" ? (550, "5.7.1 sender rejected") : null;
         await using var system = await BulkSystem.StartFrontAsync(broker);
-        var workerMetrics = $"http://127.0.0.1:{TestSmtpServer.FreePort()}";
-        await system.StartWorkerAsync(smtp, $"--Metrics:Urls={workerMetrics}");
+        // Listening on every address (the form a container uses), scraped on loopback.
+        var port = TestSmtpServer.FreePort();
+        var workerMetrics = $"http://127.0.0.1:{port}";
+        await system.StartWorkerAsync(smtp, $"--Metrics:Urls=http://0.0.0.0:{port}");
         var relay = $"server_port={smtp.Port}";
 
         var parked = await system.PostAsync(SampleCampaigns.Personal(5));
@@ -189,6 +191,40 @@ public sealed class MetricsTests(BrokerFixture broker, ITestOutputHelper output)
         Assert.Contains("Metrics__Urls", line);
         Assert.Contains(expected, line);
     }
+
+    [Fact]
+    public async Task AWorkerProcessWithABadMetricsUrl_PrintsOneLine_AndExitsWith2()
+    {
+        await using var worker = ChildProcess.Start("dotnet", [Repository.WorkerAssembly, .. WorkerBasics, "--Metrics:Urls=http://0.0.0.0"]);
+
+        await worker.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, worker.ExitCode);
+        var line = Assert.Single(worker.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("Bulk.Worker: invalid configuration: Metrics__Urls must be http://host:port URLs separated by ';', " +
+            "e.g. http://0.0.0.0:9464 (metrics at /metrics) ('http://0.0.0.0' is not http://host:port)", line);
+    }
+
+    [Fact]
+    public async Task AWorkerProcessWhoseMetricsPortIsTaken_EndsWithALineSayingSo_AndExitsWith2()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(IPAddress.Any, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        await using var worker = ChildProcess.Start("dotnet", [Repository.WorkerAssembly, .. WorkerBasics, $"--Metrics:Urls=http://0.0.0.0:{port}"]);
+
+        await worker.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        // The host logs its failure to start first; the last line says what to fix.
+        Assert.Equal(2, worker.ExitCode);
+        Assert.StartsWith("Bulk.Worker: Metrics__Urls: cannot listen: ", worker.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]);
+    }
+
+    private static readonly string[] WorkerBasics =
+    [
+        $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}", "--Unsubscribe:BaseUrl=https://mail.example.com",
+        "--RabbitMq:Uri=amqp://127.0.0.1:1/", "--Smtp:Host=127.0.0.1",
+    ];
 
     [Theory]
     [InlineData("http://0.0.0.0:9464", "http://+:9464/")]
