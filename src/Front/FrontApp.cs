@@ -5,6 +5,7 @@ using Bulk.Front.Broker;
 using Bulk.Front.Campaigns;
 using Bulk.Front.DeadLetters;
 using Bulk.Front.Health;
+using Bulk.Front.Metrics;
 using Bulk.Front.Page;
 using Bulk.Front.Reference;
 using Bulk.Front.Suppressions;
@@ -47,6 +48,7 @@ public static class FrontApp
         builder.Services.AddCampaigns();
         builder.Services.AddDeadLetters();
         builder.Services.AddApiReference();
+        builder.AddMetrics();
         configure?.Invoke(builder.Services);
 
         var app = builder.Build();
@@ -55,6 +57,7 @@ public static class FrontApp
         app.UseStatusCodePages();
         app.UseAccess();
         app.MapHealthEndpoints();
+        app.MapMetrics();
         app.MapCampaigns();
         app.MapDeadLetters();
         app.MapSuppressions();

@@ -3,6 +3,7 @@ using Bulk.Broker.Telemetry;
 using Bulk.Broker.Suppressions;
 using Bulk.Templates;
 using Bulk.Worker.Delivery;
+using Bulk.Worker.Metrics;
 using Bulk.Worker.Rendering;
 using Bulk.Worker.Smtp;
 using Microsoft.Extensions.Options;
@@ -18,6 +19,7 @@ public static class WorkerHost
         var builder = Host.CreateApplicationBuilder(args);
 
         builder.AddBulkTelemetry("bulk-worker");
+        builder.AddMetricsListener();
         // Registered first so that its streams stop last (hosted services stop in reverse order): the consumer drains
         // first, while outcomes can still be recorded.
         builder.Services.AddBulkBroker("worker");
@@ -35,6 +37,8 @@ public static class WorkerHost
         // SIGTERM gives in-flight sends this long to finish before the rest of each job is handed back.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(90));
 
+        builder.Services.AddSingleton<DeliveryMetrics>();
+        builder.Services.AddSingleton<SmtpMetrics>();
         builder.Services.AddSingleton<OutcomeRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OutcomeRecorder>());
         builder.Services.AddSingleton<SmtpConnectionPool>();

@@ -28,6 +28,12 @@ public static class ProcessRunner
             Console.Error.WriteLine(ConfigurationErrors.OneLine(process, e.InnerExceptions.SelectMany(i => ((OptionsValidationException)i).Failures)));
             return 2;
         }
+        catch (InvalidOperationException e) when (e.InnerException is System.Net.HttpListenerException listener)
+        {
+            // The Worker's metrics listener (Metrics__Urls) could not take its address, e.g. a port already in use.
+            Console.Error.WriteLine($"{process}: Metrics__Urls: cannot listen: {listener.Message}");
+            return 2;
+        }
         catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
         {
             // A value of the wrong type (e.g. Smtp__Security=Sometimes); the message names the setting.

@@ -182,6 +182,21 @@ public sealed partial class CampaignLedger
         }
     }
 
+    /// <summary>How many campaigns the ledger holds in each status; statuses no campaign has are left out.</summary>
+    public Dictionary<string, int> CountByStatus()
+    {
+        lock (stateLock)
+        {
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var campaign in order)
+            {
+                counts[campaign.Status] = counts.GetValueOrDefault(campaign.Status) + 1;
+            }
+
+            return counts;
+        }
+    }
+
     /// <summary>How many campaigns the ledger holds, finished or not.</summary>
     public int Count
     {
@@ -564,18 +579,20 @@ public sealed partial class CampaignLedger
             return campaign;
         }
 
+        public string Status => (Delivered + Failed + Suppressed, CompletedAt) switch
+        {
+            _ when CancelledAt is not null => Statuses.Cancelled,
+            (_, not null) when Failed > 0 => Statuses.CompletedWithFailures,
+            (_, not null) => Statuses.Completed,
+            _ when HeldReason is not null => Statuses.Held,
+            _ when Paused => Statuses.Paused,
+            (0, _) when DeferredNow.Count == 0 => Statuses.Queued,
+            _ => Statuses.Sending,
+        };
+
         public CampaignStatus Snapshot()
         {
-            var status = (Delivered + Failed + Suppressed, CompletedAt) switch
-            {
-                _ when CancelledAt is not null => Statuses.Cancelled,
-                (_, not null) when Failed > 0 => Statuses.CompletedWithFailures,
-                (_, not null) => Statuses.Completed,
-                _ when HeldReason is not null => Statuses.Held,
-                _ when Paused => Statuses.Paused,
-                (0, _) when DeferredNow.Count == 0 => Statuses.Queued,
-                _ => Statuses.Sending,
-            };
+            var status = Status;
             var end = CompletedAt ?? LastDeliveryAt;
             var seconds = FirstDeliveryAt is { } first && end is { } last ? (last - first).TotalSeconds : 0;
             var rate = seconds > 0 ? Math.Round(Delivered / seconds, 1) : 0;

@@ -15,13 +15,17 @@ namespace Bulk.Broker.Streams;
 /// replay), and after a broker outage it resumes from the offset after the last entry it applied. Writes wait for the
 /// broker's confirm. A marker written by the process itself tells it when its tail has read everything written before.
 /// </remarks>
-public abstract class EventStream<TEvent>(BrokerConnections connections, HistoryOptions history, int maxMessageBytes, ILogger logger) : BackgroundService
+public abstract class EventStream<TEvent>(BrokerConnections connections, HistoryOptions history, int maxMessageBytes, ILogger logger)
+    : BackgroundService, StreamMetrics.ILagging
     where TEvent : class
 {
     /// <summary>How long a write waits for the broker's confirm before it counts as failed.</summary>
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the fold's lag is measured: a marker written and read back (see <see cref="ProbeLagAsync"/>).</summary>
+    private static readonly TimeSpan LagProbeInterval = TimeSpan.FromSeconds(15);
 
     // Appends take turns on the one write channel, which a failed append replaces.
     private readonly MarkerWaiters markers = new();
@@ -36,6 +40,13 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     private SnapshotStore? snapshots;
     private long snapshotOffset = -1;
     private long gapCheckFrom = -1;
+
+    // The offset after the last entry that was not a marker: markers alone (the lag probe's) call for no new snapshot.
+    private long foldedOffset = -1;
+
+    // The lag probe: when the unanswered marker was written (a Stopwatch timestamp, 0 when none), and the last round trip.
+    private long probeSince;
+    private double lastLagSeconds = double.NaN;
 
     /// <summary>The stream's name on the broker.</summary>
     protected abstract string StreamName { get; }
@@ -174,15 +185,59 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         await seen.WaitAsync(cancellationToken);
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
-        Reconnecting.RunAsync(
-            TailUntilDisconnectedAsync,
-            (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
-            TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken),
-        Reconnecting.RunAsync(
-            SnapshotRoundsAsync,
-            (reason, delay) => StreamLogMessages.SnapshotInterrupted(logger, StreamName, reason, delay.TotalSeconds),
-            TimeSpan.FromSeconds(history.SnapshotSeconds), TimeSpan.FromSeconds(Math.Max(history.SnapshotSeconds, 30)), stoppingToken));
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        StreamMetrics.Touch();
+        using var measured = StreamMetrics.Folds.Add(this);
+        await Task.WhenAll(
+            Reconnecting.RunAsync(
+                TailUntilDisconnectedAsync,
+                (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
+                TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken),
+            Reconnecting.RunAsync(
+                SnapshotRoundsAsync,
+                (reason, delay) => StreamLogMessages.SnapshotInterrupted(logger, StreamName, reason, delay.TotalSeconds),
+                TimeSpan.FromSeconds(history.SnapshotSeconds), TimeSpan.FromSeconds(Math.Max(history.SnapshotSeconds, 30)), stoppingToken),
+            // A failed write is logged by AppendAsync already; the unanswered probe keeps counting meanwhile.
+            Reconnecting.RunAsync(ProbeLagAsync, (_, _) => { }, TimeSpan.FromSeconds(1), LagProbeInterval, stoppingToken));
+    }
+
+    string StreamMetrics.ILagging.StreamName => StreamName;
+
+    /// <summary>The last probe's round trip, or how long the unanswered one has waited if that is longer.</summary>
+    double? StreamMetrics.ILagging.LagSeconds
+    {
+        get
+        {
+            var since = Interlocked.Read(ref probeSince);
+            var waiting = since == 0 ? 0 : System.Diagnostics.Stopwatch.GetElapsedTime(since).TotalSeconds;
+            var last = Volatile.Read(ref lastLagSeconds);
+            return since == 0 && double.IsNaN(last) ? null : Math.Max(double.IsNaN(last) ? 0 : last, waiting);
+        }
+    }
+
+    /// <summary>Measures the fold's lag: the time from writing a marker to the tail applying it, every <see cref="LagProbeInterval"/>.</summary>
+    /// <remarks>
+    /// The stream's own tail offset is not something AMQP 0-9-1 tells a client, so the lag is measured as what matters:
+    /// how long an entry written now takes to reach this process's fold (the broker's confirm included). A tail that
+    /// stalls, or a broker that refuses the marker, leaves the probe unanswered, and its age is the lag from then on.
+    /// Nothing is measured before the startup replay is done. Markers are not folded, and alone they call for no snapshot.
+    /// </remarks>
+    private async Task ProbeLagAsync(CancellationToken stoppingToken)
+    {
+        // Not during the startup replay: that is how long start-up takes (the readiness probe's business), not a lag.
+        await StartupReplayed.WaitAsync(stoppingToken);
+        using var timer = new PeriodicTimer(LagProbeInterval);
+        do
+        {
+            // The oldest unanswered probe counts: one the broker refused stays outstanding until a later one comes back.
+            Interlocked.CompareExchange(ref probeSince, System.Diagnostics.Stopwatch.GetTimestamp(), 0);
+            await ReadToNowAsync(stoppingToken);
+            var since = Interlocked.Exchange(ref probeSince, 0);
+            Volatile.Write(ref lastLagSeconds, System.Diagnostics.Stopwatch.GetElapsedTime(since).TotalSeconds);
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
 
     /// <summary>Before the first tail: the latest snapshot, if there is one, so the tail starts from its offset.</summary>
     private async Task LoadSnapshotAsync(CancellationToken stoppingToken)
@@ -201,6 +256,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
                 Interlocked.Exchange(ref bytesRead, SnapshotStore.Decode(data, ReadSnapshot));
                 Interlocked.Exchange(ref nextOffset, snapshot.Offset);
                 snapshotOffset = snapshot.Offset;
+                foldedOffset = snapshot.Offset;
                 gapCheckFrom = snapshot.Offset;
                 LoadedSnapshot = snapshot;
             }
@@ -232,7 +288,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {
             Housekeeping();
-            if (Interlocked.Read(ref nextOffset) <= Interlocked.Read(ref snapshotOffset) || !await writer.HoldAsync(stoppingToken))
+            if (Interlocked.Read(ref foldedOffset) <= Interlocked.Read(ref snapshotOffset) || !await writer.HoldAsync(stoppingToken))
             {
                 continue;
             }
@@ -386,11 +442,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
                 if (MarkerIdOf(e) is { } marker)
                 {
                     markers.Seen(marker);
+                    return;
                 }
-                else
-                {
-                    Apply(e);
-                }
+
+                Interlocked.Exchange(ref foldedOffset, Interlocked.Read(ref nextOffset));
+                Apply(e);
             }
         }
         catch (JsonException e)

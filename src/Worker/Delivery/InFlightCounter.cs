@@ -14,6 +14,7 @@ public sealed class InFlightCounter
             count++;
         }
 
+        DeliveryMetrics.JobStarted();
         return new Exit(this);
     }
 
@@ -33,6 +34,7 @@ public sealed class InFlightCounter
 
     private void Leave()
     {
+        DeliveryMetrics.JobEnded();
         lock (countLock)
         {
             if (--count == 0 && idle is not null)

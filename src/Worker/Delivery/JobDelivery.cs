@@ -52,6 +52,7 @@ public sealed partial class JobDelivery(
     CampaignLedger ledger,
     SuppressionLog suppressions,
     DeliveryObserver observer,
+    DeliveryMetrics metrics,
     IOptions<SmtpOptions> smtp,
     IOptions<DeliveryOptions> delivery,
     ILogger<JobDelivery> logger)
@@ -159,6 +160,7 @@ public sealed partial class JobDelivery(
                     if (result.Status == SendStatus.SenderRefused)
                     {
                         // Not this recipient's failure: it stays pending, and the campaign waits until someone resumes it.
+                        metrics.Held();
                         Interlocked.CompareExchange(ref heldBy, result.Reply ?? "the relay refused the sender", null);
                         return;
                     }

@@ -14,7 +14,8 @@ namespace Bulk.Worker.Delivery;
 /// outcome is confirmed, so at most <see cref="DeliveryOptions.MaxUnrecorded"/> mails are ever out without a record:
 /// that is all a hard kill can lose, and so the most duplicates a restart can cause.
 /// </remarks>
-public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOptions> options, DeliveryObserver observer, ILogger<OutcomeRecorder> logger)
+public sealed partial class OutcomeRecorder(
+    OutcomeLog log, IOptions<DeliveryOptions> options, DeliveryObserver observer, DeliveryMetrics metrics, ILogger<OutcomeRecorder> logger)
     : BackgroundService
 {
     private const int MaxPerWrite = 2000;
@@ -32,6 +33,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
     public async Task<Slot> ReserveAsync(CancellationToken cancellationToken)
     {
         await unrecorded.WaitAsync(cancellationToken);
+        DeliveryMetrics.SlotTaken();
         return new Slot(unrecorded);
     }
 
@@ -85,6 +87,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 await log.AppendAsync(ToEvents(batch), timeout.Token);
                 LogWritten(batch.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                CountRecorded(batch);
                 batch.ForEach(e => e.Done(null));
                 batch.Clear();
                 retry = TimeSpan.FromMilliseconds(200);
@@ -125,6 +128,20 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
             Suppressed: Nullable([.. g.Where(e => e.Suppressed is not null).Select(e => e.Suppressed!.Value)])))];
     }
 
+    private void CountRecorded(List<Entry> batch)
+    {
+        int delivered = 0, failed = 0, deferred = 0, suppressed = 0;
+        foreach (var e in batch)
+        {
+            delivered += e.Delivered is null ? 0 : 1;
+            failed += e.Failed is null ? 0 : 1;
+            deferred += e.Deferred is null ? 0 : 1;
+            suppressed += e.Suppressed is null ? 0 : 1;
+        }
+
+        metrics.Recorded(delivered, failed, deferred, suppressed);
+    }
+
     private static List<T>? Nullable<T>(List<T> items) => items.Count == 0 ? null : items;
 
     /// <summary>Room for one mail that has no confirmed outcome yet.</summary>
@@ -136,6 +153,7 @@ public sealed partial class OutcomeRecorder(OutcomeLog log, IOptions<DeliveryOpt
         {
             if (Interlocked.Exchange(ref released, 1) == 0)
             {
+                DeliveryMetrics.SlotFreed();
                 owner.Release();
             }
         }

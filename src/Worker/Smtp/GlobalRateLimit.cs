@@ -33,6 +33,8 @@ public sealed partial class GlobalRateLimit(BrokerConnections connections, IOpti
     /// <summary>Waits for a token from the shared bucket.</summary>
     public async Task AcquireAsync(CancellationToken cancellationToken)
     {
+        // Every take is a round trip to the broker; only a send that found the bucket empty counts as waiting.
+        long waitingSince = 0;
         while (true)
         {
             await taking.WaitAsync(cancellationToken);
@@ -41,8 +43,15 @@ public sealed partial class GlobalRateLimit(BrokerConnections connections, IOpti
                 var channel = await TakeChannelAsync(cancellationToken);
                 if (await channel.BasicGetAsync(TokenQueue, autoAck: true, cancellationToken) is not null)
                 {
+                    if (waitingSince != 0)
+                    {
+                        SmtpMetrics.Waited(SmtpMetrics.GlobalLimit, waitingSince);
+                    }
+
                     return;
                 }
+
+                waitingSince = waitingSince == 0 ? System.Diagnostics.Stopwatch.GetTimestamp() : waitingSince;
             }
             catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException or BrokerUnreachableException)
             {

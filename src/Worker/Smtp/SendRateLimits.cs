@@ -36,17 +36,19 @@ public sealed partial class SendRateLimits : IDisposable
     {
         if (backoffs.TryGetValue(domain, out var backoff) && backoff.ResumeAt - DateTimeOffset.UtcNow is { Ticks: > 0 } wait)
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             await Task.Delay(wait, cancellationToken);
+            SmtpMetrics.Waited(SmtpMetrics.BackoffLimit, started);
         }
 
         if (domains.TryGetValue(domain, out var limiter))
         {
-            await AcquireAsync(limiter, cancellationToken);
+            await AcquireAsync(limiter, SmtpMetrics.DomainLimit, cancellationToken);
         }
 
         if (overall is not null)
         {
-            await AcquireAsync(overall, cancellationToken);
+            await AcquireAsync(overall, SmtpMetrics.OverallLimit, cancellationToken);
         }
 
         if (global.Enabled)
@@ -105,9 +107,17 @@ public sealed partial class SendRateLimits : IDisposable
         });
     }
 
-    private static async ValueTask AcquireAsync(RateLimiter limiter, CancellationToken cancellationToken)
+    private static async ValueTask AcquireAsync(RateLimiter limiter, KeyValuePair<string, object?> kind, CancellationToken cancellationToken)
     {
-        using var lease = await limiter.AcquireAsync(1, cancellationToken);
+        // A permit at hand completes at once and is no wait: only a send that really waited is timed.
+        var acquiring = limiter.AcquireAsync(1, cancellationToken);
+        var started = acquiring.IsCompleted ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+        using var lease = await acquiring;
+        if (started != 0)
+        {
+            SmtpMetrics.Waited(kind, started);
+        }
+
         if (!lease.IsAcquired)
         {
             throw new InvalidOperationException("the rate limiter refused a permit it should have queued");

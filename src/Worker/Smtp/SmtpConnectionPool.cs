@@ -12,7 +12,7 @@ namespace Bulk.Worker.Smtp;
 /// send unless the send broke it; a broken one is dropped and the next rent opens a fresh one.
 /// MailKit pipelines MAIL/RCPT/DATA itself when the server offers PIPELINING.
 /// </remarks>
-public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, ILogger<SmtpConnectionPool> logger) : IAsyncDisposable
+public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, SmtpMetrics metrics, ILogger<SmtpConnectionPool> logger) : IAsyncDisposable
 {
     private readonly SmtpOptions smtp = options.Value;
     private readonly SmtpSecurity security = options.Value.SecurityInEffect;
@@ -30,13 +30,17 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
             {
                 if (client.IsConnected)
                 {
+                    metrics.Reused();
                     return client;
                 }
 
                 client.Dispose();
+                metrics.Closed(idle: true);
             }
 
-            return await OpenAsync(cancellationToken);
+            var opened = await OpenAsync(cancellationToken);
+            metrics.Opened();
+            return opened;
         }
         catch
         {
@@ -50,11 +54,13 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
     {
         if (reusable && client.IsConnected)
         {
+            metrics.Idled();
             idle.Enqueue(client);
         }
         else
         {
             client.Dispose();
+            metrics.Closed(idle: false);
         }
 
         slots.Release();
@@ -150,6 +156,7 @@ public sealed partial class SmtpConnectionPool(IOptions<SmtpOptions> options, IL
             }
 
             client.Dispose();
+            metrics.Closed(idle: true);
         }
 
         slots.Dispose();

@@ -51,6 +51,7 @@ public sealed partial class SmtpSender
     private readonly SmtpConnectionPool pool;
     private readonly SendRateLimits limits;
     private readonly DeliveryObserver observer;
+    private readonly SmtpMetrics metrics;
     private readonly ILogger<SmtpSender> logger;
     private readonly ResiliencePipeline<SendResult> retry;
     private readonly DeliveryOptions options;
@@ -58,8 +59,9 @@ public sealed partial class SmtpSender
     private readonly ConcurrentDictionary<string, SenderCircuit> circuits = new(StringComparer.OrdinalIgnoreCase);
 
     public SmtpSender(SmtpConnectionPool pool, SendRateLimits limits, DeliveryObserver observer, IOptions<DeliveryOptions> options,
-        IOptions<SmtpOptions> smtp, ILogger<SmtpSender> logger)
+        IOptions<SmtpOptions> smtp, SmtpMetrics metrics, ILogger<SmtpSender> logger)
     {
+        this.metrics = metrics;
         this.pool = pool;
         this.limits = limits;
         this.observer = observer;
@@ -157,7 +159,9 @@ public sealed partial class SmtpSender
         {
             observer.Step(DeliveryStep.RateLimit);
             await limits.WaitTurnAsync(domain, stopping);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var result = await SendOnceAsync(message, envelopeFrom, stopping);
+            metrics.Attempted(started, result.Status);
             if (result.Throttled && waits < MaxThrottleWaits)
             {
                 limits.Throttled(domain, result.Reply);
