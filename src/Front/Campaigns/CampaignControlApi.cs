@@ -6,7 +6,7 @@ namespace Bulk.Front.Campaigns;
 
 /// <summary><c>POST /campaigns/{id}/pause|resume|cancel</c>: recorded on the outcomes stream, so every Front and Worker agrees.</summary>
 /// <remarks>Resume also releases a campaign the relay's refusal put on hold: once the relay is fixed, it goes on where it stopped.</remarks>
-public static class CampaignControlApi
+public static partial class CampaignControlApi
 {
     public static RouteGroupBuilder MapCampaignControl(this RouteGroupBuilder group)
     {
@@ -14,20 +14,20 @@ public static class CampaignControlApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        control.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Paused, outcomes, ct))
+        control.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, OutcomeType.Paused, outcomes, logs, ct))
             .WithSummary("Pause a campaign")
             .WithDescription("Workers send nothing more of it until it is resumed; pausing a paused campaign is no change. 409 once it is finished.");
-        control.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Resumed, outcomes, ct))
+        control.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, OutcomeType.Resumed, outcomes, logs, ct))
             .WithSummary("Resume a paused or held campaign")
             .WithDescription("It goes on where it stopped; a campaign the relay's refusal held goes on once the relay is fixed. 409 when it is neither paused nor held.");
-        control.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, CancellationToken ct) => ControlAsync(id, OutcomeType.Cancelled, outcomes, ct))
+        control.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, OutcomeType.Cancelled, outcomes, logs, ct))
             .WithSummary("Cancel a campaign")
             .WithDescription("Recipients not yet sent are not sent. 409 once it is finished.");
         return group;
     }
 
     private static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> ControlAsync(
-        string id, OutcomeType action, OutcomeLog outcomes, CancellationToken cancellationToken)
+        string id, OutcomeType action, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken cancellationToken)
     {
         if (outcomes.Ledger.Find(id) is not { } status)
         {
@@ -58,8 +58,18 @@ public static class CampaignControlApi
             return Broker.BrokerProblem.ServiceUnavailable("Not recorded", $"The {action.ToString().ToLowerInvariant()} request was not confirmed; retry later.");
         }
 
+        // Who stopped or restarted a campaign, and when, is an operator's first question: one line each, at Information.
+        var logger = logs.CreateLogger(typeof(CampaignControlApi).FullName!);
+        using (logger.BeginScope("Campaign {CampaignId}", id))
+        {
+            LogControlled(logger, id, action.ToString().ToLowerInvariant(), System.Diagnostics.Activity.Current?.TraceId.ToString());
+        }
+
         return TypedResults.Ok(outcomes.Ledger.Find(id)!);
     }
+
+    [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} {Action} on request, trace {TraceId}")]
+    private static partial void LogControlled(ILogger logger, string campaignId, string action, string? traceId);
 
     private static ProblemHttpResult Conflict(string detail) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Not possible now", detail: detail);

@@ -4,7 +4,7 @@ using Bulk.Front.Broker;
 
 namespace Bulk.Front.DeadLetters;
 
-/// <summary>How many jobs wait in the parking lot (<c>bulk.dead_letters</c>), counted by the Front while it runs.</summary>
+/// <summary>How many jobs wait in the parking lot (<c>bulk.dead</c>), counted by the Front while it runs.</summary>
 /// <remarks>
 /// Counting asks the broker, which a collection must not wait for: each collection reports the last count and starts
 /// a fresh one when that is older than <see cref="Freshness"/>. So the value is at most one scrape interval (or

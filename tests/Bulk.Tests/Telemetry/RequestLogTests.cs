@@ -34,3 +34,29 @@ public sealed class RequestLogTests(BrokerFixture broker)
         }
     }
 }
+
+/// <summary>Who paused, resumed or cancelled a campaign shows in the log: one line each, at Information.</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class ControlLogTests(BrokerFixture broker)
+{
+    [Fact]
+    public async Task PausingResumingAndCancelling_EachLogOneLine_NamingTheCampaign()
+    {
+        var logs = new CapturedLogs();
+        await using var system = await BulkSystem.StartFrontAsync(broker, logs, "--Logging:LogLevel:Bulk.Front.Campaigns.CampaignControlApi=Information");
+        // No Worker: the campaign stays queued while it is paused, resumed and cancelled.
+        var id = await system.PostAsync(SampleCampaigns.Personal(3));
+        var mark = logs.Mark();
+
+        foreach (var action in new[] { "pause", "resume", "cancel" })
+        {
+            using var response = await system.Http.PostAsync($"/campaigns/{id}/{action}", null);
+            Assert.True(response.IsSuccessStatusCode, $"{action}: {(int)response.StatusCode}");
+        }
+
+        var lines = logs.Since(mark).Where(e => e.Category == "Bulk.Front.Campaigns.CampaignControlApi").Select(e => e.Message).ToList();
+        Assert.Equal([$"Campaign {id} paused on request", $"Campaign {id} resumed on request", $"Campaign {id} cancelled on request"],
+            lines.Select(l => l[..l.IndexOf(", trace ", StringComparison.Ordinal)]));
+        Assert.All(lines, l => Assert.Matches(", trace [0-9a-f]{32}$", l));
+    }
+}
