@@ -83,7 +83,7 @@ internal static class TelemetryRun
                 _ => "telemetry on (OTLP traces+metrics, /metrics scraped every 1 s)",
             };
             results.Add((name, $"{rate:F0} mails/s, {cpu:F3} s Worker CPU per 1,000"
-                               + (mode == Mode.Off ? "" : $" ({rate / off.Average(r => r.Rate):P0} of off's rate, {cpu / off.Average(r => r.CpuPer1000) - 1:+0%;-0%} CPU)"), ""));
+                               + (mode == Mode.Off ? "" : $" ({rate / off.Average(r => r.Rate):P0} of off's rate, {cpu / off.Average(r => r.CpuPer1000) - 1:+0%;-0%;0%} CPU)"), ""));
             json[mode.ToString().ToLowerInvariant()] = new JsonObject
             {
                 ["mailsPerSecond"] = Math.Round(rate),
