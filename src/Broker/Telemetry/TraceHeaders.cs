@@ -52,4 +52,16 @@ public static class TraceHeaders
 
         return ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var context) ? context : default;
     }
+
+    /// <summary>Copies the trace context of a message's <paramref name="headers"/>, if it has one, into <paramref name="to"/>.</summary>
+    public static void Copy(IDictionary<string, object?>? headers, IDictionary<string, object?> to)
+    {
+        foreach (var name in (string[])[TraceParent, TraceState])
+        {
+            if (headers is not null && headers.TryGetValue(name, out var value) && value is not null)
+            {
+                to[name] = value;
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Bulk.Broker;
+using Bulk.Broker.Telemetry;
 using Bulk.Front.Broker;
 using RabbitMQ.Client;
 
@@ -47,7 +48,11 @@ public sealed partial class DeadLetterReplay(BrokerConnection broker, ILogger<De
                 }
 
                 var fresh = JobMessages.Serialize(job with { Attempt = 0, Replayed = true });
-                await channel.BasicPublishAsync("", broker.Topology.WorkQueue, mandatory: false, JobMessages.Properties(), fresh, cancellationToken);
+                // Still its campaign's work: the replayed recipients' mails stay in the campaign's trace.
+                var properties = JobMessages.Properties();
+                properties.Headers = new Dictionary<string, object?>();
+                TraceHeaders.Copy(parked.BasicProperties.Headers, properties.Headers);
+                await channel.BasicPublishAsync("", broker.Topology.WorkQueue, mandatory: false, properties, fresh, cancellationToken);
                 await channel.BasicAckAsync(parked.DeliveryTag, multiple: false, cancellationToken);
                 jobs++;
                 recipients += job.Recipients.Count;

@@ -155,7 +155,8 @@ public sealed partial class JobDelivery(
                         SendStatus.Delivered => "delivered",
                         SendStatus.Rejected => "failed",
                         SendStatus.SenderRefused => "held",
-                        _ => "deferred",
+                        _ when job.Attempt < tierCount => "deferred",
+                        _ => "dead_lettered",
                     }, result.Reply, Stopwatch.GetElapsedTime(sending));
                     if (result.Status == SendStatus.SenderRefused)
                     {

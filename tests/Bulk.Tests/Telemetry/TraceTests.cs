@@ -56,6 +56,32 @@ public sealed class TraceTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task RetriesAndAReplayOfDeadLetters_StayInTheCampaignsTrace()
+    {
+        var spans = new List<Activity>();
+        await using var smtp = await TestSmtpServer.StartAsync();
+        // Refused for now (451) through every delay tier, then parked; accepted once the operator replays it.
+        var refusing = true;
+        smtp.RecipientRule = (_, _) => Volatile.Read(ref refusing) ? (451, "4.3.0 try again later") : null;
+        await using var system = await BulkSystem.StartFrontAsync(broker, s => s.ConfigureOpenTelemetryTracerProvider(t => t.AddInMemoryExporter(spans)));
+        await system.StartWorkerAsync(smtp);
+
+        var id = await system.PostAsync(SampleCampaigns.Personal(1));
+        await system.WaitForStatusAsync(id, s => s.Failed == 1, TimeSpan.FromSeconds(60));
+        Volatile.Write(ref refusing, false);
+        using var replay = await system.Http.PostAsync("/dead-letters/replay", null);
+        Assert.True(replay.IsSuccessStatusCode);
+        await system.WaitForStatusAsync(id, s => s.Delivered == 1, TimeSpan.FromSeconds(60));
+
+        // The first try and one per delay tier (1 s, 2 s, 4 s), then the replay: five jobs, one trace, the server span's.
+        var jobs = await Poll.UntilAsync(() => Of(spans, id).Where(a => a.DisplayName == "deliver job").ToList(), j => j.Count == 5, TimeSpan.FromSeconds(20));
+        var trace = Assert.Single(Of(spans, id), a => a.Kind == ActivityKind.Server && a.DisplayName == "POST /campaigns/").TraceId;
+        Assert.All(jobs, job => Assert.Equal(trace, job.TraceId));
+        Assert.Equal(["deferred", "deferred", "deferred", "dead_lettered", "delivered"],
+            jobs.OrderBy(j => j.StartTimeUtc).Select(j => (string)j.Events.Single(e => e.Name == "mail").Tags.Single(t => t.Key == "bulk.mail.outcome").Value!));
+    }
+
+    [Fact]
     public async Task ACampaign_IsFollowedAcrossARealFrontAndWorker_ByOneTraceId_InTheirJsonLogsAndTheirOtlpExports()
     {
         await using var otlp = await OtlpReceiver.StartAsync();
