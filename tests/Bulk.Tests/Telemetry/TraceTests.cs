@@ -110,9 +110,11 @@ public sealed class TraceTests(BrokerFixture broker)
         Assert.Equal("completed", ended.GetProperty("State").GetProperty("Status").GetString());
         Assert.Equal(traceId, ended.GetProperty("State").GetProperty("TraceId").GetString());
 
-        // Both processes exported spans of that trace over OTLP, each under its own service name.
+        // Both processes exported spans of that trace over OTLP, each under its own service name; the Worker's carry
+        // the delivered mails' events.
         var traceBytes = Convert.FromHexString(traceId);
-        await Poll.UntilAsync(() => otlp.Received("traces", traceBytes, "bulk-front"u8.ToArray()) && otlp.Received("traces", traceBytes, "bulk-worker"u8.ToArray()),
+        await Poll.UntilAsync(() => otlp.Received("traces", traceBytes, "bulk-front"u8.ToArray(), "POST /campaigns/"u8.ToArray())
+                                    && otlp.Received("traces", traceBytes, "bulk-worker"u8.ToArray(), "bulk.mail.outcome"u8.ToArray(), "delivered"u8.ToArray()),
             TimeSpan.FromSeconds(30));
     }
 
