@@ -14,6 +14,18 @@ public sealed class FrontOptions : IValidatableObject
     public long MaxBodyBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
+    /// The memory campaigns being read, checked and published may hold together: a POST whose estimate (its body's
+    /// bytes times <see cref="Campaigns.IntakeMemoryBudget.CostPerBodyByte"/>) does not fit beside the others is
+    /// answered 503 before its body is read, unless it would be alone.
+    /// </summary>
+    /// <remarks>
+    /// 512 MiB fits a 1 GB container beside the rest of the Front (about 80 MB at start, a few hundred MB with a long
+    /// ledger): it lets 25 campaigns of 1 MB be read at once, or one of the largest alone.
+    /// </remarks>
+    [Range(1024d * 1024, 1024d * 1024 * 1024 * 1024, ErrorMessage = "Front__MaxIntakeMemoryBytes must be between 1048576 and 1099511627776")]
+    public long MaxIntakeMemoryBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>
     /// The most a text or html template may be, in UTF-8 bytes; no other value in a campaign may be larger either.
     /// </summary>
     /// <remarks>

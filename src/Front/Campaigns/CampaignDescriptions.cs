@@ -14,7 +14,8 @@ internal static class CampaignDescriptions
         "413 a body over `Front__MaxBodyBytes` or a campaign larger than the broker takes; 415 a body that is not `application/json`; " +
         "422 an `Idempotency-Key` used before with another body; 429 more campaigns a minute than `Front__CampaignsPerMinute`, with " +
         "`Retry-After`; 503 the broker unavailable, with `Retry-After` (when even this Front cannot tell whether it was enqueued, " +
-        "the problem says so and carries `campaignId`).";
+        "the problem says so and carries `campaignId`), or the campaigns under way holding all of `Front__MaxIntakeMemoryBytes`, " +
+        "with `Retry-After` and before the body is read (send `Expect: 100-continue` not to upload it for nothing).";
 
     public static async Task DescribePostAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {

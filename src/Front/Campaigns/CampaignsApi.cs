@@ -26,6 +26,7 @@ public static class CampaignsApi
         services.AddSingleton<CampaignPublisher>();
         services.AddSingleton<IntakeObserver>();
         services.AddSingleton<CampaignIntake>();
+        services.AddSingleton<IntakeMemoryBudget>();
         return services;
     }
 
@@ -36,6 +37,8 @@ public static class CampaignsApi
         // A group of its own, since only posting is rate limited: a refused POST is answered 429 before its body is read.
         group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).ProducesProblem(StatusCodes.Status429TooManyRequests)
             .MapPost("/", PostCampaign)
+            // Before the body is read: a POST that does not fit in the memory budget is a 503, not a campaign half read.
+            .AddEndpointFilter<IntakeMemoryFilter>()
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
