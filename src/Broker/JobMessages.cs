@@ -39,8 +39,11 @@ public static class JobMessages
             reason = job switch
             {
                 null => "empty job",
-                { Version: not DeliveryJob.CurrentVersion } => $"unknown job version {job.Version}",
-                { CampaignId: null or "" } or { Template: null } or { Recipients: null } => "incomplete job",
+                { Version: not (DeliveryJob.CurrentVersion or DeliveryJob.ReferenceVersion) } => $"unknown job version {job.Version}",
+                { CampaignId: null or "" } or { Recipients: null } => "incomplete job",
+                // Exactly one of the two: the template itself, or where it is.
+                { Template: null, TemplateAt: null } or { Template: not null, TemplateAt: not null } => "incomplete job",
+                { TemplateAt: { Id: null or "" } or { Offset: < 0 } } => "incomplete job",
                 _ when job.Recipients.Any(r => r is null) => "incomplete job",
                 _ => null,
             };

@@ -11,6 +11,7 @@ public sealed class RabbitMqOptions : IValidatableObject
 
     private const string PrefixRule = "RabbitMq__Prefix must be letters, digits, '-', '_' or '.' (default: bulk)";
     private const string MaxAgeRule = "RabbitMq__OutcomesMaxAge must be a number and a unit (Y, M, D, h, m, s), e.g. 7D";
+    private const string TemplatesMaxAgeRule = "RabbitMq__TemplatesMaxAge must be a number and a unit (Y, M, D, h, m, s), e.g. 90D";
 
     [Required(ErrorMessage = "RabbitMq__Uri is required: the broker to use, e.g. amqp://guest:guest@127.0.0.1:5672/")]
     public string? Uri { get; set; }
@@ -44,6 +45,12 @@ public sealed class RabbitMqOptions : IValidatableObject
     [Required(ErrorMessage = MaxAgeRule)]
     [RegularExpression("^[0-9]+(Y|M|D|h|m|s)$", ErrorMessage = MaxAgeRule)]
     public string OutcomesMaxAge { get; set; } = "7D";
+
+    /// <summary>How long the templates stream keeps a split campaign's message (RabbitMQ's x-max-age): a job of a
+    /// campaign paused or retried for longer finds its template gone, and its recipients fail with that reason.</summary>
+    [Required(ErrorMessage = TemplatesMaxAgeRule)]
+    [RegularExpression("^[0-9]+(Y|M|D|h|m|s)$", ErrorMessage = TemplatesMaxAgeRule)]
+    public string TemplatesMaxAge { get; set; } = "90D";
 
     /// <summary>The most the outcomes stream may hold on disk before old segments are dropped.</summary>
     [Range(1_000_000d, long.MaxValue, ErrorMessage = "RabbitMq__OutcomesMaxBytes must be at least 1000000")]

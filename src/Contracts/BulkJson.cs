@@ -9,6 +9,7 @@ namespace Bulk.Contracts;
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DeliveryJob))]
+[JsonSerializable(typeof(MessageTemplate))]
 [JsonSerializable(typeof(OutcomeEvent))]
 [JsonSerializable(typeof(SuppressionEvent))]
 public sealed partial class BulkJson : JsonSerializerContext;

@@ -50,6 +50,19 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replic
         ["x-initial-cluster-size"] = StreamReplicas,
     };
 
+    /// <summary>The message templates of split campaigns, each written once and read by offset (jobs say where theirs is).</summary>
+    public string TemplatesStream => $"{Prefix}.templates";
+
+    /// <summary>Kept by age only: a size limit would drop the templates of the largest campaigns first, mid-delivery.</summary>
+    public IDictionary<string, object?> TemplatesStreamArguments(string maxAge) => new Dictionary<string, object?>
+    {
+        ["x-queue-type"] = "stream",
+        ["x-initial-cluster-size"] = StreamReplicas,
+        ["x-max-age"] = maxAge,
+        // Retention drops whole segments: small ones let an aged template go without waiting for 500 MB of newer ones.
+        ["x-stream-max-segment-size-bytes"] = 50_000_000,
+    };
+
     /// <summary>Where the snapshots of a stream's fold are kept.</summary>
     public static string SnapshotStream(string stream) => $"{stream}.snapshots";
 

@@ -48,6 +48,7 @@ public static class WorkerHost
         builder.Services.AddSingleton<SmtpSender>();
         builder.Services.AddSingleton<MessageSigner>();
         builder.Services.AddSingleton<MessageRenderer>();
+        builder.Services.AddSingleton<CampaignTemplates>();
         builder.Services.AddSingleton<JobDelivery>();
         builder.Services.AddSingleton<DeliveryObserver>();
         builder.Services.AddSingleton<DeliveryConsumer>();

@@ -82,7 +82,7 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
             return Invalid(TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields"));
         }
 
-        if (senders.Refusals(result.Sender!, result.Job!.Template.Bounce) is { Count: > 0 } refused)
+        if (senders.Refusals(result.Sender!, result.Job!.Template!.Bounce) is { Count: > 0 } refused)
         {
             return new PostedCampaign.Refused(TypedResults.Problem(
                 statusCode: StatusCodes.Status403Forbidden,

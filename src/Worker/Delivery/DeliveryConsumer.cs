@@ -7,6 +7,7 @@ using Bulk.Broker.Suppressions;
 using Bulk.Broker.Telemetry;
 using Bulk.Contracts;
 using Bulk.Contracts.Outcomes;
+using Bulk.Worker.Rendering;
 using Microsoft.Extensions.Options;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Events;
@@ -26,6 +27,7 @@ public sealed partial class DeliveryConsumer(
     JobDelivery jobs,
     OutcomeLog outcomes,
     OutcomeRecorder recorder,
+    CampaignTemplates templates,
     SuppressionLog suppressions,
     DeliveryObserver observer,
     CampaignTrail trail,
@@ -151,7 +153,11 @@ public sealed partial class DeliveryConsumer(
                 }
 
                 var total = job.Total > 0 ? job.Total : job.Recipients.Count;
-                var batches = job.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => job with { Recipients = batch, Total = total }).ToList();
+                // The template is written once, and the jobs say where: they carry recipients only.
+                var split = job.Template is { } template
+                    ? job with { Version = DeliveryJob.ReferenceVersion, Template = null, TemplateAt = await templates.StoreAsync(job.CampaignId, template, stopping) }
+                    : job;
+                var batches = split.Recipients.Chunk(delivery.Value.RecipientsPerJob).Select(batch => split with { Recipients = batch, Total = total }).ToList();
                 await channel.CommitAsync(delivered.DeliveryTag, [.. batches.Select(Outgoing)]);
                 LogSplit(job.CampaignId, job.Recipients.Count, batches.Count);
                 return;

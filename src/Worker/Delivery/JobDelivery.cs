@@ -47,6 +47,7 @@ public sealed class JobInterruptedException(IReadOnlyList<JobRecipient> undecide
 /// </remarks>
 public sealed partial class JobDelivery(
     MessageRenderer renderer,
+    CampaignTemplates templates,
     SmtpSender sender,
     OutcomeRecorder recorder,
     CampaignLedger ledger,
@@ -64,13 +65,15 @@ public sealed partial class JobDelivery(
         CompiledCampaign campaign;
         try
         {
-            campaign = renderer.Compile(job.CampaignId, job.Template);
+            campaign = await templates.CompiledAsync(job, stopping);
         }
-        catch (TemplateException e)
+        catch (Exception e) when (e is TemplateException or TemplateGoneException)
         {
             LogUnusableTemplate(job.CampaignId, e.Message);
-            await Task.WhenAll(job.Recipients.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, $"template: {e.Message}"))));
-            return new JobOutcome(0, job.Recipients.Count, 0, 0, [], [], [], null);
+            // Those already done keep their outcome (a redelivered job); the others fail with the reason.
+            var undone = job.Recipients.Where(r => ledger.State(job.CampaignId, r.Index) != RecipientState.Done).ToList();
+            await Task.WhenAll(undone.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, $"template: {e.Message}"))));
+            return new JobOutcome(0, undone.Count, job.Recipients.Count - undone.Count, 0, [], [], [], null);
         }
 
         // Each mail is an event of the job's span (a 100,000-recipient campaign makes one span per job, not per mail).

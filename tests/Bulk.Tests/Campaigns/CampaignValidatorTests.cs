@@ -34,8 +34,8 @@ public sealed class CampaignValidatorTests
         Assert.True(result.IsValid);
         var job = result.Job!;
         Assert.Equal(("c1", 2), (job.CampaignId, job.Total));
-        Assert.Equal(("Hi {{ name }}", "Hello {{ name }}", "<p>Hello {{ name }}</p>"), (job.Template.Subject, job.Template.Text, job.Template.Html));
-        Assert.Contains("news@example.com", job.Template.From, StringComparison.Ordinal);
+        Assert.Equal(("Hi {{ name }}", "Hello {{ name }}", "<p>Hello {{ name }}</p>"), (job.Template!.Subject, job.Template!.Text, job.Template!.Html));
+        Assert.Contains("news@example.com", job.Template!.From, StringComparison.Ordinal);
         Assert.Equal([(0, "ann@example.org"), (1, "bea@example.org")], job.Recipients.Select(r => (r.Index, r.Email)));
         Assert.Equal("Ann", job.Recipients[0].Data!["name"].GetString());
         Assert.Equal("news@example.com", result.Sender);
@@ -68,7 +68,7 @@ public sealed class CampaignValidatorTests
         var result = Validator().Validate(campaign, "c1");
 
         Assert.True(result.IsValid);
-        Assert.Null(result.Job!.Template.Text);
+        Assert.Null(result.Job!.Template!.Text);
     }
 
     public static TheoryData<string, Action<CampaignRequest>, string> Invalid => new()
