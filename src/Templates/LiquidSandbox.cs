@@ -108,7 +108,25 @@ public sealed class LiquidSandbox
 
     private string Render(IFluidTemplate template, TemplateContext context, TextEncoder encoder, int maxChars, string what, string setting)
     {
-        using var writer = new CappedWriter(maxChars, what, setting, context);
+        using var output = new StringWriter();
+        RenderTo(template, context, encoder, output, maxChars, what, setting);
+        return output.ToString();
+    }
+
+    /// <summary>Renders under every limit as UTF-8 into <paramref name="utf8"/>, without the output ever being one string.</summary>
+    /// <remarks>A large template rendered per recipient as a string was a large-object-heap allocation per mail (twice
+    /// its size, then its UTF-8 bytes again), which the collector let pile up to gigabytes.</remarks>
+    public void RenderTo(IFluidTemplate template, TemplateContext context, TextEncoder encoder, Stream utf8)
+    {
+        using var output = new StreamWriter(utf8, Utf8, bufferSize: 4096, leaveOpen: true);
+        RenderTo(template, context, encoder, output, limits.MaxOutputChars, "the output", "Templates__MaxOutputChars");
+    }
+
+    private static readonly System.Text.UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    private static void RenderTo(IFluidTemplate template, TemplateContext context, TextEncoder encoder, TextWriter output, int maxChars, string what, string setting)
+    {
+        using var writer = new CappedWriter(output, maxChars, what, setting, context);
         try
         {
             // Every tag and filter here completes synchronously; the await is only Fluid's shape.
@@ -117,6 +135,8 @@ public sealed class LiquidSandbox
             {
                 rendering.AsTask().GetAwaiter().GetResult();
             }
+
+            writer.Flush();
         }
         catch (TemplateRenderException)
         {
@@ -132,8 +152,6 @@ public sealed class LiquidSandbox
             // template's doing, not the process running out of memory, which still goes up.
             throw new TemplateRenderException($"{what} would be longer than any string can be ({setting})", e);
         }
-
-        return writer.ToString();
     }
 
     private static string Describe(Exception e) => e switch
@@ -217,42 +235,80 @@ public sealed class LiquidSandbox
         }
     }
 
-    /// <summary>Collects what a template writes, refusing past the output cap or the time budget.</summary>
-    private sealed class CappedWriter(int maxChars, string what, string setting, TemplateContext context) : StringWriter
+    /// <summary>Passes on what a template writes, refusing past the output cap or the time budget.</summary>
+    private sealed class CappedWriter(TextWriter output, int maxChars, string what, string setting, TemplateContext context) : TextWriter
     {
         private readonly Deadline? deadline = Deadline.Of(context);
+        private long written;
+
+        public override System.Text.Encoding Encoding => output.Encoding;
 
         public override void Write(char value)
         {
             Room(1);
-            base.Write(value);
+            output.Write(value);
         }
 
         public override void Write(char[] buffer, int index, int count)
         {
             Room(count);
-            base.Write(buffer, index, count);
+            output.Write(buffer, index, count);
         }
 
         public override void Write(string? value)
         {
             Room(value?.Length ?? 0);
-            base.Write(value);
+            output.Write(value);
         }
 
         public override void Write(ReadOnlySpan<char> buffer)
         {
             Room(buffer.Length);
-            base.Write(buffer);
+            output.Write(buffer);
+        }
+
+        public override void Flush() => output.Flush();
+
+        // Rendering is synchronous (see RenderTo): TextWriter's own async writes would hop to the thread pool.
+        public override Task WriteAsync(char value)
+        {
+            Write(value);
+            return Task.CompletedTask;
+        }
+
+        public override Task WriteAsync(string? value)
+        {
+            Write(value);
+            return Task.CompletedTask;
+        }
+
+        public override Task WriteAsync(char[] buffer, int index, int count)
+        {
+            Write(buffer, index, count);
+            return Task.CompletedTask;
+        }
+
+        public override Task WriteAsync(ReadOnlyMemory<char> buffer, CancellationToken cancellationToken = default)
+        {
+            Write(buffer.Span);
+            return Task.CompletedTask;
+        }
+
+        public override Task FlushAsync()
+        {
+            Flush();
+            return Task.CompletedTask;
         }
 
         private void Room(int count)
         {
             deadline?.Check();
-            if ((long)GetStringBuilder().Length + count > maxChars)
+            if (written + count > maxChars)
             {
                 throw new TemplateRenderException($"{what} grew past {maxChars} characters ({setting})");
             }
+
+            written += count;
         }
     }
 

@@ -21,9 +21,9 @@ var json = new JsonObject { ["date"] = DateTimeOffset.UtcNow.ToString("u"), ["ma
 await using var processes = new Processes();
 
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
-if (only is not (null or "" or "oversized" or "cluster" or "history" or "telemetry"))
+if (only is not (null or "" or "oversized" or "cluster" or "history" or "telemetry" or "template"))
 {
-    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized', 'cluster', 'history' and 'telemetry'");
+    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized', 'cluster', 'history', 'telemetry' and 'template'");
     return 2;
 }
 
@@ -35,6 +35,14 @@ if (only == "history")
 {
     Console.WriteLine("History at start-up:");
     json["history"] = await HistoryRun.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", results);
+    return await WriteReportAsync();
+}
+
+// A 1 MiB template to 100,000 recipients: the Worker's peak memory. Alone only: it sends 100 GB into the sink.
+if (only == "template")
+{
+    Console.WriteLine("A large template:");
+    json["largeTemplate"] = await TemplateRun.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", connections, results);
     return await WriteReportAsync();
 }
 

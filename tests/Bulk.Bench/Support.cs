@@ -348,7 +348,7 @@ internal static class Broker
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
-        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.SuppressionsStream, topology.PausedQueue,
+        foreach (var queue in new[] { topology.WorkQueue, topology.DeadQueue, topology.OutcomesStream, topology.SuppressionsStream, topology.PausedQueue, topology.TemplatesStream,
             Topology.SnapshotStream(topology.OutcomesStream), Topology.SnapshotStream(topology.SuppressionsStream), topology.RetryQueue(TimeSpan.FromSeconds(2)),
             topology.RetryQueue(TimeSpan.FromSeconds(30)), topology.RetryQueue(TimeSpan.FromMinutes(5)), topology.RetryQueue(TimeSpan.FromMinutes(30)), topology.RetryQueue(TimeSpan.FromHours(2)) })
         {

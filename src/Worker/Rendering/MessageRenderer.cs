@@ -85,11 +85,13 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
         var context = sandbox.NewContext(recipient.Data, recipient.Email, unsubscribeUrl);
         // A placeholder value may carry a line break; a subject never does.
         var subject = sandbox.RenderLine(campaign.Subject, context, "the subject").ReplaceLineEndings(" ");
-        var text = campaign.Text is null ? null : sandbox.Render(campaign.Text, context, NullEncoder.Default);
-        var html = campaign.Html is null ? null : sandbox.Render(campaign.Html, context, HtmlEncoder.Default);
+        var text = campaign.Text is null ? null : Part("plain", campaign.Text, context, NullEncoder.Default);
+        var html = campaign.Html is null ? null : Part("html", campaign.Html, context, HtmlEncoder.Default);
 
         var message = new MimeMessage();
-        message.From.Add(campaign.From);
+        // A copy: an address list subscribes to its addresses' changes, so the campaign's one From, shared by every
+        // message, would hold on to every message ever rendered with it (a leak of a gigabyte per thousand 1 MB mails).
+        message.From.Add(new MailboxAddress(campaign.From.Encoding, campaign.From.Name, campaign.From.Route, campaign.From.Address));
         message.To.Add(MailboxAddress.Parse(recipient.Email));
         message.Subject = subject;
         message.Date = DateTimeOffset.UtcNow;
@@ -108,10 +110,26 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
             }
         }
 
-        var body = new BodyBuilder { TextBody = text, HtmlBody = html };
-        message.Body = body.ToMessageBody();
+        // What BodyBuilder makes of a text and an html body, with each part's content written by the template itself.
+        message.Body = (text, html) switch
+        {
+            ({ } plain, { } rich) => new MultipartAlternative { plain, rich },
+            _ => text ?? html ?? new TextPart("plain") { Text = "" },
+        };
         signer.Sign(message); // last: nothing may change a message once it is signed
         return message;
+    }
+
+    /// <summary>A text part whose content the template renders straight into, as UTF-8 in pooled blocks: a large
+    /// template never becomes a string per recipient (see <see cref="LiquidSandbox.RenderTo"/>).</summary>
+    private TextPart Part(string subtype, IFluidTemplate template, TemplateContext context, System.Text.Encodings.Web.TextEncoder encoder)
+    {
+        var content = new MimeKit.IO.MemoryBlockStream();
+        sandbox.RenderTo(template, context, encoder, content);
+        content.Position = 0;
+        var part = new TextPart(subtype) { Content = new MimeContent(content) };
+        part.ContentType.Charset = "utf-8";
+        return part;
     }
 
     private IFluidTemplate? Parse(string field, string? source)

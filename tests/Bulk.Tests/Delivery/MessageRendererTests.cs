@@ -44,6 +44,30 @@ public sealed class MessageRendererTests
     }
 
     [Fact]
+    public void AMessageRenderedAndSent_IsNotKeptAliveByItsCampaign()
+    {
+        // A Worker keeps a campaign's parsed templates for all its jobs: nothing of it may hold on to the messages.
+        var campaign = renderer.Compile("c1", new MessageTemplate("News <news@example.com>", "Hi {{ name }}", "Text {{ name }}", "<b>{{ name }}</b>",
+            Bounce: "bounces@example.com"));
+        var rendered = RenderAndDrop(campaign);
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.False(rendered.IsAlive, "a rendered message outlived its send: something the campaign holds refers to it");
+        Assert.Equal("news@example.com", campaign.From.Address);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private WeakReference RenderAndDrop(CompiledCampaign campaign)
+    {
+        var message = renderer.Render(campaign, Recipient("bea@example.org", """{"name":"Bea"}"""));
+        Assert.Equal("Text Bea", message.TextBody);
+        return new WeakReference(message);
+    }
+
+    [Fact]
     public void ATextOnlyCampaign_IsASingleTextPart()
     {
         var campaign = renderer.Compile("c1", new MessageTemplate("news@example.com", "s", "just text", null));
