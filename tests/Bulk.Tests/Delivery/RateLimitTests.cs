@@ -130,6 +130,67 @@ public sealed class RateLimitTests(BrokerFixture broker, ITestOutputHelper outpu
         Assert.True(handedBack > 0, "no mail was counted as handed back");
     }
 
+    /// <summary>Mostly gmail.com: most of the campaign's jobs soon hold nothing but recipients waiting for its turn.</summary>
+    private static List<string> MostlyGmail(int count) =>
+        [.. Enumerable.Range(0, count).Select(i => i % 10 == 0 ? $"o{i}@example.org" : $"g{i}@gmail.com")];
+
+    [Fact]
+    public async Task PausingACampaignWhoseRecipientsWaitForTheirDomain_SendsNothingMore_AndTheResumeSendsEachOnce()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        await system.StartWorkerAsync(smtp, "--Smtp:DomainLimits:gmail.com=20");
+        var addresses = MostlyGmail(300);
+
+        var id = await system.PostAsync(Campaign(addresses));
+        await smtp.WaitForMailsAsync(60, TimeSpan.FromSeconds(30));
+        var paused = await system.Http.PostAsync($"/campaigns/{id}/pause", null);
+        Assert.Equal(System.Net.HttpStatusCode.OK, paused.StatusCode);
+
+        // Within a second or two nothing more goes out, and what waited for gmail.com waits in the paused queue.
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var settled = smtp.Mails.Count;
+        await Poll.UntilAsync(async () => await broker.MessageCountAsync(system.Topology.PausedQueue) > 0
+                                          && await system.WorkQueueDepthAsync() == 0, TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        output.WriteLine($"{settled} mails once the pause settled; {smtp.Mails.Count} three seconds later");
+        Assert.Equal(settled, smtp.Mails.Count);
+        Assert.InRange(settled, 60, 299);
+        Assert.Equal(CampaignLedger.Statuses.Paused, (await system.StatusAsync(id)).Status);
+
+        await system.Http.PostAsync($"/campaigns/{id}/resume", null);
+        var done = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(90));
+
+        Assert.Equal((CampaignLedger.Statuses.Completed, 300), (done.Status, done.Delivered));
+        Assert.Equal(addresses.Order(), smtp.Mails.Select(m => m.Recipient).Order());
+    }
+
+    [Fact]
+    public async Task StoppingAWorkerWhoseRecipientsWaitForTheirDomain_HandsThemBack_AndAnotherWorkerSendsEachOnce()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var first = await system.StartWorkerAsync(smtp, "--Smtp:DomainLimits:gmail.com=20");
+        var addresses = MostlyGmail(300);
+
+        var id = await system.PostAsync(Campaign(addresses));
+        await smtp.WaitForMailsAsync(60, TimeSpan.FromSeconds(30));
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        await first.StopAsync();
+        var atStop = smtp.Mails.Count;
+        output.WriteLine($"first Worker stopped in {stopping.Elapsed.TotalSeconds:F1} s after {atStop} mails");
+        Assert.InRange(atStop, 60, 299);
+        // The wait is the point: a stopped Worker sends nothing more, however long one looks.
+        await Task.Delay(300);
+        Assert.Equal(atStop, smtp.Mails.Count);
+
+        await system.StartWorkerAsync(smtp, "--Smtp:DomainLimits:gmail.com=20");
+        var done = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(90));
+
+        Assert.Equal((CampaignLedger.Statuses.Completed, 300), (done.Status, done.Delivered));
+        Assert.Equal(addresses.Order(), smtp.Mails.Select(m => m.Recipient).Order());
+    }
+
     [Fact]
     public async Task ARelaysTooManyAnswer_SlowsTheWorkerDown_InsteadOfSpendingRetries()
     {
