@@ -207,16 +207,24 @@ public sealed partial class JobDelivery(
             // SMTP connection or unrecorded-outcome slot; its lane gives up when the rest of the job is done.
             var (plain, lanes) = Lanes(job);
             using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            var broken = false;
             var waiting = Task.WhenAll(lanes.Select(lane => SendLaneAsync(lane.Key, lane.Value)));
             try
             {
-                await Parallel.ForEachAsync(plain, parallel, (i, _) => SendOneAsync(i, domainTurnTaken: false));
+                // A send that breaks off in a lane ends the job like one here: nothing more is started.
+                await Parallel.ForEachAsync(plain, parallel,
+                    (i, _) => Volatile.Read(ref broken) ? ValueTask.CompletedTask : SendOneAsync(i, domainTurnTaken: false));
                 if (plain.Count == 0)
                 {
                     // Waiting is all this job does: it waits a while, or it would be handed back and forth in a busy loop.
                     var patience = ThrottledPatience - Stopwatch.GetElapsedTime(started);
                     await waiting.WaitAsync(patience > TimeSpan.Zero ? patience : TimeSpan.Zero).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
+            }
+            catch (Exception)
+            {
+                Volatile.Write(ref broken, true);
+                throw;
             }
             finally
             {
@@ -254,9 +262,14 @@ public sealed partial class JobDelivery(
 
                         // A suppressed recipient is recorded, not sent: it takes no turn.
                         var onList = suppressions.List.Find(recipient.Email) is not null;
+                        if (!onList)
+                        {
+                            observer.Step(DeliveryStep.RateLimit);
+                        }
+
                         if (!onList && !await limits.WaitDomainTurnAsync(domain, giveUp.Token))
                         {
-                            if (!stopping.IsCancellationRequested)
+                            if (!stopping.IsCancellationRequested && !Volatile.Read(ref broken))
                             {
                                 metrics.HandedBack(lane.Count - n);
                                 LogHandedBack(job.CampaignId, lane.Count - n, domain);
@@ -266,6 +279,12 @@ public sealed partial class JobDelivery(
                         }
 
                         await sending.WaitAsync(CancellationToken.None);
+                        if (Volatile.Read(ref broken))
+                        {
+                            sending.Release();
+                            return;
+                        }
+
                         sends.Add(SendInLaneAsync(i, domainTurnTaken: !onList, sending));
                     }
                 }
@@ -283,7 +302,8 @@ public sealed partial class JobDelivery(
                 }
                 catch (Exception)
                 {
-                    // The job breaks off: no lane goes on waiting for its domain.
+                    // The job breaks off: nothing more is started, and no lane goes on waiting for its domain.
+                    Volatile.Write(ref broken, true);
                     await giveUp.CancelAsync();
                     throw;
                 }

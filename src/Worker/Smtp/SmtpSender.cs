@@ -162,15 +162,15 @@ public sealed partial class SmtpSender
         var domain = message.To.Mailboxes.First().Domain;
         for (var waits = 0; ; waits++)
         {
-            observer.Step(DeliveryStep.RateLimit);
             if (domainTurn is { Value: true })
             {
-                // Taken by the job, for this first attempt only: a retry is one more message to the domain.
+                // Taken by the job (which told the observer), for this first attempt only: a retry is one more message to the domain.
                 domainTurn.Value = false;
                 await limits.WaitSharedTurnAsync(stopping);
             }
             else
             {
+                observer.Step(DeliveryStep.RateLimit);
                 await limits.WaitTurnAsync(domain, stopping);
             }
 
