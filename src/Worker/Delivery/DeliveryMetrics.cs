@@ -21,6 +21,11 @@ public sealed class DeliveryMetrics(IOptions<SmtpOptions> smtp)
         "bulk.mails.unconfirmed", "{mail}",
         "Mails being sent or sent whose outcome the broker has not confirmed yet (at most Delivery__MaxUnrecorded): what a hard kill could send twice");
 
+    private static readonly Counter<long> HandedBackMails = BulkTelemetry.Meter.CreateCounter<long>(
+        "bulk.rate_limit.handed_back", "{mail}",
+        "Mails a job handed back unsent because their domain's rate limit or back-off would have kept the job waiting: " +
+        "they go back to the campaign's queue with the job's remainder, no attempt spent");
+
     private static readonly KeyValuePair<string, object?> Delivered = new("bulk.outcome", "delivered");
     private static readonly KeyValuePair<string, object?> Failed = new("bulk.outcome", "failed");
     private static readonly KeyValuePair<string, object?> Deferred = new("bulk.outcome", "deferred");
@@ -41,6 +46,9 @@ public sealed class DeliveryMetrics(IOptions<SmtpOptions> smtp)
 
     /// <summary>The relay refused the sender for a mail: it stays pending, and its campaign is held.</summary>
     public void Held() => Mails.Add(1, address, port, HeldOutcome);
+
+    /// <summary>A job handed <paramref name="count"/> mails back to wait for their domain's turn.</summary>
+    public void HandedBack(int count) => HandedBackMails.Add(count, address, port);
 
     public static void JobStarted() => JobsInFlight.Add(1);
 

@@ -14,7 +14,8 @@ namespace Bulk.Worker.Delivery;
 /// <summary>What a job leaves behind once every recipient in it has a recorded outcome.</summary>
 /// <param name="Deferred">Transient failures with delay tiers left: they go to the next tier.</param>
 /// <param name="DeadLettered">Transient failures past the last tier: parked, and recorded as failed.</param>
-/// <param name="Returned">Not attempted (the Worker is stopping, the campaign was paused, held or cancelled meanwhile).</param>
+/// <param name="Returned">Not attempted (the Worker is stopping, the campaign was paused, held or cancelled meanwhile, or
+/// their domain's rate limit or back-off would have kept the job waiting).</param>
 /// <param name="Suppressed">On the suppression list: recorded as suppressed, not sent.</param>
 /// <param name="HeldBy">The relay's reply when it refused the campaign's sender: the campaign is to be held.</param>
 public sealed record JobOutcome(
@@ -42,6 +43,9 @@ public sealed class JobInterruptedException(IReadOnlyList<JobRecipient> undecide
 /// redelivered job safe. A recipient on the suppression list is recorded as suppressed and never sent; one the relay
 /// refuses as unknown (5.1.1 to RCPT TO) goes on the list; one whose message cannot render fails with the reason.
 /// When the relay refuses the sender, the recipients not yet sent are handed back and the campaign is to be held.
+/// A recipient whose domain has a rate of its own (or a back-off after the relay's "too many") waits for the domain's
+/// turn holding nothing the job's other recipients need; what still waits once the rest of the job is done is handed
+/// back unsent, so that one slow domain sets neither the pace of the others nor the length of the job.
 /// Each outcome is recorded on the stream before the job counts it, and each unrecorded-outcome slot is given back
 /// whatever happens.
 /// </remarks>
@@ -49,6 +53,7 @@ public sealed partial class JobDelivery(
     MessageRenderer renderer,
     CampaignTemplates templates,
     SmtpSender sender,
+    SendRateLimits limits,
     OutcomeRecorder recorder,
     CampaignLedger ledger,
     SuppressionLog suppressions,
@@ -58,6 +63,15 @@ public sealed partial class JobDelivery(
     IOptions<DeliveryOptions> delivery,
     ILogger<JobDelivery> logger)
 {
+    /// <summary>How long a job with nothing but recipients waiting for their domains' turns waits for them before it
+    /// hands the rest back.</summary>
+    /// <remarks>
+    /// Long enough that such a job sends a share of its domains' rates each time it comes round rather than going back
+    /// and forth through the queue in a busy loop; short enough that it keeps a place of the Worker's prefetch from other
+    /// jobs for no longer than that.
+    /// </remarks>
+    public static readonly TimeSpan ThrottledPatience = TimeSpan.FromSeconds(1);
+
     private readonly int tierCount = delivery.Value.ToRetryTiers().Count;
 
     public async Task<JobOutcome> DeliverAsync(DeliveryJob job, CancellationToken stopping)
@@ -87,9 +101,10 @@ public sealed partial class JobDelivery(
         var envelopeSender = (campaign.Bounce ?? campaign.From).Address;
         var resumedAt = ledger.Find(job.CampaignId)?.ResumedAt;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = smtp.Value.MaxConnections };
+        var started = Stopwatch.GetTimestamp();
         try
         {
-            await Parallel.ForEachAsync(Enumerable.Range(0, count), parallel, async (i, _) =>
+            async ValueTask SendOneAsync(int i, bool domainTurnTaken)
             {
                 var recipient = job.Recipients[i];
                 switch (ledger.State(job.CampaignId, recipient.Index))
@@ -146,7 +161,8 @@ public sealed partial class JobDelivery(
                     var sending = Stopwatch.GetTimestamp();
                     try
                     {
-                        result = await sender.SendAsync(message, MessageRenderer.EnvelopeSender(campaign, recipient), envelopeSender, resumedAt, stopping);
+                        result = await sender.SendAsync(message, MessageRenderer.EnvelopeSender(campaign, recipient), envelopeSender, resumedAt,
+                            domainTurnTaken, stopping);
                     }
                     catch (OperationCanceledException) when (stopping.IsCancellationRequested)
                     {
@@ -188,7 +204,117 @@ public sealed partial class JobDelivery(
                 {
                     slot?.Dispose();
                 }
-            });
+            }
+
+            // A recipient whose domain may have to wait waits for its turn in a lane of its own, holding no send slot,
+            // SMTP connection or unrecorded-outcome slot; its lane gives up when the rest of the job is done.
+            var (plain, lanes) = Lanes(job);
+            using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            var broken = false;
+            var waiting = Task.WhenAll(lanes.Select(lane => SendLaneAsync(lane.Key, lane.Value)));
+            try
+            {
+                // A send that breaks off in a lane ends the job like one here: nothing more is started.
+                await Parallel.ForEachAsync(plain, parallel,
+                    (i, _) => Volatile.Read(ref broken) ? ValueTask.CompletedTask : SendOneAsync(i, domainTurnTaken: false));
+                if (plain.Count == 0)
+                {
+                    // Waiting is all this job does: it waits a while, or it would be handed back and forth in a busy loop.
+                    var patience = ThrottledPatience - Stopwatch.GetElapsedTime(started);
+                    await waiting.WaitAsync(patience > TimeSpan.Zero ? patience : TimeSpan.Zero).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+            }
+            catch (Exception)
+            {
+                Volatile.Write(ref broken, true);
+                throw;
+            }
+            finally
+            {
+                // Whatever ended the rest of the job, no lane sends anything after this one has settled.
+                await giveUp.CancelAsync();
+                await waiting.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            await waiting;
+
+            async Task SendLaneAsync(string domain, List<int> lane)
+            {
+                // The lane waits for turns, not for its sends: as many of them go at once as the rest of the job may send.
+                using var sending = new SemaphoreSlim(smtp.Value.MaxConnections);
+                var sends = new List<Task>();
+                try
+                {
+                    for (var n = 0; n < lane.Count; n++)
+                    {
+                        var i = lane[n];
+                        var recipient = job.Recipients[i];
+                        switch (ledger.State(job.CampaignId, recipient.Index))
+                        {
+                            case RecipientState.Done:
+                                skipped[i] = true;
+                                continue;
+                            case RecipientState.Paused or RecipientState.Held or RecipientState.Cancelled:
+                                return;
+                        }
+
+                        if (stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null)
+                        {
+                            return;
+                        }
+
+                        // A suppressed recipient is recorded, not sent: it takes no turn.
+                        var onList = suppressions.List.Find(recipient.Email) is not null;
+                        if (!onList)
+                        {
+                            observer.Step(DeliveryStep.RateLimit);
+                        }
+
+                        if (!onList && !await limits.WaitDomainTurnAsync(domain, giveUp.Token))
+                        {
+                            if (!stopping.IsCancellationRequested && !Volatile.Read(ref broken))
+                            {
+                                metrics.HandedBack(lane.Count - n);
+                                LogHandedBack(job.CampaignId, lane.Count - n, domain);
+                            }
+
+                            return;
+                        }
+
+                        await sending.WaitAsync(CancellationToken.None);
+                        if (Volatile.Read(ref broken))
+                        {
+                            sending.Release();
+                            return;
+                        }
+
+                        sends.Add(SendInLaneAsync(i, domainTurnTaken: !onList, sending));
+                    }
+                }
+                finally
+                {
+                    await Task.WhenAll(sends);
+                }
+            }
+
+            async Task SendInLaneAsync(int i, bool domainTurnTaken, SemaphoreSlim sending)
+            {
+                try
+                {
+                    await SendOneAsync(i, domainTurnTaken);
+                }
+                catch (Exception)
+                {
+                    // The job breaks off: nothing more is started, and no lane goes on waiting for its domain.
+                    Volatile.Write(ref broken, true);
+                    await giveUp.CancelAsync();
+                    throw;
+                }
+                finally
+                {
+                    sending.Release();
+                }
+            }
 
             // Every outcome is on the stream before the job can be acked.
             await Task.WhenAll(records.Select(r => r ?? Task.CompletedTask));
@@ -202,6 +328,39 @@ public sealed partial class JobDelivery(
         }
 
         return Tally(job, results, skipped, suppressed, heldBy);
+    }
+
+    /// <summary>The job's recipients whose domains may have to wait (<see cref="SendRateLimits.LimitsDomain"/>), by
+    /// domain in the job's order, and the others.</summary>
+    private (List<int> Plain, Dictionary<string, List<int>> Lanes) Lanes(DeliveryJob job)
+    {
+        var count = job.Recipients.Count;
+        var lanes = new Dictionary<string, List<int>>(StringComparer.OrdinalIgnoreCase);
+        if (!limits.LimitsAnyDomain)
+        {
+            return ([.. Enumerable.Range(0, count)], lanes);
+        }
+
+        var plain = new List<int>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var email = job.Recipients[i].Email;
+            var domain = email[(email.LastIndexOf('@') + 1)..];
+            if (!limits.LimitsDomain(domain))
+            {
+                plain.Add(i);
+            }
+            else if (lanes.TryGetValue(domain, out var lane))
+            {
+                lane.Add(i);
+            }
+            else
+            {
+                lanes.Add(domain, [i]);
+            }
+        }
+
+        return (plain, lanes);
     }
 
     /// <summary>One mail of the job, as an event of its span: the recipient's index (never the address), what became
@@ -308,6 +467,9 @@ public sealed partial class JobDelivery(
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} recipient #{Index} failed: {Reply}")]
     private partial void LogFailed(string campaignId, int index, string? reply);
+
+    [LoggerMessage(LogLevel.Debug, "Campaign {CampaignId}: {Count} recipients at {Domain} handed back unsent, the domain's rate limit or back-off would keep the job waiting")]
+    private partial void LogHandedBack(string campaignId, int count, string domain);
 
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: {Count} recipients dead-lettered after the last delay tier: {Reply}")]
     private partial void LogDeadLettered(string campaignId, int count, string? reply);

@@ -31,8 +31,51 @@ public sealed partial class SendRateLimits : IDisposable
         domains = options.Value.DomainLimits.ToDictionary(d => d.Key, d => Bucket(d.Value), StringComparer.OrdinalIgnoreCase);
     }
 
+    /// <summary>Whether any domain may have to wait: one has a rate of its own, or the relay asked us to slow down for one.</summary>
+    public bool LimitsAnyDomain => domains.Count > 0 || !backoffs.IsEmpty;
+
+    /// <summary>Whether a message to <paramref name="domain"/> may have to wait for that domain: it has a rate of its
+    /// own, or a back-off after the relay's "too many" is in force.</summary>
+    public bool LimitsDomain(string domain) => domains.ContainsKey(domain)
+        || (backoffs.TryGetValue(domain, out var backoff) && backoff.ResumeAt > DateTimeOffset.UtcNow);
+
     /// <summary>Waits until a message to <paramref name="domain"/> may go.</summary>
     public async ValueTask WaitTurnAsync(string domain, CancellationToken cancellationToken)
+    {
+        await WaitForDomainAsync(domain, cancellationToken);
+        await WaitSharedTurnAsync(cancellationToken);
+    }
+
+    /// <summary>Waits for <paramref name="domain"/>'s own turn (its back-off, then its rate), not for the rates all
+    /// domains share: false, with nothing taken, when <paramref name="giveUp"/> came first.</summary>
+    public async ValueTask<bool> WaitDomainTurnAsync(string domain, CancellationToken giveUp)
+    {
+        try
+        {
+            await WaitForDomainAsync(domain, giveUp);
+            return true;
+        }
+        catch (OperationCanceledException) when (giveUp.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Waits for the rates all domains share: the Worker's own, then the global one.</summary>
+    public async ValueTask WaitSharedTurnAsync(CancellationToken cancellationToken)
+    {
+        if (overall is not null)
+        {
+            await AcquireAsync(overall, SmtpMetrics.OverallLimit, cancellationToken);
+        }
+
+        if (global.Enabled)
+        {
+            await global.AcquireAsync(cancellationToken);
+        }
+    }
+
+    private async ValueTask WaitForDomainAsync(string domain, CancellationToken cancellationToken)
     {
         if (backoffs.TryGetValue(domain, out var backoff) && backoff.ResumeAt - DateTimeOffset.UtcNow is { Ticks: > 0 } wait)
         {
@@ -44,16 +87,6 @@ public sealed partial class SendRateLimits : IDisposable
         if (domains.TryGetValue(domain, out var limiter))
         {
             await AcquireAsync(limiter, SmtpMetrics.DomainLimit, cancellationToken);
-        }
-
-        if (overall is not null)
-        {
-            await AcquireAsync(overall, SmtpMetrics.OverallLimit, cancellationToken);
-        }
-
-        if (global.Enabled)
-        {
-            await global.AcquireAsync(cancellationToken);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Bulk.Worker.Delivery;
 using MailKit;
 using MailKit.Net.Smtp;
@@ -92,20 +93,23 @@ public sealed partial class SmtpSender
     /// <summary>Sends <paramref name="message"/> to its To addresses with <paramref name="envelopeFrom"/> as MAIL FROM.</summary>
     /// <param name="sender">Whose circuit the attempt goes through: the campaign's envelope sender, the same for every recipient.</param>
     /// <param name="resumedAt">When the campaign was last resumed: someone says the relay is fixed, so an open circuit gets a fresh try.</param>
+    /// <param name="domainTurnTaken">The caller already waited for the recipient domain's turn (<see cref="SendRateLimits.WaitDomainTurnAsync"/>)
+    /// for the first attempt; the rates all domains share, and every later attempt, are still waited for here.</param>
     /// <remarks><paramref name="stopping"/> cancels waiting, never a send under way.</remarks>
     /// <exception cref="OperationCanceledException">Stopped before the message was handed to the relay.</exception>
     public async Task<SendResult> SendAsync(MimeMessage message, MailboxAddress envelopeFrom, string sender, DateTimeOffset? resumedAt,
-        CancellationToken stopping)
+        bool domainTurnTaken, CancellationToken stopping)
     {
         var circuit = circuits.GetOrAdd(sender, NewCircuit);
+        var domainTurn = domainTurnTaken ? new StrongBox<bool>(true) : null;
         await circuit.CloseIfResumedSinceAsync(resumedAt);
 
         try
         {
             var result = await circuit.Pipeline.ExecuteAsync(
                 static (state, token) => state.self.retry.ExecuteAsync(
-                    static (s, t) => s.self.AttemptAsync(s.message, s.envelopeFrom, t), state, token),
-                (self: this, message, envelopeFrom), stopping);
+                    static (s, t) => s.self.AttemptAsync(s.message, s.envelopeFrom, s.domainTurn, t), state, token),
+                (self: this, message, envelopeFrom, domainTurn), stopping);
             // The refusal that opened the circuit holds its campaign at once, like every attempt after it.
             return result.Status == SendStatus.Refused && circuit.State.CircuitState is CircuitState.Open or CircuitState.Isolated
                 ? result with { Status = SendStatus.SenderRefused }
@@ -152,13 +156,24 @@ public sealed partial class SmtpSender
     }
 
     /// <summary>One attempt, in the relay's time: within the rate limits, and waiting out "too many" answers.</summary>
-    private async ValueTask<SendResult> AttemptAsync(MimeMessage message, MailboxAddress envelopeFrom, CancellationToken stopping)
+    private async ValueTask<SendResult> AttemptAsync(MimeMessage message, MailboxAddress envelopeFrom,
+        StrongBox<bool>? domainTurn, CancellationToken stopping)
     {
         var domain = message.To.Mailboxes.First().Domain;
         for (var waits = 0; ; waits++)
         {
-            observer.Step(DeliveryStep.RateLimit);
-            await limits.WaitTurnAsync(domain, stopping);
+            if (domainTurn is { Value: true })
+            {
+                // Taken by the job (which told the observer), for this first attempt only: a retry is one more message to the domain.
+                domainTurn.Value = false;
+                await limits.WaitSharedTurnAsync(stopping);
+            }
+            else
+            {
+                observer.Step(DeliveryStep.RateLimit);
+                await limits.WaitTurnAsync(domain, stopping);
+            }
+
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var result = await SendOnceAsync(message, envelopeFrom, stopping);
             metrics.Attempted(started, result.Status);

@@ -32,18 +32,35 @@ public sealed class JobFailureTests(BrokerFixture broker)
         }
     }
 
-    public static TheoryData<DeliveryStep> Steps => [.. Enum.GetValues<DeliveryStep>()];
+    /// <summary>Every step, for recipients sent straight away and for recipients whose domain has a rate of its own
+    /// (a rate they never wait for: they still go through the wait for their domain's turn).</summary>
+    public static TheoryData<DeliveryStep, bool> Steps
+    {
+        get
+        {
+            var steps = new TheoryData<DeliveryStep, bool>();
+            foreach (var step in Enum.GetValues<DeliveryStep>())
+            {
+                steps.Add(step, false);
+                steps.Add(step, true);
+            }
+
+            return steps;
+        }
+    }
 
     [Theory]
     [MemberData(nameof(Steps))]
-    public async Task AFailureAtAnyStep_EndsTheJobAckedOrParkedWithItsReason_TheCountsAddUp_EverySlotIsGivenBack_AndAReplayFinishesIt(DeliveryStep step)
+    public async Task AFailureAtAnyStep_EndsTheJobAckedOrParkedWithItsReason_TheCountsAddUp_EverySlotIsGivenBack_AndAReplayFinishesIt(
+        DeliveryStep step, bool domainLimited)
     {
         await using var smtp = await TestSmtpServer.StartAsync();
         await using var system = await BulkSystem.StartFrontAsync(broker);
         // The commit happens once per job; every other step once per recipient, so fail the third and let two go first.
         var worker = await system.StartWorkerAsync(smtp,
             services => services.Replace(ServiceDescriptor.Singleton<DeliveryObserver>(new FailingStep(step, step == DeliveryStep.Commit ? 1 : 3))),
-            "--Smtp:MaxConnections=1", "--Delivery:MaxUnrecorded=1", "--Delivery:Prefetch=1");
+            "--Smtp:MaxConnections=1", "--Delivery:MaxUnrecorded=1", "--Delivery:Prefetch=1",
+            $"--Smtp:DomainLimits:{(domainLimited ? "example.org" : "limited.example")}=10000");
 
         var id = await system.PostAsync(SampleCampaigns.Personal(10));
         var first = await system.WaitForStatusAsync(id, s => s.IsFinished, TimeSpan.FromSeconds(30));
