@@ -237,12 +237,14 @@ internal static class BulkProcesses
         {
             try
             {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                // A request that reaches the Front while it starts may not be answered: ask again rather than wait.
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                if ((await http.GetAsync("/readyz", attempt.Token)).IsSuccessStatusCode)
                 {
                     return new FrontClient(process, http);
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
             }
 

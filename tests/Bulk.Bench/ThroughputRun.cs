@@ -13,7 +13,8 @@ namespace Bulk.Bench;
 /// them is measured while its JIT (or V8's) is still compiling.</remarks>
 internal static class ThroughputRun
 {
-    private const int Warmup = 2_000;
+    /// <summary>Mails each row sends unmeasured first (BENCH_WARMUP). A fresh Worker still JIT-compiles for tens of thousands of mails after these.</summary>
+    private static readonly int Warmup = int.Parse(Environment.GetEnvironmentVariable("BENCH_WARMUP") ?? "2000", CultureInfo.InvariantCulture);
 
     public static async Task<(JsonObject Json, double MailKitRate)> MeasureAsync(Processes processes, string root, string brokerUri, string prefix,
         int sinkPort, int connections, double firstReferenceRate, List<(string Name, string Value, string Target)> results)
