@@ -1,7 +1,8 @@
 // ./bulk bench: measures what oversized inputs cost the Front, this machine's SMTP path with Postfix's smtp-source,
 // then the whole of Bulk against the same smtp-sink, and prints one table (also written as JSON). Everything runs on
 // 127.0.0.1 and every loop is bounded. BENCH_ONLY=oversized runs the first section alone; BENCH_ONLY=cluster runs
-// the SMTP reference and one node against a three-node cluster. BENCH_ONLY=history (./bulk bench history) runs what a
+// the SMTP reference and one node against a three-node cluster; BENCH_ONLY=throughput the reference, MailKit alone,
+// nodemailer and Bulk with and without DKIM (BENCH_RUNS times). BENCH_ONLY=history (./bulk bench history) runs what a
 // long history costs a process at start, and only then: it writes tens of millions of stream entries.
 using System.Diagnostics;
 using System.Globalization;
@@ -21,9 +22,9 @@ var json = new JsonObject { ["date"] = DateTimeOffset.UtcNow.ToString("u"), ["ma
 await using var processes = new Processes();
 
 var only = Environment.GetEnvironmentVariable("BENCH_ONLY");
-if (only is not (null or "" or "oversized" or "cluster" or "history" or "telemetry" or "template"))
+if (only is not (null or "" or "oversized" or "cluster" or "history" or "telemetry" or "throughput" or "template"))
 {
-    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized', 'cluster', 'history', 'telemetry' and 'template'");
+    Console.Error.WriteLine($"BENCH_ONLY={only}: the sections that run alone are 'oversized', 'cluster', 'history', 'telemetry', 'throughput' and 'template'");
     return 2;
 }
 
@@ -61,26 +62,24 @@ if (only is null or "" or "oversized")
 var sinkPort = Net.FreePort();
 processes.Start("smtp-sink", [.. Sink.Privileges(), $"127.0.0.1:{sinkPort}", "256"]);
 await Net.WaitForPortAsync(sinkPort);
-double referenceRate = 0;
-for (var messages = 20_000; ; messages *= 2)
-{
-    var clock = Stopwatch.StartNew();
-    using var source = Process.Start(new ProcessStartInfo("smtp-source", ["-d", "-s", $"{connections}", "-l", "2048", "-m", $"{messages}",
-        "-f", "bench@example.com", "-t", "sink@example.org", $"127.0.0.1:{sinkPort}"]) { RedirectStandardError = true })!;
-    await source.WaitForExitAsync();
-    var seconds = clock.Elapsed.TotalSeconds;
-    referenceRate = messages / seconds;
-    Console.WriteLine($"  smtp-source: {messages} messages in {seconds:F1} s");
-    if (seconds >= 5 || messages >= 1_000_000)
-    {
-        break;
-    }
-}
-
+var referenceRate = await Reference.MeasureAsync(sinkPort, connections);
 results.Add(("smtp-source reference (2 KB, 4 sessions)", $"{referenceRate:F0} mails/s", ""));
 json["referenceMailsPerSecond"] = Math.Round(referenceRate);
 
-// 1a. What traces and metrics cost, off against on, in one run into the same sink.
+// 1a. Issue #16's rows: MailKit alone, nodemailer's pooled transport, Bulk and Bulk with DKIM, into the same sink.
+double mailKitRate = 0;
+if (only is null or "" or "throughput")
+{
+    (json["throughput"], mailKitRate) = await ThroughputRun.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", sinkPort, connections,
+        referenceRate, results);
+    json["mailKitAloneMailsPerSecond"] = Math.Round(mailKitRate);
+    if (only == "throughput")
+    {
+        return await WriteReportAsync();
+    }
+}
+
+// 1b. What traces and metrics cost, off against on, in one run into the same sink.
 if (only is null or "" or "telemetry")
 {
     var telemetryRecipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_TELEMETRY_RECIPIENTS") ?? "20000", CultureInfo.InvariantCulture);
@@ -92,7 +91,7 @@ if (only is null or "" or "telemetry")
     }
 }
 
-// 1b. One node against three, in the same run and into the same sink.
+// 1c. One node against three, in the same run and into the same sink.
 var clusterRecipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_CLUSTER_RECIPIENTS") ?? "20000", CultureInfo.InvariantCulture);
 Console.WriteLine("One node against a three-node cluster:");
 json["cluster"] = await ClusterRun.MeasureAsync(processes, root, brokerUri, $"bench-{DateTime.UtcNow:HHmmss}", sinkPort, connections, clusterRecipients, results);
@@ -101,35 +100,23 @@ if (only == "cluster")
     return await WriteReportAsync();
 }
 
-// The ceiling of the SMTP library Bulk must use: MailKit alone, 4 connections, 2 KB messages built in a loop.
-var (mailKitRate, mailKitCpu) = await MailKitAlone.MeasureAsync(sinkPort, connections, 20_000);
-results.Add(("MailKit alone (no broker, no rendering), 4 connections", $"{mailKitRate:F0} mails/s, {mailKitCpu:F2} s CPU per 1,000 ({mailKitRate / referenceRate:P0} of the reference)", ""));
-json["mailKitAloneMailsPerSecond"] = Math.Round(mailKitRate);
-
 // 2. The real system on the same sink: broker, Front, one Worker with the same number of connections.
 var prefix = $"bench-{DateTime.UtcNow:HHmmss}";
 var front = await BulkProcesses.StartFrontAsync(processes, root, brokerUri, prefix);
 var worker = await BulkProcesses.StartWorkerAsync(processes, root, brokerUri, prefix, sinkPort, connections);
 var body = Campaign.Build(recipients, personalizedBytes: 2048);
-var cpuBefore = Machine.CpuSeconds(worker.Id);
-var posted = Stopwatch.StartNew();
-var postedAt = DateTimeOffset.UtcNow;
-var id = await front.PostAsync(body);
-var acceptedAfter = posted.Elapsed;
-var status = await front.WaitUntilAsync(id, s => s.IsFinished, TimeSpan.FromMinutes(10));
-var cpu = Machine.CpuSeconds(worker.Id) - cpuBefore;
-var deliverySeconds = (status.CompletedAt!.Value - status.FirstDeliveryAt!.Value).TotalSeconds;
-var rate = status.Delivered / deliverySeconds;
+var delivery = await Delivery.MeasureAsync(front, worker, body);
+var (status, acceptedAfter, postedAt, rate) = (delivery.Status, delivery.AcceptedAfter, delivery.PostedAt, delivery.MailsPerSecond);
 var outcomeEntries = await Broker.CountStreamEntriesAsync(brokerUri, new Topology(prefix).OutcomesStream);
 var jobs = 1 + (int)Math.Ceiling(recipients / 100.0);
 var frontRss = Machine.PeakRssMegabytes(front.Process.Id);
 var workerRss = Machine.PeakRssMegabytes(worker.Id);
 
 results.Add(($"POST→202, {recipients:N0} recipients", $"{acceptedAfter.TotalMilliseconds:F0} ms", ""));
-results.Add(("time to first delivery", $"{(status.FirstDeliveryAt.Value - postedAt).TotalMilliseconds:F0} ms", ""));
+results.Add(("time to first delivery", $"{(status.FirstDeliveryAt!.Value - postedAt).TotalMilliseconds:F0} ms", ""));
 results.Add(("delivery rate, first to last mail", $"{rate:F0} mails/s ({status.Delivered:N0} delivered, {status.Failed} failed)", ""));
 results.Add(("ratio to the reference", $"{rate / referenceRate:P0} (to MailKit alone: {rate / mailKitRate:P0})", "≥ 50 %"));
-results.Add(("Worker CPU per 1,000 mails", $"{cpu / (status.Delivered / 1000.0):F2} s", ""));
+results.Add(("Worker CPU per 1,000 mails", $"{delivery.WorkerCpuSecondsPer1000:F2} s", ""));
 results.Add(("peak RSS, Worker", $"{workerRss:F0} MB", "< 250 MB"));
 results.Add(("peak RSS, Front", $"{frontRss:F0} MB", ""));
 results.Add(("broker messages per mail", $"{(jobs + outcomeEntries) / (double)status.Delivered:F3} ({jobs} jobs + {outcomeEntries} outcome entries)", ""));
@@ -137,10 +124,10 @@ json["campaign"] = new JsonObject
 {
     ["recipients"] = recipients,
     ["postTo202Ms"] = Math.Round(acceptedAfter.TotalMilliseconds),
-    ["firstDeliveryMs"] = Math.Round((status.FirstDeliveryAt.Value - postedAt).TotalMilliseconds),
+    ["firstDeliveryMs"] = Math.Round((status.FirstDeliveryAt!.Value - postedAt).TotalMilliseconds),
     ["mailsPerSecond"] = Math.Round(rate),
     ["ratioToReference"] = Math.Round(rate / referenceRate, 3),
-    ["workerCpuSecondsPer1000"] = Math.Round(cpu / (status.Delivered / 1000.0), 3),
+    ["workerCpuSecondsPer1000"] = Math.Round(delivery.WorkerCpuSecondsPer1000, 3),
     ["workerPeakRssMb"] = Math.Round(workerRss),
     ["frontPeakRssMb"] = Math.Round(frontRss),
     ["brokerMessagesPerMail"] = Math.Round((jobs + outcomeEntries) / (double)status.Delivered, 4),
@@ -161,24 +148,17 @@ json["campaign"]!["frontRssSeriesAfterCampaignsMb"] = new JsonArray([.. frontRss
 await processes.StopAsync(worker);
 
 // 2b. The same campaign from a Worker that DKIM-signs every message (RSA-2048), against the same Front and sink.
-var dkimKey = Path.Combine(Path.GetTempPath(), $"bulk-bench-dkim-{Guid.NewGuid():N}.pem");
-using (var rsa = System.Security.Cryptography.RSA.Create(2048))
+Delivery signed;
+using (var dkim = new DkimKey())
 {
-    await File.WriteAllTextAsync(dkimKey, rsa.ExportRSAPrivateKeyPem());
+    var signing = await BulkProcesses.StartWorkerAsync(processes, root, brokerUri, prefix, sinkPort, connections, dkim.WorkerSettings);
+    signed = await Delivery.MeasureAsync(front, signing, body);
+    await processes.StopAsync(signing);
 }
 
-var signing = await BulkProcesses.StartWorkerAsync(processes, root, brokerUri, prefix, sinkPort, connections,
-    new Dictionary<string, string> { ["Dkim__Domain"] = "example.com", ["Dkim__Selector"] = "bench", ["Dkim__PrivateKeyFile"] = dkimKey });
-var signedCpuBefore = Machine.CpuSeconds(signing.Id);
-var signedId = await front.PostAsync(body);
-var signed = await front.WaitUntilAsync(signedId, s => s.IsFinished, TimeSpan.FromMinutes(10));
-var signedCpu = Machine.CpuSeconds(signing.Id) - signedCpuBefore;
-var signedRate = signed.Delivered / (signed.CompletedAt!.Value - signed.FirstDeliveryAt!.Value).TotalSeconds;
-await processes.StopAsync(signing);
-File.Delete(dkimKey);
-results.Add(("delivery rate with DKIM signing (RSA-2048)", $"{signedRate:F0} mails/s, {signedCpu / (signed.Delivered / 1000.0):F2} s Worker CPU per 1,000 ({signedRate / rate:P0} of unsigned)", ""));
-json["campaign"]!["dkimMailsPerSecond"] = Math.Round(signedRate);
-json["campaign"]!["dkimWorkerCpuSecondsPer1000"] = Math.Round(signedCpu / (signed.Delivered / 1000.0), 3);
+results.Add(("delivery rate with DKIM signing (RSA-2048)", $"{signed.MailsPerSecond:F0} mails/s, {signed.WorkerCpuSecondsPer1000:F2} s Worker CPU per 1,000 ({signed.MailsPerSecond / rate:P0} of unsigned)", ""));
+json["campaign"]!["dkimMailsPerSecond"] = Math.Round(signed.MailsPerSecond);
+json["campaign"]!["dkimWorkerCpuSecondsPer1000"] = Math.Round(signed.WorkerCpuSecondsPer1000, 3);
 
 // 3. POST→202 latency, median of 5, with no Worker competing for the CPU.
 var latencies = new JsonObject();

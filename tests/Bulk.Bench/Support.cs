@@ -172,6 +172,10 @@ internal static class Machine
 
 internal static class Campaign
 {
+    /// <summary>The text every personalized mail carries after its greeting: one long line, as the other rows send it too.</summary>
+    public static string Filler(int personalizedBytes) =>
+        string.Concat(Enumerable.Repeat("Bulk sends one message to thousands of recipients. ", Math.Max(0, personalizedBytes / 52)));
+
     /// <summary>A campaign to <paramref name="count"/> recipients, each with its own name, of about <paramref name="personalizedBytes"/> per mail.</summary>
     public static string Build(int count, int personalizedBytes)
     {
@@ -181,7 +185,7 @@ internal static class Campaign
             recipients.Add(new JsonObject { ["email"] = $"r{i}@example.org", ["data"] = new JsonObject { ["name"] = $"Reader {i}", ["n"] = i } });
         }
 
-        var filler = string.Concat(Enumerable.Repeat("Bulk sends one message to thousands of recipients. ", Math.Max(0, personalizedBytes / 52)));
+        var filler = Filler(personalizedBytes);
         return new JsonObject
         {
             ["from"] = "Bench <bench@example.com>",
@@ -233,12 +237,14 @@ internal static class BulkProcesses
         {
             try
             {
-                if ((await http.GetAsync("/readyz")).IsSuccessStatusCode)
+                // A request that reaches the Front while it starts may not be answered: ask again rather than wait.
+                using var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                if ((await http.GetAsync("/readyz", attempt.Token)).IsSuccessStatusCode)
                 {
                     return new FrontClient(process, http);
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
             }
 
@@ -355,4 +361,61 @@ internal static class Broker
             await channel.QueueDeleteAsync(queue);
         }
     }
+}
+
+/// <summary>Postfix's smtp-source into the sink: this machine's SMTP path with almost nothing spent per mail.</summary>
+internal static class Reference
+{
+    /// <summary>2 KB messages over <paramref name="connections"/> reused sessions, doubling the count until a run lasts 5 s.</summary>
+    public static async Task<double> MeasureAsync(int sinkPort, int connections)
+    {
+        for (var messages = 20_000; ; messages *= 2)
+        {
+            var clock = Stopwatch.StartNew();
+            using var source = Process.Start(new ProcessStartInfo("smtp-source", ["-d", "-s", $"{connections}", "-l", "2048", "-m", $"{messages}",
+                "-f", "bench@example.com", "-t", "sink@example.org", $"127.0.0.1:{sinkPort}"]) { RedirectStandardError = true })!;
+            await source.WaitForExitAsync();
+            var seconds = clock.Elapsed.TotalSeconds;
+            Console.WriteLine($"  smtp-source: {messages} messages in {seconds:F1} s");
+            if (seconds >= 5 || messages >= 1_000_000)
+            {
+                return messages / seconds;
+            }
+        }
+    }
+}
+
+/// <summary>One campaign posted to a Front and delivered by a Worker: how fast, and at what CPU cost to that Worker.</summary>
+/// <param name="MailsPerSecond">First delivery to last, as the Front's ledger saw them.</param>
+internal sealed record Delivery(CampaignStatus Status, TimeSpan AcceptedAfter, DateTimeOffset PostedAt, double MailsPerSecond, double WorkerCpuSecondsPer1000)
+{
+    public static async Task<Delivery> MeasureAsync(FrontClient front, Process worker, string body)
+    {
+        var cpuBefore = Machine.CpuSeconds(worker.Id);
+        var posted = Stopwatch.StartNew();
+        var postedAt = DateTimeOffset.UtcNow;
+        var id = await front.PostAsync(body);
+        var acceptedAfter = posted.Elapsed;
+        var status = await front.WaitUntilAsync(id, s => s.IsFinished, TimeSpan.FromMinutes(10));
+        var cpu = Machine.CpuSeconds(worker.Id) - cpuBefore;
+        var rate = status.Delivered / (status.CompletedAt!.Value - status.FirstDeliveryAt!.Value).TotalSeconds;
+        return new Delivery(status, acceptedAfter, postedAt, rate, cpu / (status.Delivered / 1000.0));
+    }
+}
+
+/// <summary>A fresh RSA-2048 DKIM key in a temporary file, and the Worker settings that sign with it; deleted on dispose.</summary>
+internal sealed class DkimKey : IDisposable
+{
+    private readonly string file = Path.Combine(Path.GetTempPath(), $"bulk-bench-dkim-{Guid.NewGuid():N}.pem");
+
+    public DkimKey()
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        File.WriteAllText(file, rsa.ExportRSAPrivateKeyPem());
+    }
+
+    public IReadOnlyDictionary<string, string> WorkerSettings =>
+        new Dictionary<string, string> { ["Dkim__Domain"] = "example.com", ["Dkim__Selector"] = "bench", ["Dkim__PrivateKeyFile"] = file };
+
+    public void Dispose() => File.Delete(file);
 }
