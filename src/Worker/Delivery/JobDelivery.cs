@@ -168,6 +168,11 @@ public sealed partial class JobDelivery(
                     {
                         return; // stopped between attempts: nothing reached the relay this time
                     }
+                    finally
+                    {
+                        // Its parts' content goes back to MimeKit's block pool for the next mail.
+                        message.Dispose();
+                    }
 
                     MailEvent(span, recipient.Index, result.Status switch
                     {
