@@ -104,19 +104,27 @@ public sealed partial class JobDelivery(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            async ValueTask SendOneAsync(int i, bool domainTurnTaken)
+            // Whether recipient i is still to be sent: true; false when it is done already (counted as skipped); null
+            // when nothing more of the job is (paused, held, cancelled, stopping). Checked before every send, so a pause
+            // or cancel takes effect within one mail per connection.
+            bool? StillToSend(int i)
             {
-                var recipient = job.Recipients[i];
-                switch (ledger.State(job.CampaignId, recipient.Index))
+                switch (ledger.State(job.CampaignId, job.Recipients[i].Index))
                 {
                     case RecipientState.Done:
                         skipped[i] = true;
-                        return;
+                        return false;
                     case RecipientState.Paused or RecipientState.Held or RecipientState.Cancelled:
-                        return; // checked before every send: a pause or cancel takes effect within one mail per connection
+                        return null;
                 }
 
-                if (stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null)
+                return stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null ? null : true;
+            }
+
+            async ValueTask SendOneAsync(int i, bool domainTurnTaken)
+            {
+                var recipient = job.Recipients[i];
+                if (StillToSend(i) is not true)
                 {
                     return;
                 }
@@ -254,18 +262,12 @@ public sealed partial class JobDelivery(
                     {
                         var i = lane[n];
                         var recipient = job.Recipients[i];
-                        switch (ledger.State(job.CampaignId, recipient.Index))
+                        switch (StillToSend(i))
                         {
-                            case RecipientState.Done:
-                                skipped[i] = true;
+                            case false:
                                 continue;
-                            case RecipientState.Paused or RecipientState.Held or RecipientState.Cancelled:
+                            case null:
                                 return;
-                        }
-
-                        if (stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null)
-                        {
-                            return;
                         }
 
                         // A suppressed recipient is recorded, not sent: it takes no turn.
