@@ -13,6 +13,11 @@ using System.Text.Json.Nodes;
 using Bulk.Bench;
 using Bulk.Contracts;
 
+if (args is [MailKitAlone.Argument, ..])
+{
+    return await MailKitAlone.RunAsChildAsync(args);
+}
+
 var root = args.Length > 0 ? args[0] : Directory.GetCurrentDirectory();
 var brokerUri = Environment.GetEnvironmentVariable("RabbitMq__Uri") ?? "amqp://guest:guest@127.0.0.1:5672/";
 var recipients = int.Parse(Environment.GetEnvironmentVariable("BENCH_RECIPIENTS") ?? "50000", CultureInfo.InvariantCulture);

@@ -30,7 +30,7 @@ internal static class ThroughputRun
         {
             Console.WriteLine($"Throughput, run {run + 1} of {runs} ({recipients:N0} mails a row, {connections} connections):");
             var reference = run == 0 ? firstReferenceRate : await Reference.MeasureAsync(sinkPort, connections);
-            var (mailKit, mailKitCpu) = await MailKitAlone.MeasureAsync(sinkPort, connections, recipients, Warmup);
+            var (mailKit, mailKitCpu) = await MailKitAlone.MeasureInProcessOfItsOwnAsync(processes, sinkPort, connections, recipients, Warmup);
             Console.WriteLine($"  MailKit alone: {mailKit:F0} mails/s, {mailKitCpu:F3} s CPU per 1,000");
             NodemailerRow.Result? peer = node is null ? null : await node.MeasureAsync(sinkPort, connections, recipients, Warmup);
             if (peer is { } p)
