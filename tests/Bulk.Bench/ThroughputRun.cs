@@ -111,8 +111,7 @@ internal static class ThroughputRun
     {
         public double ToMailKit => Bulk.MailsPerSecond / MailKit;
 
-        /// <summary>The Worker's CPU per mail over MailKit alone's in the same run: steadier than either, as the machine's
-        /// speed from minute to minute moves both.</summary>
+        /// <summary>The Worker's CPU per mail over MailKit alone's in the same run, minutes apart on the same machine.</summary>
         public double CpuToMailKit => Bulk.WorkerCpuSecondsPer1000 / MailKitCpu;
 
         public double? ToPeer => Peer is { } p ? Bulk.MailsPerSecond / p.MailsPerSecond : null;
