@@ -125,20 +125,27 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
     /// <summary>Renders every template with the first recipient's data, as a Worker will: render errors show next to their field.</summary>
     private void RenderForFirstRecipient(Dictionary<string, IFluidTemplate> templates, JobRecipient first, Dictionary<string, string[]> errors)
     {
-        var context = sandbox.NewContext(first.Data, first.Email, TrialUnsubscribeUrl);
-        foreach (var (field, template) in templates)
+        var rendering = "";
+        try
         {
-            try
+            // Out of time once is tried again, as a Worker does: a cold Front must not refuse a campaign for its own JIT.
+            LiquidSandbox.OnceMoreIfOutOfTime(() =>
             {
-                _ = field == "subject"
-                    ? sandbox.RenderLine(template, context, "the subject")
-                    : sandbox.Render(template, context, field == "html" ? HtmlEncoder.Default : NullEncoder.Default);
-            }
-            catch (TemplateRenderException e)
-            {
-                errors[field] = [$"The template cannot render for recipients[{first.Index}]: {e.Message}."];
-                return;
-            }
+                var context = sandbox.NewContext(first.Data, first.Email, TrialUnsubscribeUrl);
+                foreach (var (field, template) in templates)
+                {
+                    rendering = field;
+                    _ = field == "subject"
+                        ? sandbox.RenderLine(template, context, "the subject")
+                        : sandbox.Render(template, context, field == "html" ? HtmlEncoder.Default : NullEncoder.Default);
+                }
+
+                return true;
+            });
+        }
+        catch (TemplateRenderException e)
+        {
+            errors[rendering] = [$"The template cannot render for recipients[{first.Index}]: {e.Message}."];
         }
     }
 

@@ -79,7 +79,12 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
     }
 
     /// <exception cref="TemplateRenderException">The recipient's message cannot render (its data, or the template's limits).</exception>
-    public MimeMessage Render(CompiledCampaign campaign, JobRecipient recipient)
+    /// <remarks>A message that runs out of time is rendered once more before its recipient fails
+    /// (<see cref="LiquidSandbox.OnceMoreIfOutOfTime"/>): the first messages of a fresh Worker also pay for its JIT.</remarks>
+    public MimeMessage Render(CompiledCampaign campaign, JobRecipient recipient) =>
+        LiquidSandbox.OnceMoreIfOutOfTime(() => RenderOnce(campaign, recipient));
+
+    private MimeMessage RenderOnce(CompiledCampaign campaign, JobRecipient recipient)
     {
         var token = UnsubscribeToken.Create(secret, campaign.CampaignId, recipient.Email);
         var unsubscribeUrl = $"{baseUrl}/unsubscribe/{token}";

@@ -127,6 +127,29 @@ public sealed class CampaignValidatorTests
     }
 
     [Fact]
+    public void ATrialRenderingThatRunsOutOfTimeOnce_IsTriedAgain_AndTheCampaignIsAccepted()
+    {
+        // A cold Front's first rendering also compiles Fluid: that must not refuse a good campaign.
+        var validator = new CampaignValidator(Options.Create(new FrontOptions()), new LiquidSandbox(new TemplateLimits(), new Infrastructure.StallingClock(2)));
+
+        var result = validator.Validate(Campaign(), "c1");
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors.SelectMany(e => e.Value)));
+    }
+
+    [Fact]
+    public void ATrialRenderingThatRunsOutOfTimeTwice_IsRefused_OnTheFieldItWasRendering()
+    {
+        var validator = new CampaignValidator(Options.Create(new FrontOptions()), new LiquidSandbox(new TemplateLimits(), new Infrastructure.StallingClock(int.MaxValue)));
+
+        var result = validator.Validate(Campaign(), "c1");
+
+        var (field, messages) = Assert.Single(result.Errors);
+        Assert.Equal("subject", field);
+        Assert.Equal("The template cannot render for recipients[0]: rendering took longer than 1000 ms (Templates__MaxRenderMilliseconds).", Assert.Single(messages));
+    }
+
+    [Fact]
     public void ATemplateThatCannotRenderWithTheFirstRecipientsData_IsRefused_NamingThatRecipient()
     {
         var campaign = Campaign();

@@ -44,6 +44,29 @@ public sealed class MessageRendererTests
     }
 
     [Fact]
+    public void AMessageThatRunsOutOfTimeOnce_IsRenderedAgain_AndItsRecipientDoesNotFail()
+    {
+        // The first two readings of the clock (the budget's start and the first check) are 2 s apart: over the 1 s budget.
+        var stalled = new MessageRenderer(Unsubscribe, Unsigned, new Bulk.Templates.LiquidSandbox(new Bulk.Templates.TemplateLimits(), new Infrastructure.StallingClock(2)));
+        var campaign = stalled.Compile("c1", new MessageTemplate("News <news@example.com>", "Hi {{ name }}", "Text {{ name }}", "<b>{{ name }}</b>"));
+
+        var message = stalled.Render(campaign, Recipient("bea@example.org", """{"name":"Bea"}"""));
+
+        Assert.Equal(("Hi Bea", "Text Bea", "<b>Bea</b>"), (message.Subject, message.TextBody, message.HtmlBody));
+    }
+
+    [Fact]
+    public void AMessageThatRunsOutOfTimeTwice_FailsItsRecipient_NamingTheSetting()
+    {
+        var stalled = new MessageRenderer(Unsubscribe, Unsigned, new Bulk.Templates.LiquidSandbox(new Bulk.Templates.TemplateLimits(), new Infrastructure.StallingClock(int.MaxValue)));
+        var campaign = stalled.Compile("c1", new MessageTemplate("News <news@example.com>", "Hi {{ name }}", "Text {{ name }}", null));
+
+        var e = Assert.Throws<Bulk.Templates.TemplateTimeoutException>(() => stalled.Render(campaign, Recipient("bea@example.org", """{"name":"Bea"}""")));
+
+        Assert.Equal("rendering took longer than 1000 ms (Templates__MaxRenderMilliseconds)", e.Message);
+    }
+
+    [Fact]
     public void AMessageRenderedAndSent_IsNotKeptAliveByItsCampaign()
     {
         // A Worker keeps a campaign's parsed templates for all its jobs: nothing of it may hold on to the messages.
