@@ -102,7 +102,7 @@ public sealed class LiquidSandbox
     }
 
     /// <summary>Runs <paramref name="render"/> (one message's renderings, from <see cref="NewContext"/> on), and once more
-    /// with a fresh time budget when the first run out of time.</summary>
+    /// with a fresh time budget when the first runs out of time.</summary>
     /// <remarks>A template that is too slow fails again, having cost twice its budget; a rendering that was slow because
     /// the process was cold or the machine busy does not fail its recipient for good.</remarks>
     public static T OnceMoreIfOutOfTime<T>(Func<T> render)
