@@ -139,6 +139,7 @@ internal static class HistoryRun
 
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         await channel.BasicQosAsync(0, 100, false, cancellationToken);
+        await using var acks = new AckGate(channel);
         var found = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivered) =>
@@ -148,7 +149,7 @@ internal static class HistoryRun
                 found.TrySetResult(at + 1);
             }
 
-            await channel.BasicAckAsync(delivered.DeliveryTag, false);
+            await acks.AckAsync(delivered.DeliveryTag);
         };
         await channel.BasicConsumeAsync(stream, false, "", false, false, new Dictionary<string, object?> { ["x-stream-offset"] = "last" }, consumer, cancellationToken);
         return await found.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);

@@ -344,11 +344,13 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
             return Task.CompletedTask;
         };
 
+        // Disposed before the channel: the tail stops with deliveries still arriving.
+        await using var acks = new AckGate(channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivered) =>
         {
             Apply(delivered);
-            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+            await acks.AckAsync(delivered.DeliveryTag);
         };
 
         // The broker cancels a stream consumer whose local replica went away (a node of a cluster restarted).

@@ -171,6 +171,7 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     {
         var entries = Channel.CreateUnbounded<Entry>();
         var taken = 0;
+        var acks = new AckGate(channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivered) =>
         {
@@ -181,7 +182,7 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
                 entries.Writer.TryWrite(new Entry(at, delivered.BasicProperties.Headers, delivered.Body.ToArray()));
             }
 
-            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+            await acks.AckAsync(delivered.DeliveryTag);
         };
         var tag = await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
             arguments: new Dictionary<string, object?> { ["x-stream-offset"] = from }, consumer, cancellationToken);
@@ -203,6 +204,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         }
         finally
         {
+            // The caller closes the channel, or reads on with another consumer: this one's acks end here.
+            await acks.DisposeAsync();
             await channel.BasicCancelAsync(tag, noWait: false, CancellationToken.None);
         }
 

@@ -61,6 +61,7 @@ public sealed partial class CampaignTemplates(
             await DeclareAsync(timeout.Token);
             await using var reading = await connections.CreateChannelAsync(ConnectionRole.Consume, null, timeout.Token);
             await reading.BasicQosAsync(0, 1, global: false, timeout.Token);
+            await using var acks = new AckGate(reading);
             var seen = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
             var consumer = new AsyncEventingBasicConsumer(reading);
             consumer.ReceivedAsync += async (_, delivered) =>
@@ -70,7 +71,7 @@ public sealed partial class CampaignTemplates(
                     seen.TrySetResult(offset);
                 }
 
-                await reading.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+                await acks.AckAsync(delivered.DeliveryTag);
             };
             // Attached at the end before the write: the entry is delivered to it, with its offset. Other Workers'
             // templates written meanwhile go by; there are few.
@@ -168,6 +169,7 @@ public sealed partial class CampaignTemplates(
             await DeclareAsync(cancellationToken);
             await using var channel = await connections.CreateChannelAsync(ConnectionRole.Consume, null, cancellationToken);
             await channel.BasicQosAsync(0, 1, global: false, cancellationToken);
+            await using var acks = new AckGate(channel);
             var entries = Channel.CreateBounded<(IDictionary<string, object?>?, byte[])>(1);
             var consumer = new AsyncEventingBasicConsumer(channel);
             consumer.ReceivedAsync += async (_, delivered) =>
@@ -178,7 +180,7 @@ public sealed partial class CampaignTemplates(
                     entries.Writer.TryWrite((delivered.BasicProperties.Headers, delivered.Body.ToArray()));
                 }
 
-                await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+                await acks.AckAsync(delivered.DeliveryTag);
             };
             var tag = await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
                 arguments: new Dictionary<string, object?> { ["x-stream-offset"] = offset }, consumer, cancellationToken);

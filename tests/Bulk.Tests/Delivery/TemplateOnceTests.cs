@@ -88,6 +88,40 @@ public sealed class TemplateOnceTests(BrokerFixture broker, ITestOutputHelper ou
         Assert.Empty(smtp.Mails);
     }
 
+    /// <summary>Storing a template ends its read of the stream at the entry it wrote, and reading one ends at the entry
+    /// it asked for, with more arriving: neither may close the Worker's consuming connection, which its jobs share.</summary>
+    [Fact]
+    public async Task StoringAndReadingTemplates_LeavesTheWorkersConsumingConnectionOpen()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+        var worker = await system.StartWorkerAsync(smtp);
+        var templates = worker.Services.GetRequiredService<CampaignTemplates>();
+        var connections = worker.Services.GetRequiredService<BrokerConnections>();
+        var consuming = await connections.GetAsync(ConnectionRole.Consume, CancellationToken.None);
+
+        var stored = new List<TemplateRef>();
+        for (var i = 0; i < 80; i++)
+        {
+            var template = new MessageTemplate("news@example.com", $"Issue {i}", $"Text {i}", null);
+            stored.Add(await templates.StoreAsync($"campaign-{i}", template, CancellationToken.None));
+            Assert.True(consuming.IsOpen, $"store {i} closed the consuming connection: {consuming.CloseReason}");
+        }
+
+        // Read in turn from a fresh Worker, whose cache is empty: each read stops with the entries after it arriving.
+        var reader = (await system.StartWorkerAsync(smtp)).Services;
+        var readerConnection = await reader.GetRequiredService<BrokerConnections>().GetAsync(ConnectionRole.Consume, CancellationToken.None);
+        foreach (var (at, i) in stored.Select((at, i) => (at, i)))
+        {
+            var job = new DeliveryJob(DeliveryJob.CurrentVersion, $"campaign-{i}", null, [], TemplateAt: at);
+            var compiled = await reader.GetRequiredService<CampaignTemplates>().CompiledAsync(job, CancellationToken.None);
+            Assert.Equal($"campaign-{i}", compiled.CampaignId);
+            Assert.True(readerConnection.IsOpen, $"read {i} closed the consuming connection: {readerConnection.CloseReason}");
+        }
+
+        Assert.Same(consuming, await connections.GetAsync(ConnectionRole.Consume, CancellationToken.None));
+    }
+
     private static string LargeHtml(int bytes)
     {
         var html = new System.Text.StringBuilder("<p>Hello {{ name }}</p>\n");

@@ -97,6 +97,8 @@ public sealed class BrokerFixture : IAsyncLifetime
         await PublishAsync(stream, marker);
         await using var channel = await connection!.CreateChannelAsync();
         await channel.BasicQosAsync(0, 500, global: false);
+        // The read stops at the marker with entries still arriving: an ack after the close would close the shared connection.
+        await using var acks = new Bulk.Broker.AckGate(channel);
         var entries = new List<byte[]>();
         var end = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var consumer = new AsyncEventingBasicConsumer(channel);
@@ -111,7 +113,7 @@ public sealed class BrokerFixture : IAsyncLifetime
                 entries.Add(delivered.Body.ToArray());
             }
 
-            await channel.BasicAckAsync(delivered.DeliveryTag, multiple: false);
+            await acks.AckAsync(delivered.DeliveryTag);
         };
         await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
             arguments: new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);

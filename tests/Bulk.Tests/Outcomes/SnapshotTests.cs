@@ -182,6 +182,7 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
         await using var connection = await factory.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
         await channel.BasicQosAsync(0, 100, false);
+        await using var acks = new Bulk.Broker.AckGate(channel);
         var headers = new List<IDictionary<string, object?>>();
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, d) =>
@@ -191,7 +192,7 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
                 headers.Add(d.BasicProperties.Headers ?? new Dictionary<string, object?>());
             }
 
-            await channel.BasicAckAsync(d.DeliveryTag, false);
+            await acks.AckAsync(d.DeliveryTag);
         };
         await channel.BasicConsumeAsync(stream, false, "", false, false, new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);
         int seen;
