@@ -24,6 +24,9 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a stopping process waits for its tail to read what was written before the stop.</summary>
+    private static readonly TimeSpan StopCatchUp = TimeSpan.FromSeconds(5);
+
     /// <summary>How often the fold's lag is measured: a marker written and read back (see <see cref="ProbeLagAsync"/>).</summary>
     private static readonly TimeSpan LagProbeInterval = TimeSpan.FromSeconds(15);
 
@@ -43,6 +46,15 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
     // The offset after the last entry that was not a marker: markers alone (the lag probe's) call for no new snapshot.
     private long foldedOffset = -1;
+
+    private readonly SnapshotSchedule schedule = new(history);
+
+    // The entries folded before the startup replay was done (markers not counted, the snapshot's not included).
+    private long startupEntries;
+
+    // The tail's loop, which a snapshot on stop waits for; and the host's time to stop, which bounds that snapshot.
+    private Task tailing = Task.CompletedTask;
+    private CancellationToken stopDeadline;
 
     // The lag probe: when the unanswered marker was written (a Stopwatch timestamp, 0 when none), and the last round trip.
     private long probeSince;
@@ -84,6 +96,10 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
     /// <summary>The snapshot this process started from, when it found one.</summary>
     public LoadedSnapshot? LoadedSnapshot { get; private set; }
+
+    /// <summary>How many entries (markers aside) this process read after its snapshot, or from the stream's first entry
+    /// without one, to hold everything the stream held when it started; final once <see cref="StartupReplayed"/> is done.</summary>
+    public long StartupEntries => Interlocked.Read(ref startupEntries);
 
     /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
     public Task StartupReplayed => startupReplayed.Task;
@@ -189,11 +205,12 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     {
         StreamMetrics.Touch();
         using var measured = StreamMetrics.Folds.Add(this);
+        tailing = Reconnecting.RunAsync(
+            TailUntilDisconnectedAsync,
+            (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
+            TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken);
         await Task.WhenAll(
-            Reconnecting.RunAsync(
-                TailUntilDisconnectedAsync,
-                (reason, delay) => StreamLogMessages.TailInterrupted(logger, StreamName, reason, delay.TotalSeconds),
-                TimeSpan.FromMilliseconds(500), MaxReconnectDelay, stoppingToken),
+            tailing,
             Reconnecting.RunAsync(
                 SnapshotRoundsAsync,
                 (reason, delay) => StreamLogMessages.SnapshotInterrupted(logger, StreamName, reason, delay.TotalSeconds),
@@ -277,23 +294,55 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     }
 
     /// <summary>
-    /// Every <see cref="HistoryOptions.SnapshotSeconds"/>: housekeeping, then, in the one process holding the writer lock
-    /// and when the stream has moved on since the last snapshot, a new snapshot of the fold.
+    /// Every <see cref="HistoryOptions.SnapshotSeconds"/>, and every <see cref="HistoryOptions.SnapshotEntries"/> entries
+    /// folded: housekeeping, then, in the one process holding the writer lock and when the stream has moved on since the
+    /// last snapshot, a new snapshot of the fold. On stop, once the tail has applied its last entry, one more.
     /// </summary>
     private async Task SnapshotRoundsAsync(CancellationToken stoppingToken)
     {
         await StartupReplayed.WaitAsync(stoppingToken);
         await using var writer = new ExclusiveLock(connections, ConnectionRole.Publish, $"{Snapshots.Stream}.writer");
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(history.SnapshotSeconds));
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        try
         {
-            Housekeeping();
-            if (Interlocked.Read(ref foldedOffset) <= Interlocked.Read(ref snapshotOffset) || !await writer.HoldAsync(stoppingToken))
+            while (true)
             {
-                continue;
-            }
+                var forEntries = await schedule.WaitAsync(stoppingToken);
+                if (!forEntries)
+                {
+                    Housekeeping();
+                }
 
-            await WriteSnapshotNowAsync(stoppingToken);
+                if (Interlocked.Read(ref foldedOffset) <= Interlocked.Read(ref snapshotOffset) || !await writer.HoldAsync(stoppingToken))
+                {
+                    continue;
+                }
+
+                await WriteSnapshotNowAsync(stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            await SnapshotOnStopAsync(writer);
+            throw;
+        }
+    }
+
+    /// <summary>A deploy's SIGTERM: the next process starts from what this one folded, not from the last round's snapshot.</summary>
+    /// <remarks>Within the host's time to stop; not when another process holds the writer lock (it writes them).</remarks>
+    private async Task SnapshotOnStopAsync(ExclusiveLock writer)
+    {
+        try
+        {
+            await tailing.WaitAsync(stopDeadline);
+            if (Interlocked.Read(ref foldedOffset) > Interlocked.Read(ref snapshotOffset) && await writer.HoldAsync(stopDeadline))
+            {
+                await WriteSnapshotNowAsync(stopDeadline);
+            }
+        }
+        catch (Exception e)
+        {
+            // The next process reads a little more: nothing is lost.
+            StreamLogMessages.NoSnapshotOnStop(logger, StreamName, e.Message);
         }
     }
 
@@ -303,9 +352,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         var clock = System.Diagnostics.Stopwatch.StartNew();
         byte[] data;
         long offset;
+        long entries;
         lock (foldLock)
         {
             offset = Interlocked.Read(ref nextOffset);
+            entries = schedule.Folded;
             data = SnapshotStore.Encode(Interlocked.Read(ref bytesRead), WriteSnapshot);
         }
 
@@ -316,6 +367,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
         var parts = await Snapshots.WriteAsync(data, offset, cancellationToken);
         Interlocked.Exchange(ref snapshotOffset, offset);
+        schedule.Written(entries);
         StreamLogMessages.SnapshotWritten(logger, StreamName, offset, data.Length, parts, clock.ElapsedMilliseconds);
     }
 
@@ -383,9 +435,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
             {
                 try
                 {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
                     await ReadToNowAsync(stoppingToken);
                     if (startupReplayed.TrySetResult())
                     {
+                        StreamLogMessages.StartupReplayed(logger, StreamName, StartupEntries, LoadedSnapshot?.Offset, clock.ElapsedMilliseconds);
                         OnStartupReplayed(Interlocked.Read(ref bytesRead));
                     }
                 }
@@ -448,6 +502,12 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
                 }
 
                 Interlocked.Exchange(ref foldedOffset, Interlocked.Read(ref nextOffset));
+                schedule.Fold();
+                if (!startupReplayed.Task.IsCompleted)
+                {
+                    Interlocked.Increment(ref startupEntries);
+                }
+
                 Apply(e);
             }
         }
@@ -490,6 +550,24 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Before the rounds learn of the stop: their last snapshot takes what is left of the host's time to stop.
+        stopDeadline = cancellationToken;
+        if (StartupReplayed.IsCompletedSuccessfully)
+        {
+            // The tail first reads everything written before the stop (this process's last outcomes included), so the
+            // snapshot on stop leaves the next process nothing to replay of it. A broker away costs at most a few seconds.
+            using var caughtUp = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            caughtUp.CancelAfter(StopCatchUp);
+            try
+            {
+                await ReadToNowAsync(caughtUp.Token);
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException)
+            {
+                // Then the snapshot covers what the tail has read, and the next process reads the rest.
+            }
+        }
+
         await base.StopAsync(cancellationToken);
         try
         {
@@ -541,6 +619,12 @@ internal static partial class StreamLogMessages
 
     [LoggerMessage(LogLevel.Warning, "{Stream}: the latest snapshot could not be loaded ({Reason}); reading the stream from its first entry")]
     public static partial void SnapshotUnreadable(ILogger logger, string stream, string reason);
+
+    [LoggerMessage(LogLevel.Information, "{Stream}: read to where it stood at start: {Entries} entries after the snapshot covering offsets before {Offset}, the last {Milliseconds} ms waiting for the tail to catch up")]
+    public static partial void StartupReplayed(ILogger logger, string stream, long entries, long? offset, long milliseconds);
+
+    [LoggerMessage(LogLevel.Warning, "{Stream}: no snapshot was written on stop ({Reason}); the next process reads the entries since the last one")]
+    public static partial void NoSnapshotOnStop(ILogger logger, string stream, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Snapshots of {Stream} interrupted ({Reason}); trying again in {Seconds} s")]
     public static partial void SnapshotInterrupted(ILogger logger, string stream, string reason, double seconds);

@@ -1,0 +1,65 @@
+using System.Threading.Channels;
+
+namespace Bulk.Broker.Streams;
+
+/// <summary>When the next snapshot round is due: every <see cref="HistoryOptions.SnapshotSeconds"/>, and as soon as
+/// <see cref="HistoryOptions.SnapshotEntries"/> entries were folded since the last snapshot, whichever comes first.</summary>
+/// <remarks>
+/// A timer alone let a busy stream pile up a few minutes of entries (a million in three, seen with a big campaign) for
+/// the next process to replay. The tail counts what it folds; a round that writes a snapshot says how many it covered.
+/// </remarks>
+internal sealed class SnapshotSchedule(HistoryOptions history)
+{
+    // At most one wake-up waits: entries keep coming while a snapshot is written, and one more round covers them all.
+    private readonly Channel<bool> enough = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly TimeSpan period = TimeSpan.FromSeconds(history.SnapshotSeconds);
+    private long folded;
+    private long covered;
+    private long nextTick = -1;
+
+    /// <summary>Entries folded so far (markers are not); read under the fold's lock, it is what a snapshot covers.</summary>
+    public long Folded => Interlocked.Read(ref folded);
+
+    /// <summary>Called by the tail for every entry it folds.</summary>
+    public void Fold()
+    {
+        if (Interlocked.Increment(ref folded) - Interlocked.Read(ref covered) == history.SnapshotEntries)
+        {
+            enough.Writer.TryWrite(true);
+        }
+    }
+
+    /// <summary>A snapshot covering the first <paramref name="entries"/> entries folded was written.</summary>
+    public void Written(long entries)
+    {
+        Interlocked.Exchange(ref covered, entries);
+        if (Folded - entries >= history.SnapshotEntries)
+        {
+            enough.Writer.TryWrite(true); // the entries folded while it was written are already enough for another
+        }
+    }
+
+    /// <summary>Returns when the next round is due; true when it is for the entries folded, false for the time.</summary>
+    public async Task<bool> WaitAsync(CancellationToken stoppingToken)
+    {
+        var now = TimeProvider.System.GetTimestamp();
+        if (nextTick < 0)
+        {
+            nextTick = now + (long)(period.TotalSeconds * TimeProvider.System.TimestampFrequency);
+        }
+
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var timer = Task.Delay(TimeSpan.FromTicks(Math.Max(0, TimeProvider.System.GetElapsedTime(now, nextTick).Ticks)), either.Token);
+        var entries = enough.Reader.WaitToReadAsync(either.Token).AsTask();
+        await Task.WhenAny(timer, entries);
+        await either.CancelAsync();
+        stoppingToken.ThrowIfCancellationRequested();
+        if (enough.Reader.TryRead(out _))
+        {
+            return true;
+        }
+
+        nextTick = -1;
+        return false;
+    }
+}
