@@ -33,7 +33,7 @@ namespace Bulk.Bench;
 /// sizes are not written. <c>BENCH_HISTORY_SIZES</c> and <c>BENCH_HISTORY_SUPPRESSIONS</c> (comma-separated, cumulative)
 /// choose the sizes. Whether a snapshot is used is up to <see cref="SeedSnapshotAsync"/>.
 /// </remarks>
-internal static class HistoryRun
+internal static partial class HistoryRun
 {
     private const double Megabyte = 1024 * 1024;
 
@@ -54,6 +54,7 @@ internal static class HistoryRun
         var rows = new List<Row>();
         try
         {
+            var fresh = await MeasureFreshAsync(processes, root, brokerUri, prefix, results);
             var outcomes = await OutcomeSizesAsync(processes, root, outcomesRun, history, sizes, bound, rows);
             var suppressions = await SuppressionSizesAsync(processes, root, suppressionsRun, history, addresses, bound, rows);
             PrintTable(rows);
@@ -67,6 +68,7 @@ internal static class HistoryRun
                 ["entryTimesSpanDays"] = SyntheticHistory.Span.TotalDays,
                 ["recipientsPerCampaign"] = SyntheticHistory.Recipients,
                 ["startBoundSeconds"] = bound.TotalSeconds,
+                ["fresh"] = fresh,
                 ["outcomes"] = outcomes,
                 ["suppressions"] = suppressions,
             };

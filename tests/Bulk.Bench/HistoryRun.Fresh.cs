@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Bulk.Contracts;
+
+namespace Bulk.Bench;
+
+/// <summary>
+/// Fresh history (issue #25, item 7): what a restart costs when the snapshots are the ones running processes wrote, not
+/// seeded. <c>BENCH_HISTORY_FRESH</c> outcome entries (1 M by default) are published as the processes publish them
+/// (one JSON entry a message, persistent, confirmed) three times over:
+/// <list type="number">
+/// <item>with no process running: a new Front then reads them all with no snapshot, which gives the fold's rate
+/// (entries read after the snapshot, over the time from its tail's start to its marker coming back);</item>
+/// <item>while that Front runs, folding them and writing its snapshots; once it has caught up it is stopped with SIGTERM
+/// (a deploy) and a new Front starts;</item>
+/// <item>while that one runs; once it has caught up it is killed with SIGKILL and a new Front starts.</item>
+/// </list>
+/// Each new Front's time from process start to <c>/readyz</c> 200, its VmRSS and VmHWM then, and how many entries it
+/// read after its snapshot (its "read to where it stood at start" line) are reported.
+/// </summary>
+internal static partial class HistoryRun
+{
+    private static readonly Regex StartupLine = new(@"read to where it stood at start: (\d+) entries after the snapshot covering offsets before (\d*), the last (\d+) ms",
+        RegexOptions.Compiled);
+
+    public static async Task<JsonObject> MeasureFreshAsync(Processes processes, string root, string brokerUri, string prefix,
+        List<(string Name, string Value, string Target)> results)
+    {
+        var entries = Sizes("BENCH_HISTORY_FRESH", "1000000").LastOrDefault();
+        if (entries == 0)
+        {
+            return new JsonObject { ["skipped"] = "BENCH_HISTORY_FRESH=0" };
+        }
+
+        var run = Settings(brokerUri, $"{prefix}-fresh", Math.Max(2_000_000_000L, entries * 3 * 1000));
+        var history = new SyntheticHistory(DateTimeOffset.UtcNow, entries * 3, 0);
+        var topology = run.ToTopology();
+        Console.WriteLine($"  fresh history: 3 × {entries:N0} outcome entries under {run.Prefix}; snapshots by the running Fronts " +
+            $"(History__SnapshotEntries {new Bulk.Broker.Streams.HistoryOptions().SnapshotEntries:N0}), none seeded");
+        var json = new JsonObject { ["entriesEachTime"] = entries };
+        try
+        {
+            await DeclareStreamsAsync(run);
+            await using var writer = await HistoryWriter.OpenAsync(run.Uri!, SyntheticHistory.Lanes);
+            var lanes = Enumerable.Range(0, SyntheticHistory.Lanes).Select(lane => history.OutcomeLane(lane).GetEnumerator()).ToArray();
+            var current = new LaneCampaign?[SyntheticHistory.Lanes];
+            long written = 0;
+
+            async Task<WriteResult> WriteMoreAsync()
+            {
+                var from = written;
+                written += entries;
+                var write = await writer.WriteAsync(topology.OutcomesStream,
+                    [.. lanes.Select((lane, i) => Take(lane, SyntheticHistory.LaneShare(written, i) - SyntheticHistory.LaneShare(from, i)))],
+                    BulkJson.Default.OutcomeEvent, (lane, e) => current[lane] = LaneCampaign.Next(current[lane], e));
+                Console.WriteLine($"  wrote {write.Entries:N0} entries in {write.Elapsed.TotalSeconds:F1} s ({write.EntriesPerSecond:N0}/s)");
+                return write;
+            }
+
+            // 1. All of it read with no snapshot: the fold's rate.
+            await WriteMoreAsync();
+            var first = await StartFreshFrontAsync(processes, root, run, "no snapshot yet");
+            json["noSnapshot"] = first.Start.ToJson();
+            var foldRate = first.Start.Entries / first.Start.TailSeconds;
+            json["foldEntriesPerSecond"] = Math.Round(foldRate);
+            results.Add(("history, fresh: fold rate (a new Front reading entries with no snapshot)",
+                $"{foldRate:N0} entries/s ({first.Start.Entries:N0} entries in {first.Start.TailSeconds:F1} s)", "≥ 100,000 entries/s"));
+
+            // 2. More while it runs; then SIGTERM, as a deploy does.
+            var live = await WriteMoreAsync();
+            json["caughtUpSeconds"] = Math.Round((await CaughtUpAsync(first.Client, current)).TotalSeconds, 1);
+            var stopping = Stopwatch.StartNew();
+            await processes.StopAsync(first.Client.Process);
+            Console.WriteLine($"  SIGTERM: the Front stopped in {stopping.Elapsed.TotalSeconds:F1} s");
+            var second = await StartFreshFrontAsync(processes, root, run, "after SIGTERM");
+            json["afterSigterm"] = second.Start.ToJson();
+            json["sigtermStopSeconds"] = Math.Round(stopping.Elapsed.TotalSeconds, 1);
+            results.Add(($"history, fresh: a Front restarted by SIGTERM after {live.Entries:N0} new entries at {live.EntriesPerSecond:N0}/s",
+                second.Start.Describe(), "< 10 s, < 250 MB"));
+
+            // 3. More while the new one runs; then SIGKILL: it leaves only the snapshots written on the way.
+            live = await WriteMoreAsync();
+            await CaughtUpAsync(second.Client, current);
+            second.Client.Process.Kill(entireProcessTree: true);
+            await second.Client.Process.WaitForExitAsync();
+            await processes.StopAsync(second.Client.Process);
+            var third = await StartFreshFrontAsync(processes, root, run, "after SIGKILL");
+            json["afterSigkill"] = third.Start.ToJson();
+            await processes.StopAsync(third.Client.Process);
+            results.Add(($"history, fresh: a Front restarted by SIGKILL after {live.Entries:N0} new entries at {live.EntriesPerSecond:N0}/s",
+                third.Start.Describe(), "< 10 s, < 250 MB"));
+            return json;
+        }
+        finally
+        {
+            await Broker.DeleteQueuesAsync(brokerUri, topology);
+        }
+    }
+
+    /// <summary>Waits (at most 10 min) until the Front reports the last campaign of each lane as written.</summary>
+    private static async Task<TimeSpan> CaughtUpAsync(FrontClient client, LaneCampaign?[] current)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromMinutes(10))
+        {
+            var agree = 0;
+            foreach (var expected in current.Where(c => c is not null))
+            {
+                var status = await client.StatusAsync(expected!.Id);
+                agree += status.Delivered == expected.Delivered && status.Failed == expected.Failed ? 1 : 0;
+            }
+
+            if (agree == current.Count(c => c is not null))
+            {
+                Console.WriteLine($"  the running Front caught up {clock.Elapsed.TotalSeconds:F1} s after the last write");
+                return clock.Elapsed;
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException("the running Front did not catch up with the stream within 10 min");
+    }
+
+    /// <summary>Starts a Front, waits for <c>/readyz</c> 200 (at most 5 min), and leaves it running.</summary>
+    private static async Task<(FreshStart Start, FrontClient Client)> StartFreshFrontAsync(Processes processes, string root, Bulk.Broker.RabbitMqOptions run, string what)
+    {
+        var said = new TaskCompletionSource<Match>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var port = Net.FreePort();
+        var settings = new Dictionary<string, string>(ProcessSettings(run))
+        {
+            // The one line at Information that says how much was read after the snapshot.
+            ["Logging__LogLevel__Bulk.Broker.Outcomes.OutcomeLog"] = "Information",
+        };
+        var clock = Stopwatch.StartNew();
+        var process = BulkProcesses.LaunchFront(processes, root, run.Uri!, run.Prefix, port, settings, line =>
+        {
+            if (StartupLine.Match(line) is { Success: true } match)
+            {
+                said.TrySetResult(match);
+            }
+        });
+        var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        while (clock.Elapsed < TimeSpan.FromMinutes(5) && !process.HasExited)
+        {
+            try
+            {
+                using var ready = await http.GetAsync("/readyz");
+                if (ready.IsSuccessStatusCode)
+                {
+                    var elapsed = clock.Elapsed;
+                    var line = await said.Task.WaitAsync(TimeSpan.FromSeconds(30));
+                    var start = new FreshStart(what, elapsed, Machine.CurrentRssMegabytes(process.Id), Machine.PeakRssMegabytes(process.Id),
+                        long.Parse(line.Groups[1].Value, CultureInfo.InvariantCulture), line.Groups[2].Value is { Length: > 0 } covered ? long.Parse(covered, CultureInfo.InvariantCulture) : null,
+                        long.Parse(line.Groups[3].Value, CultureInfo.InvariantCulture) / 1000.0);
+                    Console.WriteLine($"  Front {what}: {start.Describe()}");
+                    return (start, new FrontClient(process, http));
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // Not listening yet, or too busy reading to answer in time.
+            }
+
+            await Task.Delay(100);
+        }
+
+        await processes.StopAsync(process);
+        throw new TimeoutException($"the Front {what} was not ready within 5 min");
+    }
+
+    private sealed record FreshStart(string What, TimeSpan Ready, double RssMb, double PeakMb, long Entries, long? SnapshotOffset, double TailSeconds)
+    {
+        public double Load { get; } = Machine.LoadAverage();
+
+        public string Describe() => $"ready in {Ready.TotalSeconds:F1} s, RSS {RssMb:F0} MB (peak {PeakMb:F0}); " +
+            (SnapshotOffset is { } offset ? $"snapshot covering offsets before {offset:N0}, then " : "no snapshot, ") +
+            $"{Entries:N0} entries read in {TailSeconds:F1} s; load average {Load:F1}";
+
+        public JsonObject ToJson() => new()
+        {
+            ["readySeconds"] = Math.Round(Ready.TotalSeconds, 2),
+            ["rssMb"] = Math.Round(RssMb),
+            ["peakRssMb"] = Math.Round(PeakMb),
+            ["snapshotOffset"] = SnapshotOffset,
+            ["entriesReadAfterSnapshot"] = Entries,
+            ["tailSeconds"] = Math.Round(TailSeconds, 2),
+            ["loadAverageAtReady"] = Load,
+        };
+    }
+}
