@@ -22,7 +22,7 @@ namespace Bulk.Bench;
 /// </summary>
 internal static partial class HistoryRun
 {
-    private static readonly Regex StartupLine = new(@"read to where it stood at start: (\d+) entries after the snapshot covering offsets before (\d*), the last (\d+) ms",
+    private static readonly Regex StartupLine = new(@"read to where it stood at start: (\d+) entries after the snapshot covering offsets before (\S+), the last (\d+) ms",
         RegexOptions.Compiled);
 
     public static async Task<JsonObject> MeasureFreshAsync(Processes processes, string root, string brokerUri, string prefix,
@@ -153,7 +153,7 @@ internal static partial class HistoryRun
                     var elapsed = clock.Elapsed;
                     var line = await said.Task.WaitAsync(TimeSpan.FromSeconds(30));
                     var start = new FreshStart(what, elapsed, Machine.CurrentRssMegabytes(process.Id), Machine.PeakRssMegabytes(process.Id),
-                        long.Parse(line.Groups[1].Value, CultureInfo.InvariantCulture), line.Groups[2].Value is { Length: > 0 } covered ? long.Parse(covered, CultureInfo.InvariantCulture) : null,
+                        long.Parse(line.Groups[1].Value, CultureInfo.InvariantCulture), long.TryParse(line.Groups[2].Value, CultureInfo.InvariantCulture, out var covered) ? covered : null,
                         long.Parse(line.Groups[3].Value, CultureInfo.InvariantCulture) / 1000.0);
                     Console.WriteLine($"  Front {what}: {start.Describe()}");
                     return (start, new FrontClient(process, http));
