@@ -17,15 +17,16 @@ public sealed class AckGate(IChannel channel) : IAsyncDisposable
     private readonly SemaphoreSlim gate = new(1, 1);
     private bool closed;
 
-    /// <summary>Acks <paramref name="deliveryTag"/>, unless the gate or the channel is already closed.</summary>
-    public async Task AckAsync(ulong deliveryTag)
+    /// <summary>Acks <paramref name="deliveryTag"/> (and, when <paramref name="multiple"/>, every delivery before it), unless
+    /// the gate or the channel is already closed.</summary>
+    public async Task AckAsync(ulong deliveryTag, bool multiple = false)
     {
         await gate.WaitAsync();
         try
         {
             if (!closed && channel.IsOpen)
             {
-                await channel.BasicAckAsync(deliveryTag, multiple: false);
+                await channel.BasicAckAsync(deliveryTag, multiple);
             }
         }
         finally

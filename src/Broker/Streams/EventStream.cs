@@ -24,6 +24,10 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
 
     private static readonly TimeSpan MaxReconnectDelay = TimeSpan.FromSeconds(10);
 
+    // The tail's credit, and how many entries one ack returns: a quarter, so the broker always has most of it to send.
+    private const ushort TailPrefetch = 2000;
+    private const int TailAckEvery = TailPrefetch / 4;
+
     /// <summary>How long a stopping process waits for its tail to read what was written before the stop.</summary>
     private static readonly TimeSpan StopCatchUp = TimeSpan.FromSeconds(5);
 
@@ -386,8 +390,9 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         var connection = await connections.GetAsync(ConnectionRole.Consume, stoppingToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: stoppingToken);
         await DeclareAsync(ConnectionRole.Consume, stoppingToken);
-        // A stream consumer must have a prefetch; its acks only return credit.
-        await channel.BasicQosAsync(0, 500, global: false, stoppingToken);
+        // A stream consumer must have a prefetch; its acks only return credit, so one ack covers many entries: an ack
+        // each cost the replay (client and broker) about as much as the entry itself.
+        await channel.BasicQosAsync(0, TailPrefetch, global: false, stoppingToken);
 
         var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         channel.ChannelShutdownAsync += (_, _) =>
@@ -402,7 +407,11 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         consumer.ReceivedAsync += async (_, delivered) =>
         {
             Apply(delivered);
-            await acks.AckAsync(delivered.DeliveryTag);
+            // Delivery tags count from 1 on each channel: never more than TailAckEvery are left without credit back.
+            if (delivered.DeliveryTag % TailAckEvery == 0)
+            {
+                await acks.AckAsync(delivered.DeliveryTag, multiple: true);
+            }
         };
 
         // The broker cancels a stream consumer whose local replica went away (a node of a cluster restarted).
