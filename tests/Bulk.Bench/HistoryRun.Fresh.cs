@@ -64,8 +64,12 @@ internal static partial class HistoryRun
             json["foldAloneEntriesPerSecond"] = Math.Round(alone);
             results.Add(("history, fresh: the fold alone (JSON read and applied in process, no broker)", $"{alone:N0} entries/s", ""));
 
-            // 1. All of it read with no snapshot: the fold's rate.
+            // 1. All of it read with no snapshot: the fold's rate; and, to tell where a replay's time goes, the same entries
+            // read by a consumer that does nothing with them (the broker and the client alone).
             await WriteMoreAsync();
+            var transport = await ReadOnlyAsync(run.Uri!, topology.OutcomesStream, entries);
+            json["transportAloneEntriesPerSecond"] = Math.Round(transport);
+            results.Add(("history, fresh: the transport alone (the stream read over AMQP, nothing folded)", $"{transport:N0} entries/s", ""));
             var first = await StartFreshFrontAsync(processes, root, run, "no snapshot yet");
             json["noSnapshot"] = first.Start.ToJson();
             var foldRate = first.Start.Entries / first.Start.TailSeconds;
@@ -115,8 +119,51 @@ internal static partial class HistoryRun
             ledger.Apply(System.Text.Json.JsonSerializer.Deserialize(body, BulkJson.Default.OutcomeEvent)!);
         }
 
-        var rate = bodies.Count / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"  the fold alone: {bodies.Count:N0} entries in {clock.Elapsed.TotalSeconds:F2} s ({rate:N0}/s)");
+        var whole = clock.Elapsed.TotalSeconds;
+        var rate = bodies.Count / whole;
+        // Where it goes: the JSON read alone, then the ledger alone (on a new ledger, from entries read beforehand).
+        clock.Restart();
+        var read = bodies.Select(body => System.Text.Json.JsonSerializer.Deserialize(body, BulkJson.Default.OutcomeEvent)!).ToList();
+        var json = clock.Elapsed.TotalSeconds;
+        var again = new Bulk.Broker.Outcomes.CampaignLedger();
+        clock.Restart();
+        foreach (var e in read)
+        {
+            again.Apply(e);
+        }
+
+        Console.WriteLine($"  the fold alone: {bodies.Count:N0} entries in {whole:F2} s ({rate:N0}/s); of which the JSON read " +
+            $"{bodies.Count / json:N0}/s, the ledger {bodies.Count / clock.Elapsed.TotalSeconds:N0}/s");
+        return rate;
+    }
+
+    /// <summary>Entries a second a consumer gets from the stream's first entry when it only counts them, with the tail's
+    /// credit and acks (2,000; one ack per 500).</summary>
+    private static async Task<double> ReadOnlyAsync(string uri, string stream, long count)
+    {
+        await using var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.BasicQosAsync(0, 2000, false);
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long seen = 0;
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, delivered) =>
+        {
+            if (++seen >= count)
+            {
+                all.TrySetResult();
+            }
+
+            if (delivered.DeliveryTag % 500 == 0 && !all.Task.IsCompleted)
+            {
+                await channel.BasicAckAsync(delivered.DeliveryTag, multiple: true);
+            }
+        };
+        var clock = Stopwatch.StartNew();
+        await channel.BasicConsumeAsync(stream, false, "", false, false, new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);
+        await all.Task.WaitAsync(TimeSpan.FromMinutes(5));
+        var rate = count / clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"  the transport alone: {count:N0} entries in {clock.Elapsed.TotalSeconds:F1} s ({rate:N0}/s)");
         return rate;
     }
 

@@ -116,6 +116,10 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
             await channel.BasicPublishAsync("", stream, true, properties, "BULKSNAP1 but not a snapshot"u8.ToArray());
         }
 
+        // Held here, the snapshot writer's lock keeps the stopping Front from writing its snapshot on stop after the bad one.
+        await using var writerLock = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync();
+        await using var held = await writerLock.CreateChannelAsync();
+        await held.QueueDeclareAsync($"{stream}.writer", durable: false, exclusive: true, autoDelete: true);
         await system.RestartFrontAsync();
         var outcomes = system.FrontServices.GetRequiredService<OutcomeLog>();
         Assert.True(await outcomes.WaitForStartupReplayAsync(TimeSpan.FromSeconds(30)));
