@@ -316,8 +316,14 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
                     Housekeeping();
                 }
 
-                if (Interlocked.Read(ref foldedOffset) <= Interlocked.Read(ref snapshotOffset) || !await writer.HoldAsync(stoppingToken))
+                if (Interlocked.Read(ref foldedOffset) <= Interlocked.Read(ref snapshotOffset))
                 {
+                    continue;
+                }
+
+                if (!await writer.HoldAsync(stoppingToken))
+                {
+                    schedule.Skipped();
                     continue;
                 }
 

@@ -39,6 +39,10 @@ internal sealed class SnapshotSchedule(HistoryOptions history)
         }
     }
 
+    /// <summary>A round for the entries found another process holding the writer lock: the next
+    /// <see cref="HistoryOptions.SnapshotEntries"/> entries try again, so that a holder that died is replaced soon.</summary>
+    public void Skipped() => Interlocked.Exchange(ref covered, Folded);
+
     /// <summary>Returns when the next round is due; true when it is for the entries folded, false for the time.</summary>
     public async Task<bool> WaitAsync(CancellationToken stoppingToken)
     {
