@@ -67,9 +67,17 @@ internal static partial class HistoryRun
             // 1. All of it read with no snapshot: the fold's rate; and, to tell where a replay's time goes, the same entries
             // read by a consumer that does nothing with them (the broker and the client alone).
             await WriteMoreAsync();
-            var transport = await ReadOnlyAsync(run.Uri!, topology.OutcomesStream, entries);
-            json["transportAloneEntriesPerSecond"] = Math.Round(transport);
-            results.Add(("history, fresh: the transport alone (the stream read over AMQP, nothing folded)", $"{transport:N0} entries/s", ""));
+            // With the tail's credit and acks, with those before #25 (an ack each, 500 of credit), and with more credit.
+            var transport = new JsonObject();
+            foreach (var (credit, ackEvery) in new (ushort, int)[] { (2000, 500), (500, 1), (8000, 2000) })
+            {
+                var rate = await ReadOnlyAsync(run.Uri!, topology.OutcomesStream, entries, credit, ackEvery);
+                transport[$"credit{credit}AckEvery{ackEvery}"] = Math.Round(rate);
+                results.Add(($"history, fresh: the transport alone (the stream read over AMQP, nothing folded), credit {credit}, an ack per {ackEvery}",
+                    $"{rate:N0} entries/s", ""));
+            }
+
+            json["transportAloneEntriesPerSecond"] = transport;
             var first = await StartFreshFrontAsync(processes, root, run, "no snapshot yet");
             json["noSnapshot"] = first.Start.ToJson();
             var foldRate = first.Start.Entries / first.Start.TailSeconds;
@@ -137,13 +145,13 @@ internal static partial class HistoryRun
         return rate;
     }
 
-    /// <summary>Entries a second a consumer gets from the stream's first entry when it only counts them, with the tail's
-    /// credit and acks (2,000; one ack per 500).</summary>
-    private static async Task<double> ReadOnlyAsync(string uri, string stream, long count)
+    /// <summary>Entries a second a consumer gets from the stream's first entry when it only counts them, with
+    /// <paramref name="credit"/> and a multiple ack every <paramref name="ackEvery"/> deliveries.</summary>
+    private static async Task<double> ReadOnlyAsync(string uri, string stream, long count, ushort credit, int ackEvery)
     {
         await using var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(uri) }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
-        await channel.BasicQosAsync(0, 2000, false);
+        await channel.BasicQosAsync(0, credit, false);
         var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         long seen = 0;
         var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
@@ -154,7 +162,7 @@ internal static partial class HistoryRun
                 all.TrySetResult();
             }
 
-            if (delivered.DeliveryTag % 500 == 0 && !all.Task.IsCompleted)
+            if (delivered.DeliveryTag % (ulong)ackEvery == 0 && !all.Task.IsCompleted)
             {
                 await channel.BasicAckAsync(delivered.DeliveryTag, multiple: true);
             }
@@ -163,7 +171,7 @@ internal static partial class HistoryRun
         await channel.BasicConsumeAsync(stream, false, "", false, false, new Dictionary<string, object?> { ["x-stream-offset"] = "first" }, consumer);
         await all.Task.WaitAsync(TimeSpan.FromMinutes(5));
         var rate = count / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"  the transport alone: {count:N0} entries in {clock.Elapsed.TotalSeconds:F1} s ({rate:N0}/s)");
+        Console.WriteLine($"  the transport alone, credit {credit}, an ack per {ackEvery}: {count:N0} entries in {clock.Elapsed.TotalSeconds:F1} s ({rate:N0}/s)");
         return rate;
     }
 
