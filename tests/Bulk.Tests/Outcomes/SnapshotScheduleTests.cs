@@ -33,6 +33,20 @@ public sealed class SnapshotScheduleTests(BrokerFixture broker, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task WithFewEntries_TheTimerStillWritesASnapshot()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker, "--History:SnapshotSeconds=1");
+        var outcomes = system.FrontServices.GetRequiredService<OutcomeLog>();
+        Assert.True(await outcomes.WaitForStartupReplayAsync(TimeSpan.FromSeconds(30)));
+        await outcomes.RecordAsync([new OutcomeEvent(OutcomeType.Progress, $"timer-{Guid.NewGuid():N}", DateTimeOffset.UtcNow, 10, Delivered: [1])],
+            CancellationToken.None);
+
+        var snapshot = await LatestSnapshotAsync(outcomes.Snapshots, found => found is { Offset: >= 1 });
+
+        Assert.NotNull(snapshot);
+    }
+
+    [Fact]
     public async Task ASigtermedFront_WritesASnapshot_AndTheRestartedOneReplaysNothingOfWhatCameBefore()
     {
         await using var system = BulkSystem.On(broker.Uri, broker);
