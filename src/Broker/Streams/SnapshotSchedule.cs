@@ -12,10 +12,11 @@ internal sealed class SnapshotSchedule(HistoryOptions history)
 {
     // At most one wake-up waits: entries keep coming while a snapshot is written, and one more round covers them all.
     private readonly Channel<bool> enough = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly TimeSpan period = TimeSpan.FromSeconds(history.SnapshotSeconds);
+    private readonly PeriodicTimer timer = new(TimeSpan.FromSeconds(history.SnapshotSeconds));
+    private Task<bool>? tick;
+    private Task<bool>? wake;
     private long folded;
     private long covered;
-    private long nextTick = -1;
 
     /// <summary>Entries folded so far (markers are not); read under the fold's lock, it is what a snapshot covers.</summary>
     public long Folded => Interlocked.Read(ref folded);
@@ -44,26 +45,22 @@ internal sealed class SnapshotSchedule(HistoryOptions history)
     public void Skipped() => Interlocked.Exchange(ref covered, Folded);
 
     /// <summary>Returns when the next round is due; true when it is for the entries folded, false for the time.</summary>
+    /// <remarks>The timer ticks on its own whatever the entries do, as it did alone; the waits outlive a round that lost
+    /// the race, so nothing is left waiting behind.</remarks>
     public async Task<bool> WaitAsync(CancellationToken stoppingToken)
     {
-        var now = TimeProvider.System.GetTimestamp();
-        if (nextTick < 0)
-        {
-            nextTick = now + (long)(period.TotalSeconds * TimeProvider.System.TimestampFrequency);
-        }
-
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        var timer = Task.Delay(TimeSpan.FromTicks(Math.Max(0, TimeProvider.System.GetElapsedTime(now, nextTick).Ticks)), either.Token);
-        var entries = enough.Reader.WaitToReadAsync(either.Token).AsTask();
-        await Task.WhenAny(timer, entries);
-        await either.CancelAsync();
+        tick ??= timer.WaitForNextTickAsync(stoppingToken).AsTask();
+        wake ??= enough.Reader.WaitToReadAsync(stoppingToken).AsTask();
+        var first = await Task.WhenAny(tick, wake);
         stoppingToken.ThrowIfCancellationRequested();
-        if (enough.Reader.TryRead(out _))
+        if (first == wake)
         {
+            wake = null;
+            enough.Reader.TryRead(out _);
             return true;
         }
 
-        nextTick = -1;
+        tick = null;
         return false;
     }
 }

@@ -55,7 +55,7 @@ public sealed class SnapshotTests(BrokerFixture broker, ITestOutputHelper output
     {
         await using var sink = await SmtpSink.StartAsync();
         // The smallest retention the settings take (1 MB, in segments of 250 KB), so that a test can outgrow it.
-        string[] settings = [Snapshots, "--RabbitMq:OutcomesMaxBytes=1000000", "--Logging:LogLevel:Bulk=Information"];
+        string[] settings = [Snapshots, "--RabbitMq:OutcomesMaxBytes=1000000"];
         await using var system = await BulkSystem.StartFrontAsync(broker, settings);
         var worker = await system.StartWorkerOnAsync(sink.Port, settings);
         var completed = await system.PostAsync(SampleCampaigns.Personal(30));
