@@ -43,6 +43,7 @@ public static class FrontApp
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton<BrokerConnection>();
+        builder.AddEdge();
         builder.AddAccess();
         builder.Services.AddHealth();
         builder.Services.AddCampaigns();
@@ -55,6 +56,7 @@ public static class FrontApp
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseEdge();
         app.UseAccess();
         app.MapHealthEndpoints();
         app.MapMetrics();
