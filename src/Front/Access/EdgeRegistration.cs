@@ -25,8 +25,7 @@ public static class EdgeRegistration
         app.UseProxyHeaders();
         app.Use(HostCheck(app));
         app.Use(CrossSiteGuard.GuardAsync);
-        var throttle = app.Services.GetRequiredService<WrongKeyThrottle>();
-        app.Use(throttle.ThrottleAsync);
+        app.Use((http, next) => http.RequestServices.GetRequiredService<WrongKeyThrottle>().ThrottleAsync(http, next));
         return app;
     }
 

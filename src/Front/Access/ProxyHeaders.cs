@@ -13,13 +13,16 @@ namespace Bulk.Front.Access;
 /// </remarks>
 public static class ProxyHeaders
 {
-    public static IServiceCollection AddProxyHeaders(this IServiceCollection services) =>
-        services.Configure<ForwardedHeadersOptions>(o =>
+    public static IServiceCollection AddProxyHeaders(this IServiceCollection services)
+    {
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<EdgeOptions>>((o, edge) =>
         {
             // Only the proxy's word on the client: the Host stays what the client sent, for AllowedHosts to judge.
             // The default known proxies are loopback's, which is where the proxy this setting is about runs.
-            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+            o.ForwardedHeaders = edge.Value.TrustProxy ? ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto : ForwardedHeaders.None;
         });
+        return services;
+    }
 
     /// <summary>Why a keyless Front refuses the request, or null.</summary>
     public static string? Refusal(bool keyless, bool trustProxy, bool hasForwarded, bool hasForwardedFor) =>
@@ -31,10 +34,11 @@ public static class ProxyHeaders
 
     public static WebApplication UseProxyHeaders(this WebApplication app)
     {
-        var trustProxy = app.Services.GetRequiredService<IOptions<EdgeOptions>>().Value.TrustProxy;
-        var keyless = app.Services.GetRequiredService<ApiKeys>().LoopbackOnly;
         app.Use(async (http, next) =>
         {
+            // Resolved per request, not when the pipeline is built: a wrong setting is reported at start, in one line.
+            var keyless = http.RequestServices.GetRequiredService<ApiKeys>().LoopbackOnly;
+            var trustProxy = http.RequestServices.GetRequiredService<IOptions<EdgeOptions>>().Value.TrustProxy;
             var headers = http.Request.Headers;
             if (Refusal(keyless, trustProxy, headers.ContainsKey("Forwarded"), headers.ContainsKey(ForwardedHeadersDefaults.XForwardedForHeaderName)) is { } refusal)
             {
@@ -45,11 +49,8 @@ public static class ProxyHeaders
 
             await next(http);
         });
-        if (trustProxy)
-        {
-            app.UseForwardedHeaders();
-        }
-
+        // Does nothing unless Front__TrustProxy is set (see AddProxyHeaders).
+        app.UseForwardedHeaders();
         return app;
     }
 }
