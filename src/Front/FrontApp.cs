@@ -42,6 +42,9 @@ public static class FrontApp
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         builder.Services.AddProblemDetails();
+        // A request the framework cannot bind is thrown to BindingProblems, which names the field, rather than a bare 400.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddExceptionHandler<BindingProblems>();
         builder.Services.AddSingleton<BrokerConnection>();
         builder.AddEdge();
         builder.AddAccess();

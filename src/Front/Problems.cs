@@ -13,9 +13,13 @@ public static class Problems
     /// <summary>A 400 for a body the serializer could not read, naming where it stopped.</summary>
     public static ValidationProblem InvalidJson(JsonException e, string title)
     {
-        var field = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.');
-        return Invalid(field, JsonErrorMessage(e), title);
+        var (field, message) = JsonError(e);
+        return Invalid(field, message, title);
     }
+
+    /// <summary>The field a serializer's failure is about (its path, or the body) and what was wrong, in the request's terms.</summary>
+    public static (string Field, string Message) JsonError(JsonException e) =>
+        (string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.'), JsonErrorMessage(e));
 
     /// <summary>A 404 for a campaign id this Front does not know.</summary>
     public static ProblemHttpResult UnknownCampaign(string id) => TypedResults.Problem(

@@ -37,6 +37,35 @@ public sealed class ErrorWordingTests(BrokerFixture broker)
         Assert.Equal(0u, await system.WorkQueueDepthAsync());
     }
 
+    public static TheoryData<string, string, string?, string, string> RequestsTheFrameworkBinds => new()
+    {
+        { "POST", "/suppressions", """{"emails":5}""", "emails", "$.emails: expected an array" },
+        { "POST", "/suppressions", """{"emails":["a@example.org"]""", "body", "" },
+        { "POST", "/suppressions", "[]", "body", "$: expected an object" },
+        { "GET", "/campaigns?limit=many", null, "limit", "expected a number, not 'many'" },
+        { "GET", "/suppressions?offset=x", null, "offset", "expected a number, not 'x'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(RequestsTheFrameworkBinds))]
+    public async Task ABodyOrQueryTheFrameworkCannotBind_IsA400NamingTheField_WithNoDotNetTypeInTheAnswer(
+        string method, string path, string? body, string field, string message)
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker);
+
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = body is null ? null : JsonBody.Of(body) };
+        var response = await system.Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        using var problem = JsonDocument.Parse(text);
+        Assert.StartsWith(message, problem.RootElement.GetProperty("errors").GetProperty(field)[0].GetString());
+        Assert.DoesNotContain("System.", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("Bulk.", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("int?", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ARefusedSender_IsNamedAlone_NotTheSendersThisFrontAllows()
     {
