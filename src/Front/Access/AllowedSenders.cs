@@ -14,8 +14,13 @@ public sealed class AllowedSenders(IOptions<FrontOptions> options)
 
     public bool AllowsAny => addresses.Count == 0 && domains.Count == 0;
 
-    /// <summary>The list as configured, for the error that names what is allowed.</summary>
-    public string Describe() => string.Join(", ", options.Value.AllowedSenders);
+    /// <summary>What a refusal says: the refused addresses only. The list is the operator's; a caller learns no other sender from it.</summary>
+    public static string RefusalDetail(string from, string? bounce, IReadOnlyDictionary<string, string[]> refusals)
+    {
+        var refused = new[] { refusals.ContainsKey("from") ? from : null, refusals.ContainsKey("bounce") ? bounce : null }
+            .OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).Select(a => $"'{a}'");
+        return $"This Front may not send as {string.Join(" or ", refused)} (Front__AllowedSenders).";
+    }
 
     public bool Allows(string address)
     {

@@ -87,7 +87,7 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
             return new PostedCampaign.Refused(TypedResults.Problem(
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "Sender not allowed",
-                detail: $"This Front may send only from {senders.Describe()} (Front__AllowedSenders).",
+                detail: AllowedSenders.RefusalDetail(result.Sender!, result.Job.Template.Bounce, refused),
                 extensions: new Dictionary<string, object?> { ["errors"] = refused }));
         }
 
