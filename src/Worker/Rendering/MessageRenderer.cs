@@ -128,10 +128,13 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
 
     /// <summary>A text part whose content the template renders straight into, as UTF-8 in pooled blocks: a large
     /// template never becomes a string per recipient (see <see cref="LiquidSandbox.RenderTo"/>).</summary>
+    /// <remarks>On the way, a bare CR becomes CRLF (<see cref="BareCarriageReturnStream"/>).</remarks>
     private TextPart Part(string subtype, IFluidTemplate template, TemplateContext context, System.Text.Encodings.Web.TextEncoder encoder)
     {
         var content = new MimeKit.IO.MemoryBlockStream();
-        sandbox.RenderTo(template, context, encoder, content);
+        var lines = new BareCarriageReturnStream(content);
+        sandbox.RenderTo(template, context, encoder, lines);
+        lines.Complete();
         content.Position = 0;
         var part = new TextPart(subtype) { Content = new MimeContent(content) };
         part.ContentType.Charset = "utf-8";

@@ -136,6 +136,36 @@ public sealed class MessageRendererTests
         Assert.Empty(message.Bcc);
     }
 
+    [Theory]
+    [InlineData(EncodingConstraint.EightBit)]
+    [InlineData(EncodingConstraint.SevenBit)]
+    public void ABareCarriageReturn_InATemplateOrInData_GoesOnTheWireAsCrlf_SoADotAfterItIsStuffed(EncodingConstraint relay)
+    {
+        // SMTP smuggling: a relay that takes <CR>.<CR> for the end of the data would read what follows as a second
+        // message, with a MAIL FROM of the data's choosing.
+        var campaign = renderer.Compile("c1", new MessageTemplate("news@example.com", "Hi {{ v }}", "X\r.\rY {{ v }}\r", "<p>X\r.\rY {{ v }}</p>\r"));
+
+        var message = renderer.Render(campaign, Recipient("a@example.org", """{"v":"A\r.\rMAIL FROM:<ceo@bank.com>\r"}"""));
+
+        var wire = OnTheWire(message, relay);
+        Assert.DoesNotContain(wire.Select((b, i) => (b, i)), c => c.b == '\r' && (c.i + 1 == wire.Length || wire[c.i + 1] != '\n'));
+        // Each CR is a line break of its own (MimeKit reads a part's line ends back as LF).
+        Assert.Equal("X\n.\nY A\n.\nMAIL FROM:<ceo@bank.com>\n\n", message.TextBody!.ReplaceLineEndings("\n"));
+        // In html a value's CR is a character reference already; the template's own is a line break.
+        Assert.Equal("<p>X\n.\nY A&#xD;.&#xD;MAIL FROM:&lt;ceo@bank.com&gt;&#xD;</p>\n", message.HtmlBody!.ReplaceLineEndings("\n"));
+        Assert.Equal("Hi A . MAIL FROM:<ceo@bank.com>", message.Subject!.TrimEnd());
+    }
+
+    /// <summary>The bytes MailKit hands a relay for <paramref name="message"/>: prepared for what the relay offers, CRLF
+    /// line ends (SmtpClient's own steps, short of the dot-stuffing, which only looks at what follows a LF).</summary>
+    internal static byte[] OnTheWire(MimeMessage message, EncodingConstraint relay)
+    {
+        message.Prepare(relay);
+        using var bytes = new MemoryStream();
+        message.WriteTo(new FormatOptions { NewLineFormat = NewLineFormat.Dos }, bytes);
+        return bytes.ToArray();
+    }
+
     [Fact]
     public void NestedDataAndTheRecipientsEmail_CanBeUsedInTemplates()
     {
