@@ -128,12 +128,15 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
 
     /// <summary>A text part whose content the template renders straight into, as UTF-8 in pooled blocks: a large
     /// template never becomes a string per recipient (see <see cref="LiquidSandbox.RenderTo"/>).</summary>
-    /// <remarks>On the way, a bare CR becomes CRLF (<see cref="BareCarriageReturnStream"/>).</remarks>
+    /// <remarks>On the way, a bare CR becomes CRLF (<see cref="BareCarriageReturnStream"/>), and in html a link that
+    /// would run something becomes "#" (<see cref="HtmlLinkStream"/>).</remarks>
     private TextPart Part(string subtype, IFluidTemplate template, TemplateContext context, System.Text.Encodings.Web.TextEncoder encoder)
     {
         var content = new MimeKit.IO.MemoryBlockStream();
         var lines = new BareCarriageReturnStream(content);
-        sandbox.RenderTo(template, context, encoder, lines);
+        var links = subtype == "html" ? new HtmlLinkStream(lines) : null;
+        sandbox.RenderTo(template, context, encoder, (Stream?)links ?? lines);
+        links?.Complete();
         lines.Complete();
         content.Position = 0;
         var part = new TextPart(subtype) { Content = new MimeContent(content) };

