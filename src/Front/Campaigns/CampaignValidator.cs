@@ -102,51 +102,14 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
             return null;
         }
 
-        if (OtherAddressInName(mailbox) is { } other)
+        if (DisplayNames.Refusal(mailbox) is { } refusal)
         {
-            errors["from"] = [NamedAsOther(other, mailbox)];
+            errors["from"] = [refusal];
             return null;
         }
 
         return mailbox;
     }
-
-    /// <summary>An address written in a mailbox's display name that is not the mailbox's own address, or null.</summary>
-    /// <remarks>Many mail clients show only the name: <c>"ceo@bank.com" &lt;news@example.com&gt;</c> reads as mail from
-    /// ceo@bank.com, which <c>Front__AllowedSenders</c> and DMARC (both about the address) let through. Full-width and
-    /// small at signs count as "@"; an encoded name (RFC 2047) is checked decoded.</remarks>
-    private static string? OtherAddressInName(MailboxAddress mailbox)
-    {
-        var name = mailbox.Name;
-        if (string.IsNullOrEmpty(name) || name.AsSpan().IndexOfAny(AtSigns) < 0)
-        {
-            return null;
-        }
-
-        foreach (var token in name.Split(NameSeparators, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var at = token.AsSpan().IndexOfAny(AtSigns);
-            if (at <= 0 || at == token.Length - 1)
-            {
-                continue; // "News @ Example": an at sign, not an address
-            }
-
-            var address = $"{token[..at]}@{token[(at + 1)..]}";
-            if (!string.Equals(address, mailbox.Address, StringComparison.OrdinalIgnoreCase))
-            {
-                return address;
-            }
-        }
-
-        return null;
-    }
-
-    private static string NamedAsOther(string other, MailboxAddress mailbox) =>
-        $"The name '{mailbox.Name}' shows another address ({other}) than the mailbox's own ({mailbox.Address}): mail clients would show it as the sender.";
-
-    private static readonly System.Buffers.SearchValues<char> AtSigns = System.Buffers.SearchValues.Create("@\uFF20\uFE6B");
-
-    private static readonly char[] NameSeparators = [' ', '\t', '<', '>', '"', '\'', '(', ')', ',', ';', ':', '[', ']', '\u00A0', '\u3000'];
 
     /// <summary>With VERP the local part grows by "+", a 32-character campaign id, "-" and the recipient's index.</summary>
     public const int MaxVerpLocalPart = 64 - 1 - 32 - 1 - 8;
@@ -299,7 +262,7 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
             {
                 errors[key] = [$"A header is at most {MaxSubjectLength} characters, name included."];
             }
-            else if (AddressHeaders.Contains(name) && AddressListError(value) is { } error)
+            else if (AddressHeaders.Contains(name) && DisplayNames.AddressListRefusal(value, AddressParser) is { } error)
             {
                 errors[key] = [error];
             }
@@ -310,25 +273,6 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
         }
 
         return valid;
-    }
-
-    /// <summary>Why a Reply-To's value is refused: not a list of mailboxes, or a name that shows another address.</summary>
-    private static string? AddressListError(string value)
-    {
-        if (!InternetAddressList.TryParse(AddressParser, value, out var list) || list.Count == 0)
-        {
-            return $"'{value}' is not a list of mailboxes, e.g. \"Help <help@example.com>\".";
-        }
-
-        foreach (var mailbox in list.Mailboxes)
-        {
-            if (OtherAddressInName(mailbox) is { } other)
-            {
-                return NamedAsOther(other, mailbox);
-            }
-        }
-
-        return null;
     }
 
     private (List<JobRecipient> Recipients, int Duplicates) ValidateRecipients(List<RecipientInput?>? input, Dictionary<string, string[]> errors)
