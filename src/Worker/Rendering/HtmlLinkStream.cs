@@ -1,4 +1,5 @@
 using System.Buffers;
+using static Bulk.Worker.Rendering.LinkScheme;
 
 namespace Bulk.Worker.Rendering;
 
@@ -11,7 +12,7 @@ namespace Bulk.Worker.Rendering;
 /// value of every attribute that takes a URL (<c>href</c>, <c>src</c>, <c>action</c>, …) is checked the way a browser
 /// finds its scheme: character references decoded, tabs and line breaks dropped, any case. A relative link, a fragment
 /// and the four schemes pass unchanged; anything else, or a value whose scheme cannot be told within its first
-/// <see cref="MaxUndecided"/> bytes, becomes <c>#</c>. The whole part is checked, the template's own markup too: which
+/// <see cref="MaxUndecided"/> bytes, becomes <c>#</c> (<see cref="LinkScheme"/>). The whole part is checked, the template's own markup too: which
 /// characters came from data is not known here, and a template's script link is no more use in a mail than a recipient's.</para>
 /// <para>Text between tags, where nearly all of a part's bytes are, is passed on after a vectorised search for the next
 /// <c>&lt;</c>; only a URL's first bytes are held back, until its scheme is known.</para>
@@ -31,8 +32,6 @@ internal sealed class HtmlLinkStream(Stream inner) : WriteOnlyStream
 
     private static readonly SearchValues<byte> AttributeNameEnd = SearchValues.Create("= \t\n\f\r/>"u8);
 
-    private static readonly string[] SafeSchemes = ["http", "https", "mailto", "tel"];
-
     private readonly byte[] name = new byte[MaxName + 1];
     private State current;
     private int nameLength;
@@ -43,8 +42,6 @@ internal sealed class HtmlLinkStream(Stream inner) : WriteOnlyStream
     private int heldLength;
 
     private enum State { Text, TagOpen, TagName, BeforeName, Name, AfterName, BeforeValue, Value, Markup }
-
-    private enum Verdict { Undecided, Keep, Drop }
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
@@ -210,7 +207,7 @@ internal sealed class HtmlLinkStream(Stream inner) : WriteOnlyStream
         if (heldLength == 0)
         {
             // Nearly always the whole value is in this write and its first bytes tell: nothing is held or copied.
-            verdict = Judge(buffer[start..stop], whole: ended);
+            verdict = LinkScheme.Judge(buffer[start..stop], whole: ended);
             if (verdict == Verdict.Keep)
             {
                 return from;
@@ -229,7 +226,7 @@ internal sealed class HtmlLinkStream(Stream inner) : WriteOnlyStream
         buffer.Slice(start, taken).CopyTo(held.AsSpan(heldLength));
         heldLength += taken;
         var full = heldLength == MaxUndecided;
-        verdict = Judge(held.AsSpan(0, heldLength), whole: ended && taken == stop - start);
+        verdict = LinkScheme.Judge(held.AsSpan(0, heldLength), whole: ended && taken == stop - start);
         if (verdict == Verdict.Undecided && full)
         {
             verdict = Verdict.Drop;
@@ -253,7 +250,7 @@ internal sealed class HtmlLinkStream(Stream inner) : WriteOnlyStream
     {
         if (current == State.Value && url && verdict == Verdict.Undecided)
         {
-            inner.Write(Judge(held.AsSpan(0, heldLength), whole: true) == Verdict.Keep ? held.AsSpan(0, heldLength) : Neutral);
+            inner.Write(LinkScheme.Judge(held.AsSpan(0, heldLength), whole: true) == Verdict.Keep ? held.AsSpan(0, heldLength) : Neutral);
             url = false;
         }
 
@@ -266,187 +263,7 @@ internal sealed class HtmlLinkStream(Stream inner) : WriteOnlyStream
 
     public override void Flush() => inner.Flush();
 
-    /// <summary>Keep for a relative link or one of <see cref="SafeSchemes"/>; Drop for another scheme; Undecided while
-    /// <paramref name="value"/> is only the start of a value and the scheme does not show yet.</summary>
-    /// <remarks>As a browser reads a URL: character references decoded, then spaces and control characters ignored
-    /// (a browser drops tabs and line breaks anywhere, spaces and controls around the URL; ignoring them everywhere only
-    /// ever drops more), then letters, digits, "+", "-" and "." up to a ":" are the scheme, in any case.</remarks>
-    private static Verdict Judge(ReadOnlySpan<byte> value, bool whole)
-    {
-        Span<char> scheme = stackalloc char[8];
-        var length = 0;
-        var i = 0;
-        while (i < value.Length)
-        {
-            int c = value[i];
-            if (c == '&')
-            {
-                var (decoded, used) = Reference(value[i..], whole);
-                if (decoded == NeedMore)
-                {
-                    return Verdict.Undecided;
-                }
-
-                if (decoded == Unknown)
-                {
-                    return Verdict.Drop; // it may stand for anything, a ":" too
-                }
-
-                c = decoded;
-                i += used;
-            }
-            else
-            {
-                i++;
-            }
-
-            if (c is <= ' ' or 0x7F)
-            {
-                continue;
-            }
-
-            if (c == ':')
-            {
-                return length <= scheme.Length && IsSafe(scheme[..length]) ? Verdict.Keep : Verdict.Drop;
-            }
-
-            if (c < 0x80 && (char.IsAsciiLetterOrDigit((char)c) || c is '+' or '-' or '.'))
-            {
-                if (length < scheme.Length)
-                {
-                    scheme[length] = (char)Lower((byte)c);
-                }
-
-                length++;
-                continue;
-            }
-
-            return Verdict.Keep; // "/", "?", "#" or any other: no scheme, a link relative to the page
-        }
-
-        return whole ? Verdict.Keep : Verdict.Undecided;
-    }
-
-    private static bool IsSafe(ReadOnlySpan<char> scheme)
-    {
-        foreach (var safe in SafeSchemes)
-        {
-            if (scheme.SequenceEqual(safe))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private const int NeedMore = -2;
-    private const int Unknown = -1;
-
-    /// <summary>The character a reference at the start of <paramref name="value"/> stands for, and its length.</summary>
-    /// <remarks>Only names that stand for a character a scheme is made of, or that ends one, are known; an unknown one
-    /// is <see cref="Unknown"/>. A name is matched in any case and with or without its ";": that only ever drops more.</remarks>
-    private static (int Char, int Length) Reference(ReadOnlySpan<byte> value, bool whole)
-    {
-        var i = 1;
-        if (i < value.Length && value[i] == '#')
-        {
-            i++;
-            var hex = i < value.Length && value[i] is (byte)'x' or (byte)'X';
-            if (hex)
-            {
-                i++;
-            }
-
-            var code = 0L;
-            var digits = 0;
-            for (; i < value.Length; i++, digits++)
-            {
-                var d = HexValue(value[i]);
-                if (d < 0 || !hex && d > 9)
-                {
-                    break;
-                }
-
-                code = Math.Min(code * (hex ? 16 : 10) + d, 0x110000);
-            }
-
-            if (i == value.Length && !whole)
-            {
-                return (NeedMore, 0);
-            }
-
-            if (digits == 0)
-            {
-                return ('&', 1); // "&#" and no number: the "&" is itself
-            }
-
-            if (i < value.Length && value[i] == ';')
-            {
-                i++;
-            }
-
-            return ((int)(code is 0 or >= 0x110000 ? 0xFFFD : code), i);
-        }
-
-        var start = i;
-        while (i < value.Length && i - start <= 8 && char.IsAsciiLetterOrDigit((char)value[i]))
-        {
-            i++;
-        }
-
-        if (i == value.Length && !whole)
-        {
-            return (NeedMore, 0);
-        }
-
-        if (i == start)
-        {
-            return ('&', 1); // a lone "&"
-        }
-
-        var known = Named(value[start..i]);
-        if (known < 0)
-        {
-            return (Unknown, 0);
-        }
-
-        if (i < value.Length && value[i] == ';')
-        {
-            i++;
-        }
-
-        return (known, i);
-    }
-
-    private static int Named(ReadOnlySpan<byte> name) => System.Text.Encoding.ASCII.GetString(name).ToLowerInvariant() switch
-    {
-        "colon" => ':',
-        "tab" => '\t',
-        "newline" => '\n',
-        "period" => '.',
-        "plus" => '+',
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "sol" => '/',
-        "quest" => '?',
-        "num" => '#',
-        "nbsp" => 0xA0,
-        _ => Unknown,
-    };
-
-    private static int HexValue(byte b) => b switch
-    {
-        >= (byte)'0' and <= (byte)'9' => b - '0',
-        >= (byte)'a' and <= (byte)'f' => b - 'a' + 10,
-        >= (byte)'A' and <= (byte)'F' => b - 'A' + 10,
-        _ => -1,
-    };
-
-    private static byte Lower(byte b) => b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b;
+    internal static byte Lower(byte b) => b is >= (byte)'A' and <= (byte)'Z' ? (byte)(b | 0x20) : b;
 
     private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\n' or (byte)'\f' or (byte)'\r';
 
