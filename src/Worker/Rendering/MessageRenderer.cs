@@ -48,6 +48,12 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
             throw new TemplateException($"the bounce address '{template.Bounce}' is not a mailbox");
         }
 
+        // The Front refuses these; a job that did not come through it must not put a line of its own on the wire either.
+        if (template.Headers?.FirstOrDefault(h => h.Value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0) is { Key: { } broken })
+        {
+            throw new TemplateException($"the header '{broken}' has a CR, LF or NUL in its value");
+        }
+
         return new CompiledCampaign(
             campaignId,
             from,

@@ -196,6 +196,20 @@ public sealed class MessageRendererTests
         Assert.Equal("a@example.org Oslo [a][b] .", message.TextBody);
     }
 
+    [Theory]
+    [InlineData("a\rb")]
+    [InlineData("a\nBcc: victim@example.net")]
+    [InlineData("a\0b")]
+    public void AJobWhoseHeaderValueHasALineBreak_IsATemplateException_AndNeverReachesTheWire(string value)
+    {
+        // The Front refuses these; a job from elsewhere on the broker is refused here too, naming the header.
+        var template = new MessageTemplate("news@example.com", "s", "t", null, new Dictionary<string, string> { ["X-Tag"] = value });
+
+        var e = Assert.Throws<TemplateException>(() => renderer.Compile("c1", template));
+
+        Assert.Contains("X-Tag", e.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void ATemplateThatDoesNotParse_IsATemplateException()
     {
