@@ -77,6 +77,7 @@ public sealed partial class CampaignLedger
                     // An acceptance written again (a retry that found its campaign live) is of the same body.
                     accepted.Subject ??= e.Subject;
                     accepted.From ??= e.From;
+                    accepted.Tenant ??= string.IsNullOrEmpty(e.Tenant) ? null : e.Tenant;
                     accepted.Version++;
                     acceptances.Accepted(e);
                     break;
@@ -126,29 +127,40 @@ public sealed partial class CampaignLedger
         }
     }
 
-    public CampaignStatus? Find(string campaignId)
+    public CampaignStatus? Find(string campaignId) => Find(campaignId, TenantView.Everyone);
+
+    /// <summary>The campaign's status, or null when there is none or <paramref name="view"/> does not see it: the two
+    /// look the same, so that a campaign id tells another tenant nothing.</summary>
+    public CampaignStatus? Find(string campaignId, TenantView view)
     {
         lock (stateLock)
         {
-            return campaigns.TryGetValue(campaignId, out var c) ? c.Snapshot() : null;
+            return campaigns.TryGetValue(campaignId, out var c) && view.Sees(c.Tenant) ? c.Snapshot() : null;
         }
     }
 
     /// <summary>The most recently accepted campaigns first.</summary>
-    public IReadOnlyList<CampaignStatus> Recent(int limit)
+    public IReadOnlyList<CampaignStatus> Recent(int limit) => Recent(limit, TenantView.Everyone);
+
+    /// <summary>The most recently accepted campaigns <paramref name="view"/> sees, first.</summary>
+    public IReadOnlyList<CampaignStatus> Recent(int limit, TenantView view)
     {
         lock (stateLock)
         {
-            return [.. order.AsEnumerable().Reverse().Take(limit).Select(c => c.Snapshot())];
+            return [.. order.AsEnumerable().Reverse().Where(c => view.Sees(c.Tenant)).Take(limit).Select(c => c.Snapshot())];
         }
     }
 
     /// <summary>A page of a campaign's failed recipients in recipient order, with how many there are in all.</summary>
-    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit)
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit) =>
+        Failures(campaignId, offset, limit, TenantView.Everyone);
+
+    /// <summary>A page of a campaign's failed recipients, when <paramref name="view"/> sees the campaign.</summary>
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit, TenantView view)
     {
         lock (stateLock)
         {
-            if (!campaigns.TryGetValue(campaignId, out var c))
+            if (!campaigns.TryGetValue(campaignId, out var c) || !view.Sees(c.Tenant))
             {
                 return null;
             }
@@ -209,9 +221,9 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender.</summary>
+    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender; 3 its tenant.</summary>
     /// <remarks>A snapshot of format 1 has no number: it begins with <see cref="Releases"/>, which is never negative.</remarks>
-    public const int SnapshotFormat = 2;
+    public const int SnapshotFormat = 3;
 
     /// <summary>Begins a snapshot of format 2 or later, in place of format 1's release count.</summary>
     private const long NumberedFormat = -1;
@@ -384,6 +396,9 @@ public sealed partial class CampaignLedger
 
         public string? From { get; set; }
 
+        /// <summary>Whose campaign it is (<see cref="OutcomeEvent.Tenant"/>); null when posted without keys or before tenants were recorded.</summary>
+        public string? Tenant { get; set; }
+
         /// <summary>The highest recipient index ever marked done: a reopened finished campaign needs its bits up to here.</summary>
         private int highestIndex = -1;
 
@@ -525,6 +540,7 @@ public sealed partial class CampaignLedger
 
             Snapshots.WriteNullable(writer, Subject);
             Snapshots.WriteNullable(writer, From);
+            Snapshots.WriteNullable(writer, Tenant);
         }
 
         /// <param name="format">The snapshot's format: <see cref="SnapshotFormat"/> or an earlier one.</param>
@@ -574,6 +590,12 @@ public sealed partial class CampaignLedger
             {
                 campaign.Subject = Snapshots.ReadNullable(reader);
                 campaign.From = Snapshots.ReadNullable(reader);
+            }
+
+            if (format >= 3)
+            {
+                // Campaigns of an earlier snapshot have none: only an admin key sees them (see TenantView).
+                campaign.Tenant = Snapshots.ReadNullable(reader);
             }
 
             return campaign;
