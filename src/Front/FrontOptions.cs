@@ -1,4 +1,6 @@
 using System.ComponentModel.DataAnnotations;
+using Bulk.Broker.Hosting;
+using Microsoft.Extensions.Configuration;
 
 namespace Bulk.Front;
 
@@ -70,10 +72,48 @@ public sealed class FrontOptions : IValidatableObject
     /// <summary>The shortest API key accepted: anything shorter is guessable.</summary>
     public const int MinApiKeyLength = 16;
 
+    /// <summary>The list settings given both as one value and as indexed keys (<see cref="ReadListSettings"/>).</summary>
+    private List<string> listsInBothForms = [];
+
+    /// <summary><see cref="AllowedSenders"/> was set, though perhaps to nothing: then no sender is allowed, rather than any.</summary>
+    private bool allowedSendersGiven;
+
+    /// <summary>Reads each list setting given as one comma-separated value (<c>Front__ApiKeys=a,b</c>), which the binder drops.</summary>
+    /// <remarks>Run after binding; <see cref="Validate"/> then refuses a list given in both forms, and an allowlist given empty.</remarks>
+    public void ReadListSettings(IConfiguration configuration)
+    {
+        listsInBothForms = [];
+        foreach (var (name, list) in new[] { (nameof(ApiKeys), ApiKeys), (nameof(AdminKeys), AdminKeys), (nameof(AllowedSenders), AllowedSenders) })
+        {
+            var setting = ListSettings.Apply(configuration, $"{Section}:{name}", list);
+            if (setting.BothForms)
+            {
+                listsInBothForms.Add(name);
+            }
+
+            if (name == nameof(AllowedSenders))
+            {
+                allowedSendersGiven = setting.Given;
+            }
+        }
+    }
+
     /// <summary>What the attributes cannot say: every key, the keys file and every allowed sender must be usable.</summary>
     /// <remarks>Data annotations run this only once every attribute holds.</remarks>
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        foreach (var name in listsInBothForms)
+        {
+            yield return new ValidationResult(ListSettings.BothFormsError($"{Section}__{name}"), [name]);
+        }
+
+        // Failing open here would let any sender through where the operator meant to restrict them.
+        if (allowedSendersGiven && AllowedSenders.Count == 0)
+        {
+            yield return new ValidationResult("Front__AllowedSenders is set but names no sender: give addresses and domains " +
+                "(news@example.com,@example.org, or Front__AllowedSenders__0, __1…), or leave it unset to allow any", [nameof(AllowedSenders)]);
+        }
+
         foreach (var problem in KeyProblems(nameof(ApiKeys), ApiKeys, ApiKeysFile).Concat(KeyProblems(nameof(AdminKeys), AdminKeys, AdminKeysFile)))
         {
             yield return problem;

@@ -26,6 +26,7 @@ public static class AccessRegistration
             o.AddPolicy(Tenants.AdminPolicy, p => p.RequireAuthenticatedUser().RequireRole(Tenants.AdminRole));
         });
         builder.Services.AddSingleton<AllowedSenders>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AllowedSenders>());
         var perMinute = builder.Configuration.GetValue<int?>($"{FrontOptions.Section}:CampaignsPerMinute") ?? new FrontOptions().CampaignsPerMinute;
         builder.Services.AddCampaignRateLimit(Math.Max(0, perMinute));
         return builder;
