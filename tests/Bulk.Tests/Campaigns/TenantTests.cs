@@ -2,6 +2,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using Bulk.Broker.Outcomes;
+using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
+using Bulk.Front.Access;
 using Bulk.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -62,7 +65,27 @@ public sealed class TenantTests(BrokerFixture broker)
         Assert.Equal([others], await ListAsync(system, Other));
         Assert.Equal([admins, others, own], await ListAsync(system, Admin));
         using var none = await SendAsync(system, HttpMethod.Get, "/campaigns", null);
-        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        using var postedByNone = await SendAsync(system, HttpMethod.Post, "/campaigns", null, JsonBody.Of(SampleCampaigns.Personal(1)));
+        Assert.Equal((HttpStatusCode.Unauthorized, HttpStatusCode.Unauthorized), (none.StatusCode, postedByNone.StatusCode));
+    }
+
+    [Fact]
+    public async Task TheOutcomesStreamRecordsEachCampaignsTenantAsADigestOfItsKey_NeverTheKey()
+    {
+        await using var system = await BulkSystem.StartFrontAsync(broker, KeySettings);
+        var own = await PostAsync(system, Own);
+        var admins = await PostAsync(system, Admin);
+
+        var marker = JsonSerializer.SerializeToUtf8Bytes(OutcomeEvent.Marker(Guid.NewGuid().ToString("N")), BulkJson.Default.OutcomeEvent);
+        var entries = await broker.ReadStreamAsync(system.Topology.OutcomesStream, marker, TimeSpan.FromSeconds(30));
+        var text = string.Join("\n", entries.Select(e => System.Text.Encoding.UTF8.GetString(e)));
+        var accepted = entries.Select(e => JsonSerializer.Deserialize(e, BulkJson.Default.OutcomeEvent)!)
+            .Where(e => e.Type == OutcomeType.Accepted).ToDictionary(e => e.CampaignId, e => e.Tenant);
+
+        Assert.Equal(IdempotencyScope.OfApiKey(Own), accepted[own]);
+        Assert.Equal(IdempotencyScope.OfApiKey(Admin), accepted[admins]);
+        Assert.DoesNotContain(Own, text, StringComparison.Ordinal);
+        Assert.DoesNotContain(Admin, text, StringComparison.Ordinal);
     }
 
     [Fact]
