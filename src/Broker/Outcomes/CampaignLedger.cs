@@ -45,6 +45,9 @@ public sealed partial class CampaignLedger
     private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
+
+    /// <summary>Each tenant's campaigns in the order they were accepted: a tenant's list costs its own campaigns, not everyone's.</summary>
+    private readonly Dictionary<string, List<Campaign>> byTenant = new(StringComparer.Ordinal);
     private ReplyTemplates replies = new();
     private DateTimeOffset? firstEntryAt;
     private long releases;
@@ -77,7 +80,12 @@ public sealed partial class CampaignLedger
                     // An acceptance written again (a retry that found its campaign live) is of the same body.
                     accepted.Subject ??= e.Subject;
                     accepted.From ??= e.From;
-                    accepted.Tenant ??= string.IsNullOrEmpty(e.Tenant) ? null : e.Tenant;
+                    if (accepted.Tenant is null && !string.IsNullOrEmpty(e.Tenant))
+                    {
+                        // The first acceptance says whose it is; one written again (a retry that found it live) is the same caller's.
+                        accepted.Tenant = e.Tenant;
+                        OfTenant(e.Tenant).Add(accepted);
+                    }
                     accepted.Version++;
                     acceptances.Accepted(e);
                     break;
@@ -147,7 +155,15 @@ public sealed partial class CampaignLedger
     {
         lock (stateLock)
         {
-            return [.. order.AsEnumerable().Reverse().Where(c => view.Sees(c.Tenant)).Take(limit).Select(c => c.Snapshot())];
+            var seen = view.SeesAll ? order : view.Tenant is { } tenant && byTenant.TryGetValue(tenant, out var own) ? own : [];
+            var recent = new List<CampaignStatus>(Math.Min(limit, seen.Count));
+            // From the newest back, with no copy of the list: this runs under the lock Workers need for every recipient.
+            for (var i = seen.Count - 1; i >= 0 && recent.Count < limit; i--)
+            {
+                recent.Add(seen[i].Snapshot());
+            }
+
+            return recent;
         }
     }
 
@@ -183,6 +199,14 @@ public sealed partial class CampaignLedger
             }
 
             order.RemoveAll(c => gone.Contains(c.Id));
+            foreach (var (tenant, list) in byTenant.ToList())
+            {
+                list.RemoveAll(c => gone.Contains(c.Id));
+                if (list.Count == 0)
+                {
+                    byTenant.Remove(tenant);
+                }
+            }
             foreach (var id in gone)
             {
                 campaigns.Remove(id);
@@ -257,6 +281,7 @@ public sealed partial class CampaignLedger
         lock (stateLock)
         {
             campaigns.Clear();
+            byTenant.Clear();
             order.Clear();
             replies = new ReplyTemplates();
             acceptances.ReadFrom(null);
@@ -294,10 +319,25 @@ public sealed partial class CampaignLedger
                 var campaign = Campaign.ReadFrom(reader, replies, format);
                 campaigns[campaign.Id] = campaign;
                 order.Add(campaign);
+                if (campaign.Tenant is { } tenant)
+                {
+                    OfTenant(tenant).Add(campaign);
+                }
             }
 
             acceptances.ReadFrom(reader);
         }
+    }
+
+    private List<Campaign> OfTenant(string tenant)
+    {
+        if (!byTenant.TryGetValue(tenant, out var list))
+        {
+            list = [];
+            byTenant[tenant] = list;
+        }
+
+        return list;
     }
 
     private Campaign GetOrAdd(string id, int total)

@@ -19,6 +19,9 @@ public sealed class TenantView
 
     public bool SeesAll => tenant is null;
 
+    /// <summary>The one tenant seen; null when every one is.</summary>
+    public string? Tenant => tenant;
+
     public bool Sees(string? campaignTenant) =>
         tenant is null || (tenant.Length > 0 && string.Equals(tenant, campaignTenant, StringComparison.Ordinal));
 }

@@ -70,6 +70,19 @@ public sealed class CampaignTenantTests
     }
 
     [Fact]
+    public void AForgottenCampaign_IsGoneFromItsTenantsListToo()
+    {
+        var ledger = TwoTenants();
+        ledger.Apply(new OutcomeEvent(OutcomeType.Progress, "a1", T0.AddSeconds(5), 2, Delivered: [0]));
+        ledger.Apply(new OutcomeEvent(OutcomeType.Accepted, "a2", T0.AddDays(2), 1, Tenant: "tenant-a"));
+
+        Assert.Equal(1, ledger.Forget(T0.AddDays(1)));
+
+        Assert.Equal(["a2"], ledger.Recent(10, TenantView.Of("tenant-a")).Select(c => c.Id));
+        Assert.Null(ledger.Find("a1", TenantView.Everyone));
+    }
+
+    [Fact]
     public void ACampaignsTenant_SurvivesASnapshot()
     {
         var ledger = TwoTenants();
