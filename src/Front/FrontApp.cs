@@ -28,6 +28,7 @@ public static class FrontApp
                 && !http.Request.Path.StartsWithSegments("/metrics")));
         builder.Services.AddBulkBroker("front");
         builder.Services.AddOptions<FrontOptions>().BindConfiguration(FrontOptions.Section)
+            .PostConfigure<IConfiguration>((options, configuration) => options.ReadListSettings(configuration))
             .ValidateDataAnnotations().ValidateOnStart();
 
         // Kestrel enforces the body limit while the JSON is streamed in, so an oversized body never sits in memory.

@@ -45,6 +45,9 @@ public sealed partial class CampaignLedger
     private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
+
+    /// <summary>Each tenant's campaigns in the order they were accepted: a tenant's list costs its own campaigns, not everyone's.</summary>
+    private readonly Dictionary<string, List<Campaign>> byTenant = new(StringComparer.Ordinal);
     private ReplyTemplates replies = new();
     private DateTimeOffset? firstEntryAt;
     private long releases;
@@ -77,6 +80,12 @@ public sealed partial class CampaignLedger
                     // An acceptance written again (a retry that found its campaign live) is of the same body.
                     accepted.Subject ??= e.Subject;
                     accepted.From ??= e.From;
+                    if (accepted.Tenant is null && !string.IsNullOrEmpty(e.Tenant))
+                    {
+                        // The first acceptance says whose it is; one written again (a retry that found it live) is the same caller's.
+                        accepted.Tenant = e.Tenant;
+                        OfTenant(e.Tenant).Add(accepted);
+                    }
                     accepted.Version++;
                     acceptances.Accepted(e);
                     break;
@@ -126,29 +135,48 @@ public sealed partial class CampaignLedger
         }
     }
 
-    public CampaignStatus? Find(string campaignId)
+    public CampaignStatus? Find(string campaignId) => Find(campaignId, TenantView.Everyone);
+
+    /// <summary>The campaign's status, or null when there is none or <paramref name="view"/> does not see it: the two
+    /// look the same, so that a campaign id tells another tenant nothing.</summary>
+    public CampaignStatus? Find(string campaignId, TenantView view)
     {
         lock (stateLock)
         {
-            return campaigns.TryGetValue(campaignId, out var c) ? c.Snapshot() : null;
+            return campaigns.TryGetValue(campaignId, out var c) && view.Sees(c.Tenant) ? c.Snapshot() : null;
         }
     }
 
     /// <summary>The most recently accepted campaigns first.</summary>
-    public IReadOnlyList<CampaignStatus> Recent(int limit)
+    public IReadOnlyList<CampaignStatus> Recent(int limit) => Recent(limit, TenantView.Everyone);
+
+    /// <summary>The most recently accepted campaigns <paramref name="view"/> sees, first.</summary>
+    public IReadOnlyList<CampaignStatus> Recent(int limit, TenantView view)
     {
         lock (stateLock)
         {
-            return [.. order.AsEnumerable().Reverse().Take(limit).Select(c => c.Snapshot())];
+            var seen = view.SeesAll ? order : view.Tenant is { } tenant && byTenant.TryGetValue(tenant, out var own) ? own : [];
+            var recent = new List<CampaignStatus>(Math.Min(limit, seen.Count));
+            // From the newest back, with no copy of the list: this runs under the lock Workers need for every recipient.
+            for (var i = seen.Count - 1; i >= 0 && recent.Count < limit; i--)
+            {
+                recent.Add(seen[i].Snapshot());
+            }
+
+            return recent;
         }
     }
 
     /// <summary>A page of a campaign's failed recipients in recipient order, with how many there are in all.</summary>
-    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit)
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit) =>
+        Failures(campaignId, offset, limit, TenantView.Everyone);
+
+    /// <summary>A page of a campaign's failed recipients, when <paramref name="view"/> sees the campaign.</summary>
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit, TenantView view)
     {
         lock (stateLock)
         {
-            if (!campaigns.TryGetValue(campaignId, out var c))
+            if (!campaigns.TryGetValue(campaignId, out var c) || !view.Sees(c.Tenant))
             {
                 return null;
             }
@@ -171,6 +199,14 @@ public sealed partial class CampaignLedger
             }
 
             order.RemoveAll(c => gone.Contains(c.Id));
+            foreach (var (tenant, list) in byTenant.ToList())
+            {
+                list.RemoveAll(c => gone.Contains(c.Id));
+                if (list.Count == 0)
+                {
+                    byTenant.Remove(tenant);
+                }
+            }
             foreach (var id in gone)
             {
                 campaigns.Remove(id);
@@ -209,9 +245,9 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender.</summary>
+    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender; 3 its tenant.</summary>
     /// <remarks>A snapshot of format 1 has no number: it begins with <see cref="Releases"/>, which is never negative.</remarks>
-    public const int SnapshotFormat = 2;
+    public const int SnapshotFormat = 3;
 
     /// <summary>Begins a snapshot of format 2 or later, in place of format 1's release count.</summary>
     private const long NumberedFormat = -1;
@@ -245,6 +281,7 @@ public sealed partial class CampaignLedger
         lock (stateLock)
         {
             campaigns.Clear();
+            byTenant.Clear();
             order.Clear();
             replies = new ReplyTemplates();
             acceptances.ReadFrom(null);
@@ -282,10 +319,25 @@ public sealed partial class CampaignLedger
                 var campaign = Campaign.ReadFrom(reader, replies, format);
                 campaigns[campaign.Id] = campaign;
                 order.Add(campaign);
+                if (campaign.Tenant is { } tenant)
+                {
+                    OfTenant(tenant).Add(campaign);
+                }
             }
 
             acceptances.ReadFrom(reader);
         }
+    }
+
+    private List<Campaign> OfTenant(string tenant)
+    {
+        if (!byTenant.TryGetValue(tenant, out var list))
+        {
+            list = [];
+            byTenant[tenant] = list;
+        }
+
+        return list;
     }
 
     private Campaign GetOrAdd(string id, int total)
@@ -383,6 +435,9 @@ public sealed partial class CampaignLedger
         public string? Subject { get; set; }
 
         public string? From { get; set; }
+
+        /// <summary>Whose campaign it is (<see cref="OutcomeEvent.Tenant"/>); null when posted without keys or before tenants were recorded.</summary>
+        public string? Tenant { get; set; }
 
         /// <summary>The highest recipient index ever marked done: a reopened finished campaign needs its bits up to here.</summary>
         private int highestIndex = -1;
@@ -525,6 +580,7 @@ public sealed partial class CampaignLedger
 
             Snapshots.WriteNullable(writer, Subject);
             Snapshots.WriteNullable(writer, From);
+            Snapshots.WriteNullable(writer, Tenant);
         }
 
         /// <param name="format">The snapshot's format: <see cref="SnapshotFormat"/> or an earlier one.</param>
@@ -574,6 +630,12 @@ public sealed partial class CampaignLedger
             {
                 campaign.Subject = Snapshots.ReadNullable(reader);
                 campaign.From = Snapshots.ReadNullable(reader);
+            }
+
+            if (format >= 3)
+            {
+                // Campaigns of an earlier snapshot have none: only an admin key sees them (see TenantView).
+                campaign.Tenant = Snapshots.ReadNullable(reader);
             }
 
             return campaign;

@@ -168,7 +168,7 @@ public sealed partial class CampaignIntake(
         // The first try reached the broker and a Worker took it, but no Front answered for it: this answer is its.
         await RecordAcceptedAsync(new OutcomeEvent(OutcomeType.Accepted, live.CampaignId, DateTimeOffset.UtcNow, live.Total, key, live.RequestHash,
             DuplicatesDropped: live.DuplicatesDropped, AcceptanceId: live.AcceptanceId, KeyScope: campaign.KeyScope,
-            Subject: Clip(campaign.Job.Template!.Subject), From: Clip(Sender(campaign.Job.Template!.From))));
+            Subject: Clip(campaign.Job.Template!.Subject), From: Clip(Sender(campaign.Job.Template!.From)), Tenant: TenantOf(campaign)));
         LogFoundLive(live.CampaignId, live.AcceptanceId);
         return new IntakeResult.Replayed(live.CampaignId, ledger.Find(live.CampaignId)?.Status, live.Total, live.DuplicatesDropped);
     }
@@ -218,7 +218,11 @@ public sealed partial class CampaignIntake(
             DuplicatesDropped: campaign.DuplicatesDropped, AcceptanceId: acceptance,
             KeyScope: campaign.IdempotencyKey is null ? null : campaign.KeyScope,
             Subject: type == OutcomeType.Accepted ? Clip(campaign.Job.Template!.Subject) : null,
-            From: type == OutcomeType.Accepted ? Clip(Sender(campaign.Job.Template!.From)) : null);
+            From: type == OutcomeType.Accepted ? Clip(Sender(campaign.Job.Template!.From)) : null,
+            Tenant: type == OutcomeType.Accepted ? TenantOf(campaign) : null);
+
+    /// <summary>Whose campaign it is: the caller's API key's digest, the same as its idempotency scope; none without keys.</summary>
+    private static string? TenantOf(PostedCampaign.Valid campaign) => campaign.KeyScope.Length > 0 ? campaign.KeyScope : null;
 
     /// <summary>The sender as a person writes it, <c>News &lt;news@example.com&gt;</c>: the header's form quotes every name.</summary>
     internal static string Sender(string from) =>

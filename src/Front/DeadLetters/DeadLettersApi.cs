@@ -17,15 +17,16 @@ public static class DeadLettersApi
     /// <summary>The parking lot: how much is in it, and a way to put it back to work.</summary>
     public static RouteGroupBuilder MapDeadLetters(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/dead-letters").RequireApiKey().WithTags("Dead letters")
+        // Parked jobs are every tenant's campaigns, recipients and all: an admin key's to count and replay.
+        var group = app.MapGroup("/dead-letters").RequireApiKey().RequireAdminKey().WithTags("Dead letters")
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
         group.MapGet("/", Count)
             .WithSummary("Count the parked jobs")
-            .WithDescription("Jobs in `bulk.dead`: they failed every retry tier.");
+            .WithDescription("Jobs in `bulk.dead`: they failed every retry tier. Needs an admin key.");
         group.MapPost("/replay", Replay)
             .WithSummary("Put the parked jobs back to work")
             .WithDescription("Moves each parked job back to the work queue, one at a time (confirmed, then acked), so a retry after a 503 is safe. " +
-                "Recipients already delivered are skipped when a Worker takes the job.");
+                "Recipients already delivered are skipped when a Worker takes the job. Needs an admin key.");
         return group;
     }
 
