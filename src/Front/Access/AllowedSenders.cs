@@ -60,7 +60,7 @@ public sealed partial class AllowedSenders(IOptions<FrontOptions> options, ILogg
         }
         else
         {
-            LogAllowed(Describe());
+            LogAllowed(string.Join(", ", options.Value.AllowedSenders));
         }
 
         return Task.CompletedTask;

@@ -25,8 +25,21 @@ public sealed class EdgeOptions : IValidatableObject
     [Range(0, 1_000_000, ErrorMessage = "Front__WrongKeysPerMinute must be 0 (no limit) or up to 1000000")]
     public int WrongKeysPerMinute { get; set; } = 10;
 
+    /// <summary><see cref="AllowedHosts"/> was given both as one value and as indexed keys.</summary>
+    private bool allowedHostsInBothForms;
+
+    /// <summary>Reads <c>Front__AllowedHosts=a,b</c> given as one value, which the binder drops (as <see cref="FrontOptions.ReadListSettings"/>).</summary>
+    public void ReadListSettings(IConfiguration configuration) =>
+        allowedHostsInBothForms = Bulk.Broker.Hosting.ListSettings.Apply(configuration, $"{FrontOptions.Section}:{nameof(AllowedHosts)}", AllowedHosts).BothForms;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (allowedHostsInBothForms)
+        {
+            yield return new ValidationResult(
+                Bulk.Broker.Hosting.ListSettings.BothFormsError($"{FrontOptions.Section}__{nameof(AllowedHosts)}"), [nameof(AllowedHosts)]);
+        }
+
         for (var i = 0; i < AllowedHosts.Count; i++)
         {
             if (!Access.AllowedHosts.IsValidEntry(AllowedHosts[i]))

@@ -12,7 +12,9 @@ public static class EdgeRegistration
 {
     public static IHostApplicationBuilder AddEdge(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<EdgeOptions>().BindConfiguration(FrontOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<EdgeOptions>().BindConfiguration(FrontOptions.Section)
+            .PostConfigure<IConfiguration>((options, configuration) => options.ReadListSettings(configuration))
+            .ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddProxyHeaders();
         builder.Services.AddSingleton<WrongKeyThrottle>();
         return builder;
