@@ -285,6 +285,25 @@ public sealed class LiquidSandbox
 
         protected override Statement VisitCaptureStatement(CaptureStatement captureStatement) =>
             new BoundedCapture(captureStatement.Identifier, [.. captureStatement.Statements.Select(Visit)]);
+
+        // A loop that writes, assigns and filters nothing met no check of the time budget: nested empty loops ran to
+        // Templates__MaxSteps, seconds past the budget. Each iteration now looks at the clock first.
+        protected override Statement VisitForStatement(ForStatement forStatement)
+        {
+            var loop = (ForStatement)base.VisitForStatement(forStatement);
+            return new ForStatement([TimeCheck.Instance, .. loop.Statements], loop.Identifier, loop.Source, loop.Limit, loop.Offset, loop.Reversed, loop.Else);
+        }
+    }
+
+    private sealed class TimeCheck : Statement
+    {
+        public static readonly TimeCheck Instance = new();
+
+        public override ValueTask<Completion> WriteToAsync(TextWriter writer, TextEncoder encoder, TemplateContext context)
+        {
+            RenderBudget.Of(context)?.CheckTime();
+            return new ValueTask<Completion>(Completion.Normal);
+        }
     }
 
     private sealed class BoundedRange(Expression from, Expression to, int maxItems) : Expression
