@@ -38,8 +38,9 @@ internal static class FilterBounds
         ["replace_first"] = (input, arguments, max) => new(Chars(input) + Chars(arguments.At(1)), 0),
         ["replace_last"] = (input, arguments, max) => new(Chars(input) + Chars(arguments.At(1)), 0),
         ["newline_to_br"] = (input, _, max) => new(Grown(input, "\r\n", 6, max), 0),
-        ["escape"] = (input, _, max) => new(Grown(input, "<>&\"'", 5, max), 0),
-        ["escape_once"] = (input, _, max) => new(Grown(input, "<>&\"'", 5, max), 0),
+        // HTML-encoding also writes a character past ASCII as a number: "&#233;" for "é".
+        ["escape"] = (input, _, max) => new(Grown(input, "<>&\"'", 5, max, beyondAscii: true), 0),
+        ["escape_once"] = (input, _, max) => new(Grown(input, "<>&\"'", 5, max, beyondAscii: true), 0),
         // A character outside ASCII is up to three UTF-8 bytes of three characters each.
         ["url_encode"] = (input, _, max) => new(Grown(input, null, 8, max) + (2 * Chars(input)), 0),
         ["json"] = (input, _, max) => new(Json(input, 0, max), 0),
@@ -203,12 +204,17 @@ internal static class FilterBounds
     }
 
     /// <summary>The input's length if each character of <paramref name="growing"/> (each outside printable ASCII when
-    /// null) grew by <paramref name="by"/>.</summary>
-    private static long Grown(FluidValue input, string? growing, int by, int max)
+    /// null, and also when <paramref name="beyondAscii"/>) grew by <paramref name="by"/>.</summary>
+    private static long Grown(FluidValue input, string? growing, int by, int max, bool beyondAscii = false)
     {
         var length = Chars(input);
         var text = Text(input, max).AsSpan();
         var count = growing is null ? text.Length - CountPrintableAscii(text) : text.IndexOfAny(growing) < 0 ? 0 : CountAny(text, growing);
+        if (growing is not null && beyondAscii)
+        {
+            count += text.Length - CountPrintableAscii(text);
+        }
+
         return length + ((long)count * by);
     }
 
