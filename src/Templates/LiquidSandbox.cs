@@ -18,8 +18,9 @@ public sealed class TemplateTimeoutException(string message) : TemplateRenderExc
 /// <summary>Parses and renders campaigns' Liquid templates so that every rendering ends, within limits, or fails with a reason.</summary>
 /// <remarks>
 /// A campaign's template is written by whoever may post one, so it is treated as untrusted code: tags that read files
-/// (<c>include</c>, <c>render</c>) do not exist here, a filter must be one Fluid knows, and a rendering is bounded in
-/// statements, nesting, characters produced, items any range or filter builds, and time. The Front parses and renders
+/// (<c>include</c>, <c>render</c>) do not exist here, a filter must be one Fluid knows whose growth is bounded
+/// (<see cref="FilterBounds"/>), and a rendering is bounded in statements, nesting, characters produced, characters and
+/// items built on the way (paid for before they are built, <see cref="RenderBudget"/>), and time. The Front parses and renders
 /// with this same class, so what a Worker would refuse is refused at submission.
 /// </remarks>
 public sealed class LiquidSandbox
