@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Bulk.Contracts;
 using Bulk.Front.Access;
+using Bulk.Templates;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -27,7 +28,7 @@ public abstract record PostedCampaign
 }
 
 /// <summary>Reads and checks a posted campaign: its media type, its <c>Idempotency-Key</c>, its body, its fields, its sender.</summary>
-public sealed class CampaignReader(CampaignValidator validator, AllowedSenders senders, IOptions<FrontOptions> options)
+public sealed class CampaignReader(CampaignValidator validator, AllowedSenders senders, RenderTurns turns, IOptions<FrontOptions> options)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
 
@@ -76,7 +77,13 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
         }
 
         var scope = IdempotencyScope.Of(request.HttpContext.User);
-        var result = validator.Validate(campaign, key.Length > 0 ? KeyedCampaignId(scope, key) : Guid.CreateVersion7().ToString("N"));
+        CampaignValidator.Result result;
+        // Validation renders the templates once: CPU work whose time budget is wall-clock time, taken in turns by caller.
+        using (await turns.TakeAsync(scope, cancellationToken))
+        {
+            result = validator.Validate(campaign, key.Length > 0 ? KeyedCampaignId(scope, key) : Guid.CreateVersion7().ToString("N"));
+        }
+
         if (!result.IsValid)
         {
             return Invalid(TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields"));

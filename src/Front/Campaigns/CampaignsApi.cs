@@ -23,6 +23,8 @@ public static class CampaignsApi
         services.AddLiquidSandbox();
         services.AddSingleton<CampaignValidator>();
         services.AddSingleton<CampaignReader>();
+        // Trial renderings take turns by caller: one key's slow templates cannot take every core from another's.
+        services.AddSingleton(new RenderTurns());
         services.AddSingleton<IdempotencyKeyLock>();
         services.AddSingleton<CampaignPublisher>();
         services.AddSingleton<IntakeObserver>();

@@ -188,6 +188,21 @@ public sealed class ComposeFileTests
         Assert.Equal("prometheus", ((YamlSequenceNode)((YamlMappingNode)Services["prometheus"])["configs"])[0]["source"].ToString());
     }
 
+    [Theory]
+    [InlineData("front")]
+    [InlineData("worker")]
+    [InlineData("front-cluster")]
+    [InlineData("worker-cluster")]
+    public void TheFrontAndTheWorkers_HoldTheirGcHeapWithinThreeQuartersOfTheirContainersMemory(string service)
+    {
+        // The runtime reads DOTNET_GCHeapHardLimit as hexadecimal bytes.
+        var heap = Convert.ToInt64(Scalar(service, "environment", "DOTNET_GCHeapHardLimit"), 16);
+        var container = Scalar(service, "mem_limit");
+
+        Assert.Equal("1g", container);
+        Assert.Equal(768L * 1024 * 1024, heap);
+    }
+
     private static string Scalar(params string[] path)
     {
         YamlNode node = Services;

@@ -73,6 +73,8 @@ public sealed class StartupConfigurationTests
         { new SmtpOptions { Host = "h", GlobalMaxMessagesPerSecond = 100_001 }, "Smtp__GlobalMaxMessagesPerSecond must be 0 (no limit) or a rate up to 100000" },
         { new DeliveryOptions { Prefetch = 0 }, "Delivery__Prefetch must be between 1 and 1000" },
         { new DeliveryOptions { ImmediateRetries = 21 }, "Delivery__ImmediateRetries must be between 0 and 20" },
+        { new DeliveryOptions { RenderSliceMilliseconds = 99 }, "Delivery__RenderSliceMilliseconds must be between 100 and 600000" },
+        { new TemplateLimits { MaxAllocatedChars = 1023 }, "Templates__MaxAllocatedChars must be between 1024 and 1000000000" },
         { new DeliveryOptions { RetryTiers = "30s,soon" }, "Delivery__RetryTiers must be up to 20 delays such as 30s,5m,30m,2h (an empty list dead-letters at once)" },
         { new FrontOptions { MaxBodyBytes = 1023 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
         { new FrontOptions { MaxBodyBytes = 1024L * 1024 * 1024 + 1 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
