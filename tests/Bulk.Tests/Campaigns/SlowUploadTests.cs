@@ -38,7 +38,7 @@ public sealed class SlowUploadTests(BrokerFixture broker, ITestOutputHelper outp
 
         var outcome = await RawUpload.PostAsync(system.FrontAddress, "/campaigns", Trickle(seconds: 30), contentLength: null,
             TimeSpan.FromSeconds(40), Pace);
-        output.WriteLine($"{outcome.Status} after {outcome.ToAnswer}, {outcome.BytesSent} bytes sent: {outcome.Body}");
+        output.WriteLine($"{outcome.Status} after {outcome.ToAnswer}, closed after {outcome.ToClose}, {outcome.BytesSent} bytes sent: {outcome.Body}");
 
         Assert.Equal(408, outcome.Status);
         using var problem = JsonDocument.Parse(outcome.Body);
@@ -149,7 +149,7 @@ public sealed class SlowUploadTests(BrokerFixture broker, ITestOutputHelper outp
         var trickled = await Task.WhenAll(trickles);
         foreach (var t in trickled)
         {
-            output.WriteLine($"trickle: {t.Status} after {t.ToAnswer}, {t.BytesSent} bytes sent, closed {t.Closed}");
+            output.WriteLine($"trickle: {t.Status} after {t.ToAnswer}, {t.BytesSent} bytes sent, closed after {t.ToClose}");
         }
 
         Assert.All(answers, a => Assert.True(a.Status == HttpStatusCode.Accepted, $"key {a.Key}: {(int)a.Status} {a.Body}"));

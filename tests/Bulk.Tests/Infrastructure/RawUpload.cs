@@ -12,8 +12,9 @@ namespace Bulk.Tests.Infrastructure;
 /// <param name="Closed">The answer said <c>Connection: close</c> and the server then hung up, while the client would
 /// still have sent more: it did not wait for (or drain) the rest of the body.</param>
 /// <param name="Headers">The answer's headers (empty when none came).</param>
+/// <param name="ToClose">When the server hung up, if it did.</param>
 public sealed record UploadOutcome(int? Status, string Body, long BytesSent, bool Cut, TimeSpan ToAnswer, bool Closed = false,
-    IReadOnlyDictionary<string, string>? Headers = null);
+    IReadOnlyDictionary<string, string>? Headers = null, TimeSpan? ToClose = null);
 
 /// <summary>
 /// Posts a body at the socket while reading the answer at the same time, the way HttpClient cannot: a server that
@@ -90,9 +91,10 @@ public static class RawUpload
         var (status, answer, toAnswer, headers) = await ReadAnswerAsync(stream, clock, deadline.Token);
         var closes = headers.TryGetValue("Connection", out var connection) && connection.Contains("close", StringComparison.OrdinalIgnoreCase);
         var closed = closes && await HangsUpAsync(stream, deadline.Token);
+        var closedAt = clock.Elapsed;
         await stopSending.CancelAsync();
         var cut = await sending;
-        return new UploadOutcome(status, answer, Interlocked.Read(ref sent), cut, toAnswer, closed, headers);
+        return new UploadOutcome(status, answer, Interlocked.Read(ref sent), cut, toAnswer, closed, headers, closed ? closedAt : null);
     }
 
     /// <summary>Whether the server ends the connection after its answer (EOF or reset) before the deadline.</summary>
