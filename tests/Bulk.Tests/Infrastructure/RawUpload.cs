@@ -10,7 +10,8 @@ namespace Bulk.Tests.Infrastructure;
 /// body had been handed to the socket by then, whether the server cut the upload, and when the answer began.
 /// </summary>
 /// <param name="Closed">The answer said <c>Connection: close</c> and the server then hung up, while the client would
-/// still have sent more: it did not wait for (or drain) the rest of the body.</param>
+/// still have sent more, rather than wait for the rest of the body (Kestrel reads on for at most 5 s, so that the
+/// answer reaches a client that is still sending).</param>
 /// <param name="Headers">The answer's headers (empty when none came).</param>
 /// <param name="ToClose">When the server hung up, if it did.</param>
 public sealed record UploadOutcome(int? Status, string Body, long BytesSent, bool Cut, TimeSpan ToAnswer, bool Closed = false,
