@@ -16,9 +16,9 @@ public sealed class FrontOptions : IValidatableObject
     public long MaxBodyBytes { get; set; } = 64L * 1024 * 1024;
 
     /// <summary>
-    /// The memory campaigns being read, checked and published may hold together: a POST whose estimate (its body's
-    /// bytes times <see cref="Campaigns.IntakeMemoryBudget.CostPerBodyByte"/>) does not fit beside the others is
-    /// answered 503 before its body is read, unless it would be alone.
+    /// The memory campaigns being read, checked and published may hold together: each POST holds
+    /// <see cref="Campaigns.IntakeMemoryBudget.CostPerBodyByte"/> per byte of body it has received, and one that does
+    /// not fit beside the others is answered 503, unless it would be alone (<see cref="Campaigns.IntakeMemoryBudget"/>).
     /// </summary>
     /// <remarks>
     /// 512 MiB fits a 1 GB container beside the rest of the Front (about 80 MB at start, a few hundred MB with a long
@@ -26,6 +26,23 @@ public sealed class FrontOptions : IValidatableObject
     /// </remarks>
     [Range(1024d * 1024, 1024d * 1024 * 1024 * 1024, ErrorMessage = "Front__MaxIntakeMemoryBytes must be between 1048576 and 1099511627776")]
     public long MaxIntakeMemoryBytes { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>How long the whole body of a <c>POST /campaigns</c> may take to arrive: a client still sending it then is
+    /// answered 408 and its connection closed.</summary>
+    /// <remarks>
+    /// Kestrel's minimum data rate (240 bytes/s) lets a body of 64 MiB take three days; a POST under way holds a slot of
+    /// its key (<see cref="MaxPostsInFlightPerKey"/>) and what it sent of the intake memory, so it must end. 120 s asks
+    /// 0.56 MB/s of a client sending the largest body allowed, 8.5 KB/s of one sending 1 MB.
+    /// </remarks>
+    [Range(1, 3600, ErrorMessage = "Front__BodyDeadlineSeconds must be between 1 and 3600")]
+    public int BodyDeadlineSeconds { get; set; } = 120;
+
+    /// <summary><c>POST /campaigns</c> one API key (or, without keys, one client address) may have under way at once; 0 for no limit.</summary>
+    /// <remarks>Each holds intake memory and a connection until its body is read and its campaign published: one key
+    /// that opens many slow POSTs must not take what every other key needs. 8 is more than a client posting one campaign
+    /// after another needs, and leaves the rest of the budget to the other keys.</remarks>
+    [Range(0, 100_000, ErrorMessage = "Front__MaxPostsInFlightPerKey must be 0 (no limit) or up to 100000")]
+    public int MaxPostsInFlightPerKey { get; set; } = 8;
 
     /// <summary>
     /// The most a text or html template may be, in UTF-8 bytes; no other value in a campaign may be larger either.

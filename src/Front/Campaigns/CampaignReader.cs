@@ -47,11 +47,31 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
         }
 
         CampaignBody body;
+        // Kestrel's minimum data rate lets a large body take days; what a POST holds while it reads must be given back.
+        // The deadline cancels the pending read rather than the read's token: a read cancelled by its token leaves
+        // Kestrel's body reader "in progress", and Kestrel then logs an error for every slow client it closes
+        // (CampaignBodyStream ends a cancelled read properly).
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.BodyDeadlineSeconds));
+        var onDeadline = deadline.Token.Register(static reader => ((System.IO.Pipelines.PipeReader)reader!).CancelPendingRead(), request.BodyReader);
         try
         {
-            // Read as it streams in, with no copy kept: Kestrel enforces Front__MaxBodyBytes while this reads, and the
-            // body's guard refuses what can be told before the end (too many recipients, a value too large).
-            body = await CampaignBody.ReadAsync(request, options.Value, cancellationToken);
+            // Read as it streams in, with no copy kept: Kestrel enforces Front__MaxBodyBytes while this reads, the
+            // body's guard refuses what can be told before the end (too many recipients, a value too large), and the
+            // POST's share of the intake memory grows with what arrives.
+            body = await CampaignBody.ReadAsync(request, options.Value, request.HttpContext.Features.Get<IntakeReservation>(), cancellationToken);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return new PostedCampaign.Refused(TypedResults.Problem(
+                statusCode: StatusCodes.Status408RequestTimeout,
+                title: "The body came too slowly",
+                detail: $"The campaign body did not arrive whole within {options.Value.BodyDeadlineSeconds} s (Front__BodyDeadlineSeconds). " +
+                    "Nothing was enqueued; send it again faster, or smaller.",
+                extensions: new Dictionary<string, object?> { ["setting"] = "Front__BodyDeadlineSeconds", ["limit"] = options.Value.BodyDeadlineSeconds }));
+        }
+        catch (IntakeBusyException)
+        {
+            return new PostedCampaign.Refused(IntakeMemoryFilter.Busy(request.HttpContext.Response, read: true));
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -69,6 +89,11 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
         catch (JsonException e)
         {
             return Invalid(Problems.InvalidJson(e, "The body is not a valid campaign"));
+        }
+        finally
+        {
+            // Once read, the body is past its deadline's reach.
+            await onDeadline.DisposeAsync();
         }
 
         if (body.Request is not { } campaign)

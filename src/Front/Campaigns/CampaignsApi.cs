@@ -30,6 +30,7 @@ public static class CampaignsApi
         services.AddSingleton<IntakeObserver>();
         services.AddSingleton<CampaignIntake>();
         services.AddSingleton<IntakeMemoryBudget>();
+        services.AddSingleton<PostsInFlight>();
         return services;
     }
 
@@ -40,8 +41,11 @@ public static class CampaignsApi
         // A group of its own, since only posting is rate limited: a refused POST is answered 429 before its body is read.
         group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).ProducesProblem(StatusCodes.Status429TooManyRequests)
             .MapPost("/", PostCampaign)
-            // Before the body is read: a POST that does not fit in the memory budget is a 503, not a campaign half read.
+            // Before the body is read: a caller with too many POSTs under way is a 429, then a POST that does not fit in
+            // the memory budget is a 503, not a campaign half read.
+            .AddEndpointFilter<PostsInFlightFilter>()
             .AddEndpointFilter<IntakeMemoryFilter>()
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)

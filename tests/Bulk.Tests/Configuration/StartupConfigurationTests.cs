@@ -80,6 +80,8 @@ public sealed class StartupConfigurationTests
         { new FrontOptions { MaxBodyBytes = 1024L * 1024 * 1024 + 1 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
         { new FrontOptions { MaxIntakeMemoryBytes = 1024 * 1024 - 1 }, "Front__MaxIntakeMemoryBytes must be between 1048576 and 1099511627776" },
         { new FrontOptions { CampaignsPerMinute = -1 }, "Front__CampaignsPerMinute must be 0 (no limit) or up to 1000000" },
+        { new FrontOptions { BodyDeadlineSeconds = 0 }, "Front__BodyDeadlineSeconds must be between 1 and 3600" },
+        { new FrontOptions { MaxPostsInFlightPerKey = -1 }, "Front__MaxPostsInFlightPerKey must be 0 (no limit) or up to 100000" },
         { new RabbitMqOptions { Uri = "amqp://h/", Prefix = "my queues" }, "RabbitMq__Prefix must be letters, digits, '-', '_' or '.' (default: bulk)" },
         { new RabbitMqOptions { Uri = "amqp://h/", OutcomesMaxAge = "7 days" }, "RabbitMq__OutcomesMaxAge must be a number and a unit (Y, M, D, h, m, s), e.g. 7D" },
         { new RabbitMqOptions { Uri = "amqp://h/", OutcomesMaxBytes = 999_999 }, "RabbitMq__OutcomesMaxBytes must be at least 1000000" },
