@@ -157,10 +157,10 @@ public sealed class ComposeFileTests
     }
 
     [Theory]
-    [InlineData("front", "Front__ApiKeys__0", "BULK_API_KEY")]
+    [InlineData("front", "Front__AdminKeys__0", "BULK_API_KEY")]
     [InlineData("front", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
     [InlineData("worker", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
-    [InlineData("front-cluster", "Front__ApiKeys__0", "BULK_API_KEY")]
+    [InlineData("front-cluster", "Front__AdminKeys__0", "BULK_API_KEY")]
     [InlineData("front-cluster", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
     [InlineData("worker-cluster", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
     public void TheDemoKeyAndSecret_AreTakenFromTheEnvironment_AndTheirDefaultsAreOnesTheProcessesWarnAbout(string service, string setting, string variable)
