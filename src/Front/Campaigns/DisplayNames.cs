@@ -21,9 +21,9 @@ internal static class DisplayNames
         foreach (var token in name.Split(NameSeparators, StringSplitOptions.RemoveEmptyEntries))
         {
             var at = token.AsSpan().IndexOfAny(AtSigns);
-            if (at <= 0 || at == token.Length - 1)
+            if (at <= 0 || !LooksLikeDomain(token.AsSpan(at + 1)))
             {
-                continue; // "News @ Example": an at sign, not an address
+                continue; // "News @ Example", "Team@Home": an at sign, not an address a reader would take for one
             }
 
             var address = $"{token[..at]}@{token[(at + 1)..]}";
@@ -34,6 +34,13 @@ internal static class DisplayNames
         }
 
         return null;
+    }
+
+    /// <summary>A domain as a reader sees one: two labels or more (<c>bank.com</c>), the last not empty.</summary>
+    private static bool LooksLikeDomain(ReadOnlySpan<char> domain)
+    {
+        var dot = domain.LastIndexOfAny('.', '\uFF0E', '\u3002');
+        return dot > 0 && dot < domain.Length - 1;
     }
 
     /// <summary>Why <paramref name="mailbox"/> is refused for its display name, or null.</summary>

@@ -132,6 +132,7 @@ public sealed class CampaignValidatorTests
     [InlineData("\"News (news@example.com)\" <NEWS@example.com>")]
     [InlineData("News at Example <news@example.com>")]
     [InlineData("news@example.com")]
+    [InlineData("\"Team@Home\" <news@example.com>")]
     public void ASenderWhoseNameIsNoOtherAddress_IsAccepted(string from)
     {
         var campaign = Campaign();

@@ -23,7 +23,8 @@ public sealed class ValidationFairnessTests(BrokerFixture broker)
     {
         await using var system = BulkSystem.On(broker.Uri, broker);
         await system.StartFrontProcessAsync($"--Front:ApiKeys:0={KeyA}", $"--Front:ApiKeys:1={KeyB}", "--Front:CampaignsPerMinute=0",
-            "--Templates:MaxRenderMilliseconds=200", "--Templates:MaxSteps=100000000");
+            // The per-key cap on POSTs under way would answer most of A's 429 before they render: the turns are what is shown here.
+            "--Front:MaxPostsInFlightPerKey=0", "--Templates:MaxRenderMilliseconds=200", "--Templates:MaxSteps=100000000");
         using var client = new HttpClient { BaseAddress = system.FrontAddress, Timeout = TimeSpan.FromSeconds(120) };
         var answered = new List<string>();
 
