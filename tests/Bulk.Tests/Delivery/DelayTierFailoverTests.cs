@@ -85,10 +85,11 @@ public sealed class DelayTierFailoverTests(ClusterFixture cluster, ITestOutputHe
 
         var back = waiting.Elapsed;
         var mails = smtp.Mails.Select(m => m.Recipient).ToList();
+        var newLeader = await cluster.LeaderOfAsync(tier, home);
         var restarting = Stopwatch.StartNew();
         await cluster.RestartAsync(victim);
         output.WriteLine($"{Recipients} recipients deferred into the {Tier.TotalSeconds} s tier; its leader {victim} killed " +
-            $"{killedAfter.TotalSeconds:F1} s later; completed {back.TotalSeconds:F1} s after the deferral with {mails.Count} mails; " +
+            $"{killedAfter.TotalSeconds:F1} s later ({newLeader} leads it now); completed {back.TotalSeconds:F1} s after the deferral with {mails.Count} mails; " +
             $"{victim} rejoined in {restarting.Elapsed.TotalSeconds:F1} s");
         Assert.Equal((CampaignLedger.Statuses.Completed, Recipients, 0, 0), (done.Status, done.Delivered, done.Failed, done.Pending));
         Assert.Equal(Recipients, mails.Distinct().Count());
