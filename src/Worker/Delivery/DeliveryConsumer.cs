@@ -303,30 +303,46 @@ public sealed partial class DeliveryConsumer(
         return outcomes.Ledger.Acceptance(acceptance);
     }
 
-    /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and comes back.</summary>
+    /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and
+    /// comes back, or, when it was its commit that the broker confirmed only in part, the rest of the commit is tried again.</summary>
     /// <remarks>
+    /// <para>
     /// Moving it to the paused queue may fail too while a queue elects a new leader (the broker refuses what it cannot
     /// place): it is tried again for up to <see cref="BrokerTroublePatience"/>, the job held meanwhile. Handing it back
     /// at once instead would have it redelivered at once, over and over, until the work queue's delivery limit parked
-    /// it with nothing recorded: a campaign that never ends (seen when a node was killed).
+    /// it: a campaign that never ends (seen when a node was killed).
+    /// </para>
+    /// <para>
+    /// A commit confirmed in part is not sent round whole: what was confirmed is already where it belongs, and the job
+    /// again beside it would make its handed-back recipients exist twice, send its deferred ones again at once (their
+    /// delay tier skipped) and keep its dead-lettered ones (recorded as failed already) out of the parking lot. Only
+    /// the unconfirmed publishes are tried again, to where they were going, and the job is acked once they are confirmed.
+    /// </para>
     /// </remarks>
     private async Task DelayAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error, CancellationToken stopping)
     {
         LogDelayed(job.CampaignId, delivered.DeliveryTag, error.Message);
         Activity.Current?.AddEvent(new ActivityEvent("broker trouble: the job waits", tags: new ActivityTagsCollection { ["exception.message"] = error.Message }));
         var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
+        IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes = error is UnconfirmedPublishesException partly
+            ? partly.Unconfirmed
+            : rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)];
         var pause = TimeSpan.FromMilliseconds(500);
         var deadline = DateTime.UtcNow + BrokerTroublePatience;
         while (true)
         {
             try
             {
-                await channel.CommitAsync(delivered.DeliveryTag,
-                    rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)]);
+                await channel.CommitAsync(delivered.DeliveryTag, publishes);
                 return;
             }
             catch (Exception e) when (channel.IsOpen && IsBrokerTrouble(e) && !stopping.IsCancellationRequested && DateTime.UtcNow + pause < deadline)
             {
+                if (e is UnconfirmedPublishesException again)
+                {
+                    publishes = again.Unconfirmed;
+                }
+
                 await Task.Delay(pause, CancellationToken.None);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
@@ -461,13 +477,24 @@ public sealed partial class DeliveryConsumer(
 
         public bool IsOpen => channel.IsOpen;
 
+        /// <exception cref="UnconfirmedPublishesException">Some publishes were nacked or not confirmed in time, the channel
+        /// still open: the job is not acknowledged, and those confirmed are not to be published again.</exception>
         public async Task CommitAsync(ulong deliveryTag, IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes)
         {
             observer.Step(DeliveryStep.Commit);
             using var timeout = new CancellationTokenSource(ConfirmTimeout);
             // All published at once, then every confirm awaited: one round trip for a split of any size.
-            await Task.WhenAll(publishes.Select(p => channel.BasicPublishAsync(exchange: "", routingKey: p.Queue, mandatory: false,
-                basicProperties: JobMessages.Properties(p.DeadReason).WithTraceContext(), body: p.Body, timeout.Token).AsTask()));
+            var confirms = publishes.Select(p => channel.BasicPublishAsync(exchange: "", routingKey: p.Queue, mandatory: false,
+                basicProperties: JobMessages.Properties(p.DeadReason).WithTraceContext(), body: p.Body, timeout.Token).AsTask()).ToList();
+            try
+            {
+                await Task.WhenAll(confirms);
+            }
+            catch (Exception e) when (channel.IsOpen)
+            {
+                throw new UnconfirmedPublishesException([.. publishes.Where((_, i) => !confirms[i].IsCompletedSuccessfully)], publishes.Count, e);
+            }
+
             await channel.BasicAckAsync(deliveryTag, multiple: false);
         }
 
