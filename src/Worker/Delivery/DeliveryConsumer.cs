@@ -40,6 +40,7 @@ public sealed partial class DeliveryConsumer(
     private readonly Topology topology = connections.Topology;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<AcceptanceState>> starting = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
+    private readonly ReadToNowRounds<OutcomeEvent> outcomesToNow = new(outcomes, ReadToNowTimeout);
 
     /// <summary>How often the jobs waiting in the paused queue are looked at, to move those of resumed campaigns back (<see cref="PausedJobs"/>).</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
@@ -184,11 +185,10 @@ public sealed partial class DeliveryConsumer(
                 return;
             }
 
-            if (delivered.Redelivered)
-            {
-                // Whoever held this job before may have delivered part of it: see what they recorded first.
-                await ReadOutcomesToNowAsync(stopping);
-            }
+            // Whoever held this job before, or another copy of it (a commit confirmed but not acked, by a Worker that
+            // died or lost its connection), may have delivered part of it: see what they recorded first. A copy is a
+            // new message, not a redelivery, so every job reads to now; the jobs taken meanwhile share one marker.
+            await outcomesToNow.ReadToNowAsync(stopping);
 
             if (job.Replayed)
             {
