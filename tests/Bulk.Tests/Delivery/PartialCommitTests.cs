@@ -25,6 +25,7 @@ public sealed class PartialCommitTests(BrokerFixture broker, ITestOutputHelper o
         smtp.RecipientRule = (address, _) => address.EndsWith("@tempfail.example", StringComparison.Ordinal) ? (451, "4.3.0 try again later") : null;
         await using var system = await BulkSystem.StartFrontAsync(broker);
         var tier = system.Topology.RetryQueue(Tier);
+        await using var removed = DeletedAtTheEnd(tier);
         await using var connection = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync();
         await using (var declare = await connection.CreateChannelAsync())
         {
@@ -73,6 +74,7 @@ public sealed class PartialCommitTests(BrokerFixture broker, ITestOutputHelper o
         // The first time round, two recipients are deferred: this Worker knows the campaign, and has them pending.
         smtp.RecipientRule = (address, offered) => address.EndsWith("@later.example", StringComparison.Ordinal) && offered == 0 ? (451, "4.3.0 try again later") : null;
         await using var system = await BulkSystem.StartFrontAsync(broker);
+        await using var removed = DeletedAtTheEnd(system.Topology.RetryQueue(Tier));
         await system.StartWorkerAsync(smtp, "--Delivery:RetryTiers=1m", "--Delivery:ImmediateRetries=0", "--Delivery:Prefetch=1");
         var id = await system.PostAsync(Campaign("a@example.org", "b@later.example", "c@later.example"));
         await system.WaitForStatusAsync(id, s => s.Delivered == 1 && s.Deferred == 2, TimeSpan.FromSeconds(30));
@@ -113,6 +115,14 @@ public sealed class PartialCommitTests(BrokerFixture broker, ITestOutputHelper o
         var tier = system.Topology.RetryQueue(Tier);
         await Poll.UntilAsync(async () => await broker.MessageCountAsync(tier) == 1, TimeSpan.FromSeconds(10));
         return JsonSerializer.Deserialize((await broker.GetAsync(tier))!.Body.Span, BulkJson.Default.DeliveryJob)!;
+    }
+
+    /// <summary>The one-minute tier is not among the tiers the test system removes from the shared broker.</summary>
+    private AsyncDisposable DeletedAtTheEnd(string queue) => new(() => broker.DeleteQueuesAsync(queue));
+
+    private sealed class AsyncDisposable(Func<Task> dispose) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync() => await dispose();
     }
 
     private static string Campaign(params string[] recipients) => new JsonObject
