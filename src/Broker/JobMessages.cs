@@ -30,6 +30,13 @@ public static class JobMessages
         return properties;
     }
 
+    /// <summary>How often the message was returned to its quorum queue unacknowledged before this delivery (RabbitMQ's
+    /// <c>x-delivery-count</c>, absent on a first delivery).</summary>
+    public static long DeliveryCount(IReadOnlyBasicProperties properties) =>
+        properties.Headers?.TryGetValue("x-delivery-count", out var count) is true && count is not null
+            ? Convert.ToInt64(count, System.Globalization.CultureInfo.InvariantCulture)
+            : 0;
+
     /// <summary>The job in <paramref name="body"/>, or null with the reason it cannot be worked on.</summary>
     public static DeliveryJob? TryRead(ReadOnlySpan<byte> body, out string? reason)
     {
