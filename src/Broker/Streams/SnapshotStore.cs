@@ -16,8 +16,10 @@ public sealed record LoadedSnapshot(long Offset, int Bytes, int Parts);
 /// the lock; every part carries the snapshot's id, its number, how many there are and the offset covered. To find the
 /// latest, a reader appends a marker (so the stream is not empty and its end is known), reads the last chunk of the
 /// stream, and steps back from there: a part says where its snapshot begins, a marker or an incomplete snapshot (its
-/// writer died) sends the reader to the entry before. Any complete snapshot will do: the tail from its offset brings
-/// the fold up to date.
+/// writer died) sends the reader to the entries before. Any complete snapshot will do: the tail from its offset brings
+/// the fold up to date. Every start appends a marker, so a long idle spell leaves many of them after the last snapshot:
+/// the reader steps over them in windows that double (headers only), back to the stream's first entry if need be, so no
+/// number of starts puts a snapshot out of reach.
 /// </remarks>
 public sealed class SnapshotStore(BrokerConnections connections, string stream, IDictionary<string, object?> arguments, int maxMessageBytes)
 {
@@ -31,8 +33,9 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     /// <summary>How long a reader waits for an entry it knows is there.</summary>
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
 
-    /// <summary>How many entries a reader steps back over (markers, incomplete snapshots) before it gives up.</summary>
-    private const int MaxSteps = 200;
+    /// <summary>The first and the largest window of entries a reader steps back over at once, looking for a snapshot's part.</summary>
+    private const int FirstWindow = 16;
+    private const int MaxWindow = 4096;
 
     public string Stream => stream;
 
@@ -97,20 +100,39 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         return parts;
     }
 
-    /// <summary>The latest complete snapshot, or null when there is none.</summary>
+    /// <summary>The latest complete snapshot, or null when the stream holds none.</summary>
+    /// <exception cref="IOException">The broker failed the lookup (or an entry known to be there did not come): that
+    /// says nothing of whether a snapshot exists.</exception>
     public async Task<(byte[] Data, LoadedSnapshot Snapshot)?> ReadLatestAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var found in NewestFirstAsync(cancellationToken))
+        {
+            return found;
+        }
+
+        return null;
+    }
+
+    /// <summary>The stream's complete snapshots, newest first, each read when asked for: a caller that cannot use one
+    /// (another version's format) goes on to the one before. Ends when the stream holds no more.</summary>
+    /// <exception cref="IOException">The broker failed the lookup (or an entry known to be there did not come): that
+    /// says nothing of whether a snapshot exists, and the caller must not take it as "none".</exception>
+    public async IAsyncEnumerable<(byte[] Data, LoadedSnapshot Snapshot)> NewestFirstAsync(
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await AppendMarkerAsync(cancellationToken);
         await using var channel = await OpenAsync(ConnectionRole.Consume, null, cancellationToken);
         await channel.BasicQosAsync(0, 4, global: false, cancellationToken);
-        var entry = (await ReadAsync(channel, "last", 1, cancellationToken))[0];
-        for (var step = 0; step < MaxSteps; step++)
+        Entry? entry = (await ReadAsync(channel, "last", 1, bodies: false, cancellationToken))[0];
+        var end = entry.Offset;
+        // Every turn moves strictly back through the stream, so the walk ends at its first entry at the latest.
+        while (entry is not null)
         {
             long before;
             if (PartOf(entry) is var (id, part, parts, covered))
             {
                 var start = entry.Offset - part;
-                var found = start >= 0 ? await ReadAsync(channel, start, parts, cancellationToken) : [];
+                var found = start >= 0 ? await ReadAsync(channel, start, parts, bodies: true, cancellationToken) : [];
                 if (found.Count == parts && found.Select((e, i) => PartOf(e) is var (eid, ep, _, _) && eid == id && ep == i && e.Offset == start + i).All(ok => ok))
                 {
                     var data = new byte[found.Sum(e => e.Body.Length)];
@@ -121,7 +143,13 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
                         at += e.Body.Length;
                     }
 
-                    return (data, new LoadedSnapshot(covered, data.Length, parts));
+                    found.Clear();
+                    yield return (data, new LoadedSnapshot(covered, data.Length, parts));
+                }
+                else if (start >= 0 && found.Count < parts && (found.Count == 0 || found[^1].Offset < end))
+                {
+                    // Fewer entries than the stream holds up to its end: the read failed, not the snapshot.
+                    throw new IOException($"entries {start} to {Math.Min(start + parts, end + 1) - 1} of {stream} did not arrive");
                 }
 
                 before = start - 1;
@@ -131,16 +159,35 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
                 before = entry.Offset - 1;
             }
 
-            if (before < 0)
+            entry = before < 0 ? null : await LastPartAtOrBeforeAsync(channel, before, cancellationToken);
+        }
+    }
+
+    /// <summary>The last entry at or before <paramref name="at"/> that is a snapshot's part, or null when the stream
+    /// (what its retention kept of it) holds none there.</summary>
+    private async Task<Entry?> LastPartAtOrBeforeAsync(IChannel channel, long at, CancellationToken cancellationToken)
+    {
+        for (var window = FirstWindow; at >= 0; window = Math.Min(window * 2, MaxWindow))
+        {
+            var from = Math.Max(0, at - window + 1);
+            var count = (int)(at - from + 1);
+            var read = await ReadAsync(channel, from, count, bodies: false, cancellationToken);
+            if (read.Count == 0 || read[^1].Offset != at)
             {
-                return null;
+                throw new IOException($"entries {from} to {at} of {stream} did not arrive");
             }
 
-            entry = (await ReadAsync(channel, before, 1, cancellationToken))[0];
-            if (entry.Offset != before)
+            if (read.LastOrDefault(e => PartOf(e) is not null) is { } part)
+            {
+                return part;
+            }
+
+            if (read[0].Offset > from)
             {
                 return null; // what came before was dropped by retention
             }
+
+            at = from - 1;
         }
 
         return null;
@@ -167,7 +214,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
 
     /// <summary>Up to <paramref name="count"/> entries from <paramref name="from"/> (an offset, or "last"); fewer when
     /// the stream ends before (no entry comes within the timeout).</summary>
-    private async Task<List<Entry>> ReadAsync(IChannel channel, object from, int count, CancellationToken cancellationToken)
+    /// <param name="bodies">False when only the headers matter: a window stepped over keeps no part's 256 KiB.</param>
+    private async Task<List<Entry>> ReadAsync(IChannel channel, object from, int count, bool bodies, CancellationToken cancellationToken)
     {
         var entries = Channel.CreateUnbounded<Entry>();
         var taken = 0;
@@ -179,7 +227,7 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
                 && (from is not long first || at >= first) && taken < count)
             {
                 taken++;
-                entries.Writer.TryWrite(new Entry(at, delivered.BasicProperties.Headers, delivered.Body.ToArray()));
+                entries.Writer.TryWrite(new Entry(at, delivered.BasicProperties.Headers, bodies ? delivered.Body.ToArray() : []));
             }
 
             await acks.AckAsync(delivered.DeliveryTag);
