@@ -67,6 +67,20 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     /// <summary>Writes the whole fold, for a snapshot.</summary>
     protected abstract void WriteSnapshot(BinaryWriter writer);
 
+    /// <summary>Called under the fold's lock: what will write the fold as it stands now, once the lock is released.</summary>
+    /// <remarks>By default the fold written out uncompressed, into memory; a fold that can copy itself faster (a few
+    /// array copies) overrides it. Either way the compression, most of a snapshot's time, holds no lock.</remarks>
+    protected virtual Action<BinaryWriter> CaptureSnapshot()
+    {
+        var raw = new MemoryStream();
+        using (var writer = new BinaryWriter(raw, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            WriteSnapshot(writer);
+        }
+
+        return writer => writer.Write(raw.GetBuffer(), 0, (int)raw.Length);
+    }
+
     /// <summary>Replaces the fold with what <see cref="WriteSnapshot"/> wrote.</summary>
     protected abstract void ReadSnapshot(BinaryReader reader);
 
@@ -351,19 +365,24 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     public async Task WriteSnapshotNowAsync(CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        byte[] data;
         long offset;
+        long streamBytes;
+        Action<BinaryWriter> write;
         lock (foldLock)
         {
             offset = Interlocked.Read(ref nextOffset);
-            data = SnapshotStore.Encode(Interlocked.Read(ref bytesRead), WriteSnapshot);
+            if (offset < 0)
+            {
+                return; // nothing read yet
+            }
+
+            streamBytes = Interlocked.Read(ref bytesRead);
+            write = CaptureSnapshot();
         }
 
-        if (offset < 0)
-        {
-            return; // nothing read yet
-        }
-
+        // Written out and compressed outside the fold's locks, from the copy: that is most of the time a snapshot
+        // takes, and the tail, sends and status answers wait for those locks.
+        var data = SnapshotStore.Encode(streamBytes, write);
         var parts = await Snapshots.WriteAsync(data, offset, cancellationToken);
         Interlocked.Exchange(ref snapshotOffset, offset);
         StreamLogMessages.SnapshotWritten(logger, StreamName, offset, data.Length, parts, clock.ElapsedMilliseconds);

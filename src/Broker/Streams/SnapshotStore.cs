@@ -44,6 +44,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
 
     /// <summary>Serializes and compresses a fold, as <see cref="WriteAsync"/> stores it.</summary>
     /// <param name="streamBytes">The bytes of stream entries the fold has taken in (for the retention warning).</param>
+    /// <param name="write">Writes the fold: a copy of it taken beforehand, so that no lock is held meanwhile (see
+    /// <see cref="EventStream{TEvent}"/>'s CaptureSnapshot).</param>
     public static byte[] Encode(long streamBytes, Action<BinaryWriter> write)
     {
         using var buffer = new MemoryStream();
