@@ -95,6 +95,65 @@ public sealed class SnapshotFindabilityTests(BrokerFixture broker, ITestOutputHe
         Assert.InRange(outcomes.MarkersWaiting, 0, 1);
     }
 
+    [Fact]
+    public async Task ASnapshotWhoseFirstPartsRetentionDropped_IsNoSnapshot_NotAFailure_AndOneWrittenAfterIsFound()
+    {
+        var settings = new Bulk.Broker.RabbitMqOptions { Uri = broker.Uri, Prefix = $"test-{Guid.NewGuid():N}"[..17] };
+        await using var connections = new Bulk.Broker.BrokerConnections(Microsoft.Extensions.Options.Options.Create(settings),
+            new Bulk.Broker.BrokerClientName("test"), Microsoft.Extensions.Logging.Abstractions.NullLogger<Bulk.Broker.BrokerConnections>.Instance);
+        var topology = settings.ToTopology();
+        // The smallest size the settings take (1 MB, in segments of 250 KB), and a snapshot of six 256 KiB parts.
+        var store = new Bulk.Broker.Streams.SnapshotStore(connections, Bulk.Contracts.Topology.SnapshotStream(topology.OutcomesStream),
+            topology.SnapshotStreamArguments(1_000_000), settings.MaxMessageBytes);
+        try
+        {
+            await store.WriteAsync(new byte[6 * 256 * 1024], 100, CancellationToken.None);
+            var first = await StreamOffsetAsync(store.Stream, "first");
+            Assert.True(first > 0, "retention kept the whole snapshot: the test proves nothing");
+
+            Assert.Null(await store.ReadLatestAsync(CancellationToken.None));
+
+            await store.WriteAsync(new byte[1000], 200, CancellationToken.None);
+            await AppendMarkersAsync(store.Stream, 40);
+            var found = await store.ReadLatestAsync(CancellationToken.None);
+            Assert.NotNull(found);
+            Assert.Equal((200L, 1000), (found.Value.Snapshot.Offset, found.Value.Data.Length));
+        }
+        finally
+        {
+            await broker.DeleteQueuesAsync(store.Stream);
+        }
+    }
+
+    [Fact]
+    public async Task ASnapshotSpanningSegmentsOfItsStream_IsFound()
+    {
+        var settings = new Bulk.Broker.RabbitMqOptions { Uri = broker.Uri, Prefix = $"test-{Guid.NewGuid():N}"[..17] };
+        await using var connections = new Bulk.Broker.BrokerConnections(Microsoft.Extensions.Options.Options.Create(settings),
+            new Bulk.Broker.BrokerClientName("test"), Microsoft.Extensions.Logging.Abstractions.NullLogger<Bulk.Broker.BrokerConnections>.Instance);
+        var topology = settings.ToTopology();
+        // Segments of 250 KB, and parts of 256 KiB: each part begins a segment, where the broker takes an offset for an
+        // entry of its own that no consumer sees (with the default sizes, a snapshot that crosses a 100 MB boundary).
+        var store = new Bulk.Broker.Streams.SnapshotStore(connections, Bulk.Contracts.Topology.SnapshotStream(topology.OutcomesStream),
+            topology.SnapshotStreamArguments(1_000_000), settings.MaxMessageBytes);
+        try
+        {
+            var data = Enumerable.Range(0, 3 * 256 * 1024).Select(i => (byte)i).ToArray();
+            await store.WriteAsync(data, 300, CancellationToken.None);
+            await AppendMarkersAsync(store.Stream, 5);
+
+            var found = await store.ReadLatestAsync(CancellationToken.None);
+
+            Assert.NotNull(found);
+            Assert.Equal((300L, 3), (found.Value.Snapshot.Offset, found.Value.Snapshot.Parts));
+            Assert.Equal(data, found.Value.Data);
+        }
+        finally
+        {
+            await broker.DeleteQueuesAsync(store.Stream);
+        }
+    }
+
     /// <summary>Writes a snapshot covering the campaign's history, then enough entries of a campaign of their own to make
     /// the outcomes stream's retention drop that history: from then on only the snapshot remembers it.</summary>
     private async Task OnlyASnapshotRemembersAsync(BulkSystem system, OutcomeLog outcomes)
