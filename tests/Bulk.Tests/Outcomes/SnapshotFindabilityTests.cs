@@ -31,6 +31,9 @@ public sealed class SnapshotFindabilityTests(BrokerFixture broker, ITestOutputHe
         // Each process start appends one marker to the snapshot stream; an idle spell with many restarts (a crash loop,
         // a scale-out) leaves many after the last snapshot.
         await AppendMarkersAsync(outcomes.Snapshots.Stream, 250);
+        var lookup = System.Diagnostics.Stopwatch.StartNew();
+        var latest = await outcomes.Snapshots.ReadLatestAsync(CancellationToken.None);
+        output.WriteLine($"the lookup stepped over 250 markers in {lookup.ElapsedMilliseconds} ms to the snapshot before {latest?.Snapshot.Offset}");
         await system.RestartFrontAsync();
         var restarted = system.FrontServices.GetRequiredService<OutcomeLog>();
         Assert.True(await restarted.WaitForStartupReplayAsync(TimeSpan.FromSeconds(60)));
