@@ -57,7 +57,8 @@ internal static class OpenApiDescriptions
         document.Paths ??= [];
         document.Paths["/healthz"] = Probe("Liveness: the process answers.", "Always 200 `Healthy` while the process runs.", unhealthy: false);
         document.Paths["/readyz"] = Probe("Readiness: the process reaches the broker and has read both streams.",
-            "200 `Healthy` once the broker answers and the outcomes and suppressions streams are read up to where they stood at start; 503 `Unhealthy` until then.",
+            "200 `Healthy` once the broker answers and the outcomes and suppressions streams are read up to where they stood at start; " +
+            "503 `Unhealthy` until then, followed by a line per failing check with its reason.",
             unhealthy: true);
         document.Tags ??= new HashSet<OpenApiTag>();
         document.Tags.Add(new OpenApiTag { Name = "Health", Description = "Probes for an orchestrator; no API key." });
