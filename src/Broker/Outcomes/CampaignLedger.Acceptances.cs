@@ -6,10 +6,10 @@ namespace Bulk.Broker.Outcomes;
 /// <summary>Whether one submission of a campaign (an acceptance id) is to be sent, as the outcomes stream settles it.</summary>
 public enum AcceptanceState
 {
-    /// <summary>Neither <c>started</c> nor <c>voided</c> recorded yet: whoever needs to know writes one and reads back.</summary>
+    /// <summary>Neither <c>started</c> (nor <c>accepted</c>) nor <c>voided</c> recorded yet: whoever needs to know writes one and reads back.</summary>
     Undecided,
 
-    /// <summary>A Worker's <c>started</c> came first: its jobs are sent.</summary>
+    /// <summary>A Worker's <c>started</c>, or a Front's <c>accepted</c>, came first: its jobs are sent.</summary>
     Live,
 
     /// <summary>A Front's <c>voided</c> came first: its jobs are dropped unsent, whenever they turn up.</summary>
@@ -32,7 +32,7 @@ public sealed partial class CampaignLedger
 {
     private readonly Acceptances acceptances = new();
 
-    /// <summary>What the stream settled of a submission: the first of <c>started</c> and <c>voided</c> for it wins for good.</summary>
+    /// <summary>What the stream settled of a submission: the first of <c>started</c> (or <c>accepted</c>) and <c>voided</c> for it wins for good.</summary>
     public AcceptanceState Acceptance(string acceptanceId)
     {
         lock (stateLock)
@@ -160,13 +160,35 @@ public sealed partial class CampaignLedger
         private static IdempotentRequest Read(BinaryReader reader) =>
             new(reader.ReadString(), Snapshots.ReadNullable(reader), reader.ReadInt32(), reader.ReadInt32(), Snapshots.ReadNullable(reader));
 
-        public void Accepted(OutcomeEvent e)
+        /// <summary>Applies an <c>accepted</c> entry; false when its submission is void, and the entry is to be ignored.</summary>
+        /// <remarks>
+        /// An <c>accepted</c> settles its submission as a <c>started</c> does: a Front whose write of it went unconfirmed
+        /// writes <c>voided</c>, and whichever came first on the stream decides, so the submission is never void while
+        /// its campaign is accepted (a campaign queued for good, with nothing to send). One that lands after the
+        /// <c>voided</c> is ignored.
+        /// </remarks>
+        public bool Accepted(OutcomeEvent e)
         {
+            if (e.AcceptanceId is { } id)
+            {
+                if (Decided.TryGetValue(id, out var live) && !live)
+                {
+                    return false;
+                }
+
+                if (Decided.TryAdd(id, true))
+                {
+                    campaignOf[id] = e.CampaignId;
+                }
+            }
+
             if (Entry(e) is { } entry)
             {
                 // The first acceptance wins, as the first campaign did before keys had submissions.
                 entry.Accepted ??= Request(e);
             }
+
+            return true;
         }
 
         public void Apply(OutcomeEvent e)

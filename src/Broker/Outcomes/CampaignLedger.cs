@@ -75,6 +75,11 @@ public sealed partial class CampaignLedger
             switch (e.Type)
             {
                 case OutcomeType.Accepted:
+                    if (!acceptances.Accepted(e))
+                    {
+                        break; // a void submission's acceptance, landed late: no campaign, nothing will be sent
+                    }
+
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
                     // An acceptance written again (a retry that found its campaign live) is of the same body.
@@ -87,7 +92,6 @@ public sealed partial class CampaignLedger
                         OfTenant(e.Tenant).Add(accepted);
                     }
                     accepted.Version++;
-                    acceptances.Accepted(e);
                     break;
                 case OutcomeType.Pending or OutcomeType.Started or OutcomeType.Voided:
                     acceptances.Apply(e);

@@ -154,25 +154,27 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         }
     }
 
-    /// <summary>Appends <paramref name="events"/> (waiting at most <see cref="WriteTimeout"/> for the confirm), then
-    /// applies them here at once, so this process reads its own writes; the tail applies them again, which changes nothing.</summary>
-    /// <exception cref="IOException">The broker is unreachable or did not confirm: nothing was applied.</exception>
+    /// <summary>Appends <paramref name="events"/>, then returns once this process's tail has applied them (waiting at
+    /// most <see cref="WriteTimeout"/> for both), so that this process reads its own writes.</summary>
+    /// <remarks>
+    /// Applied by the tail only, in the stream's order. Applying them here at once, beside the tail, would apply an
+    /// entry the stream may not have (a write whose confirm was lost may or may not have landed), and could apply one
+    /// after an entry that came after it: a <c>held</c> applied once the tail had already applied another process's
+    /// <c>resumed</c> left this process holding a campaign that every other one sends. The cost is the tail's round trip.
+    /// </remarks>
+    /// <exception cref="IOException">The broker is unreachable, did not confirm, or the tail did not read the entries back
+    /// in time: nothing was applied by this call (what the broker did take is applied when the tail reads it).</exception>
     public async Task RecordAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
         try
         {
-            await AppendAsync(events, timeout.Token);
+            await AppendAndReadToNowAsync(events, timeout.Token);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IOException($"the stream {StreamName} did not confirm within {WriteTimeout.TotalSeconds} s", e);
-        }
-
-        foreach (var e in events)
-        {
-            Apply(e);
+            throw new IOException($"the stream {StreamName} did not confirm, or was not read back, within {WriteTimeout.TotalSeconds} s", e);
         }
     }
 

@@ -421,7 +421,7 @@ public sealed partial class DeliveryConsumer(
         }
     }
 
-    /// <summary>Holds the campaign on every process: recorded on the stream, and applied here at once.</summary>
+    /// <summary>Holds the campaign on every process: recorded on the stream, and read back here before the remainder is routed.</summary>
     private async Task HoldAsync(DeliveryJob job, string reply, CancellationToken stopping)
     {
         LogHeld(job.CampaignId, reply);
