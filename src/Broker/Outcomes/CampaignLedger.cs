@@ -87,9 +87,9 @@ public sealed partial class CampaignLedger
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
                     break;
                 case OutcomeType.Replayed:
-                    if (campaigns.TryGetValue(e.CampaignId, out var replayed))
+                    // Of a campaign the ledger does not know, nothing: that would bring a forgotten campaign back.
+                    if (campaigns.TryGetValue(e.CampaignId, out var replayed) && replayed.Reopen(e.Replayed ?? []))
                     {
-                        replayed.Reopen(e.Replayed ?? []);
                         replayed.Version++;
                     }
 
@@ -108,6 +108,18 @@ public sealed partial class CampaignLedger
     }
 
     public bool IsDone(string campaignId, int index) => State(campaignId, index) == RecipientState.Done;
+
+    /// <summary>What a replay does with a parked job of <paramref name="campaignId"/>: decided by the Front that moves
+    /// it, and again by the Worker that takes it, since the campaign may be cancelled or forgotten in between.</summary>
+    public ParkedJobFate FateOfParked(string campaignId)
+    {
+        lock (stateLock)
+        {
+            return !campaigns.TryGetValue(campaignId, out var c) ? ParkedJobFate.KeepParked
+                : c.CancelledAt is not null ? ParkedJobFate.Drop
+                : ParkedJobFate.Replay;
+        }
+    }
 
     public RecipientState State(string campaignId, int index)
     {
@@ -456,14 +468,26 @@ public sealed partial class CampaignLedger
         }
 
         /// <summary>Dead-lettered recipients go back to pending when an operator replays them.</summary>
-        public void Reopen(IEnumerable<int> indexes)
+        /// <remarks>Not those of a cancelled campaign: nothing of it is sent again, so its failures stay failures. (A
+        /// Worker drops such a job unsent; before that was so, it had reopened them first, and a cancelled campaign
+        /// lost failures for good.)</remarks>
+        /// <returns>Whether any was reopened.</returns>
+        public bool Reopen(IEnumerable<int> indexes)
         {
+            if (CancelledAt is not null)
+            {
+                return false;
+            }
+
+            var reopened = false;
             foreach (var index in indexes)
             {
                 if (!Failures.Remove(index))
                 {
                     continue;
                 }
+
+                reopened = true;
 
                 if (CompletedAt is not null)
                 {
@@ -479,6 +503,8 @@ public sealed partial class CampaignLedger
 
                 Failed--;
             }
+
+            return reopened;
         }
 
         public void WriteTo(BinaryWriter writer, ReplyTemplates replies)
