@@ -171,12 +171,18 @@ public sealed partial class CampaignLedger
 
     /// <summary>Drops campaigns that finished (completed or cancelled) before <paramref name="cutoff"/>, with their
     /// failures and idempotency keys: how long summaries stay queryable (<c>History__SummaryDays</c>).</summary>
+    /// <remarks>
+    /// Also dropped: a campaign the ledger never saw accepted, with its last delivery before the cutoff. That is what an
+    /// earlier version made of a forgotten campaign's replayed dead letters, <c>sending</c> for ever with one job done:
+    /// the campaign went long ago, and the entries that recreated it are as old.
+    /// </remarks>
     /// <returns>How many were dropped.</returns>
     public int Forget(DateTimeOffset cutoff)
     {
         lock (stateLock)
         {
-            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended && ended < cutoff).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended ? ended < cutoff : c.CreatedAt is null && c.LastDeliveryAt < cutoff)
+                .Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
             if (gone.Count == 0)
             {
                 return 0;

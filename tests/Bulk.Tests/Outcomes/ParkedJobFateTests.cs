@@ -61,4 +61,24 @@ public sealed class ParkedJobFateTests
         Assert.Null(ledger.Find("c"));
         Assert.Equal(0, ledger.Count);
     }
+
+    [Fact]
+    public void APhantomThatAnEarlierVersionRecreatedFromAReplay_IsForgottenOnceItsLastDeliveryIsPastTheCutoff_ALiveCampaignIsNot()
+    {
+        var ledger = new CampaignLedger();
+        // No accepted entry: recreated from the progress of a forgotten campaign's replayed job, one of ten done.
+        ledger.Apply(new OutcomeEvent(OutcomeType.Progress, "phantom", T0, 10, Delivered: [3]));
+        ledger.Apply(new OutcomeEvent(OutcomeType.Accepted, "live", T0, 10));
+        ledger.Apply(new OutcomeEvent(OutcomeType.Progress, "live", T0, 10, Delivered: [0]));
+        // Accepted entry cut by retention, still sending: its last delivery is recent.
+        ledger.Apply(new OutcomeEvent(OutcomeType.Progress, "cut", T0.AddDays(3), 10, Delivered: [0]));
+        Assert.Equal(CampaignLedger.Statuses.Sending, ledger.Find("phantom")!.Status);
+
+        Assert.Equal(0, ledger.Forget(T0));
+        Assert.Equal(1, ledger.Forget(T0.AddDays(1)));
+
+        Assert.Null(ledger.Find("phantom"));
+        Assert.NotNull(ledger.Find("live"));
+        Assert.NotNull(ledger.Find("cut"));
+    }
 }
