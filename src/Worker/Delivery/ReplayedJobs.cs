@@ -17,10 +17,20 @@ internal static partial class ReplayedJobs
 
     /// <summary>Null when the job goes on to be sent; otherwise what it leaves behind instead: nothing when its
     /// campaign is cancelled, itself back in the parking lot when no ledger knows its campaign.</summary>
-    /// <remarks>Reads the outcomes stream to now first; a broker failure on the way is the caller's broker trouble.</remarks>
+    /// <remarks>
+    /// Before it drops or parks a job, it reads the outcomes stream to now (a campaign accepted a moment ago may not
+    /// have reached this Worker yet); a broker failure on the way is the caller's broker trouble. A job that goes on
+    /// costs no round trip: a cancel it has not seen yet changes no number (the ledger reopens nothing of a cancelled
+    /// campaign), and its remainder is dropped as any job's is.
+    /// </remarks>
     public static async Task<IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)>?> LeftBehindAsync(
         OutcomeLog outcomes, Topology topology, DeliveryJob job, ILogger logger, CancellationToken stopping)
     {
+        if (outcomes.Ledger.FateOfParked(job.CampaignId) == ParkedJobFate.Replay)
+        {
+            return null;
+        }
+
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping))
         {
             timeout.CancelAfter(ReadToNowTimeout);
