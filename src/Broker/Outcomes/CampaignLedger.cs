@@ -100,9 +100,9 @@ public sealed partial class CampaignLedger
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
                     break;
                 case OutcomeType.Replayed:
-                    if (campaigns.TryGetValue(e.CampaignId, out var replayed))
+                    // Of a campaign the ledger does not know, nothing: that would bring a forgotten campaign back.
+                    if (campaigns.TryGetValue(e.CampaignId, out var replayed) && replayed.Reopen(e.Replayed ?? []))
                     {
-                        replayed.Reopen(e.Replayed ?? []);
                         replayed.Version++;
                     }
 
@@ -121,6 +121,18 @@ public sealed partial class CampaignLedger
     }
 
     public bool IsDone(string campaignId, int index) => State(campaignId, index) == RecipientState.Done;
+
+    /// <summary>What a replay does with a parked job of <paramref name="campaignId"/>: decided by the Front that moves
+    /// it, and again by the Worker that takes it, since the campaign may be cancelled or forgotten in between.</summary>
+    public ParkedJobFate FateOfParked(string campaignId)
+    {
+        lock (stateLock)
+        {
+            return !campaigns.TryGetValue(campaignId, out var c) ? ParkedJobFate.KeepParked
+                : c.CancelledAt is not null ? ParkedJobFate.Drop
+                : ParkedJobFate.Replay;
+        }
+    }
 
     public RecipientState State(string campaignId, int index)
     {
@@ -191,12 +203,18 @@ public sealed partial class CampaignLedger
 
     /// <summary>Drops campaigns that finished (completed or cancelled) before <paramref name="cutoff"/>, with their
     /// failures and idempotency keys: how long summaries stay queryable (<c>History__SummaryDays</c>).</summary>
+    /// <remarks>
+    /// Also dropped: a campaign the ledger never saw accepted, with its last delivery before the cutoff. That is what an
+    /// earlier version made of a forgotten campaign's replayed dead letters, <c>sending</c> for ever with one job done:
+    /// the campaign went long ago, and the entries that recreated it are as old.
+    /// </remarks>
     /// <returns>How many were dropped.</returns>
     public int Forget(DateTimeOffset cutoff)
     {
         lock (stateLock)
         {
-            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended && ended < cutoff).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended ? ended < cutoff : c.CreatedAt is null && c.LastDeliveryAt < cutoff)
+                .Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
             if (gone.Count == 0)
             {
                 return 0;
@@ -515,14 +533,26 @@ public sealed partial class CampaignLedger
         }
 
         /// <summary>Dead-lettered recipients go back to pending when an operator replays them.</summary>
-        public void Reopen(IEnumerable<int> indexes)
+        /// <remarks>Not those of a cancelled campaign: nothing of it is sent again, so its failures stay failures. (A
+        /// Worker drops such a job unsent; before that was so, it had reopened them first, and a cancelled campaign
+        /// lost failures for good.)</remarks>
+        /// <returns>Whether any was reopened.</returns>
+        public bool Reopen(IEnumerable<int> indexes)
         {
+            if (CancelledAt is not null)
+            {
+                return false;
+            }
+
+            var reopened = false;
             foreach (var index in indexes)
             {
                 if (!Failures.Remove(index))
                 {
                     continue;
                 }
+
+                reopened = true;
 
                 if (CompletedAt is not null)
                 {
@@ -538,6 +568,8 @@ public sealed partial class CampaignLedger
 
                 Failed--;
             }
+
+            return reopened;
         }
 
         public void WriteTo(BinaryWriter writer, ReplyTemplates replies)

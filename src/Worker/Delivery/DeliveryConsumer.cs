@@ -145,6 +145,13 @@ public sealed partial class DeliveryConsumer(
             activity?.SetTag(BulkTelemetry.CampaignIdTag, job.CampaignId).SetTag("bulk.job.recipients", job.Recipients.Count)
                 .SetTag("bulk.job.attempt", job.Attempt);
 
+            if (job.Replayed && await ReplayedJobs.LeftBehindAsync(outcomes, topology, job, logger, stopping) is { } leftBehind)
+            {
+                activity?.SetTag("bulk.job.dropped", leftBehind.Count == 0 ? "cancelled" : "forgotten");
+                await channel.CommitAsync(delivered.DeliveryTag, leftBehind);
+                return;
+            }
+
             if (job.AcceptanceId is { } acceptance && !await IsLiveAsync(job.CampaignId, acceptance, stopping))
             {
                 // A Front voided the submission before any Worker started it, and told its client nothing was enqueued.
