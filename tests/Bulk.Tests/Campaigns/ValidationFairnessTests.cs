@@ -19,7 +19,7 @@ public sealed class ValidationFairnessTests(BrokerFixture broker)
     private const string Slow = "{% for i in (1..100000) %}{% for j in (1..10000) %}{% endfor %}{% endfor %}Hello";
 
     [Fact]
-    public async Task AKeysCampaign_IsAnsweredAfterAFewOfAnotherKeysSlowCampaigns_NotAfterMostOfThem()
+    public async Task AKeysCampaign_IsAnsweredBeforeMostOfAnotherKeysSlowCampaigns_NotAfterAllOfThem()
     {
         await using var system = BulkSystem.On(broker.Uri, broker);
         await system.StartFrontProcessAsync($"--Front:ApiKeys:0={KeyA}", $"--Front:ApiKeys:1={KeyB}", "--Front:CampaignsPerMinute=0",
