@@ -109,6 +109,30 @@ public sealed class SilentBrokerTests(BrokerFixture broker, ITestOutputHelper ou
         Assert.True((await connections.GetAsync(ConnectionRole.Publish, CancellationToken.None)).IsOpen);
     }
 
+    [Fact]
+    public async Task AnExclusiveLockTriedOnASilentBroker_GivesUpAtItsToken_AndIsHeldOnceTheBrokerAnswers()
+    {
+        await using var node = await BrokerNode.StartAsync();
+        await using var connections = new BrokerConnections(Options.Create(new RabbitMqOptions { Uri = node.Uri }),
+            new BrokerClientName("test"), NullLogger<BrokerConnections>.Instance);
+        await using var exclusive = new ExclusiveLock(connections, ConnectionRole.Publish, $"silent-{Guid.NewGuid():N}");
+        await connections.GetAsync(ConnectionRole.Publish, CancellationToken.None);
+
+        await node.PauseAsync();
+        var trying = Stopwatch.StartNew();
+        using (var briefly = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        {
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => exclusive.HoldAsync(briefly.Token));
+        }
+
+        var gaveUp = trying.Elapsed;
+        await node.ResumeAsync();
+
+        output.WriteLine($"a lock tried with a 2 s token on a silent broker gave up after {gaveUp.TotalSeconds:F1} s");
+        Assert.True(gaveUp < TimeSpan.FromSeconds(10), $"gave up after {gaveUp}, not at its token");
+        Assert.True(await exclusive.HoldAsync(CancellationToken.None));
+    }
+
     private static async Task<(HttpStatusCode Status, TimeSpan Time)> TimedPostAsync(BulkSystem system, string? key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/campaigns") { Content = JsonBody.Of(SampleCampaigns.Personal(1)) };
