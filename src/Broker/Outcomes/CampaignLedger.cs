@@ -165,18 +165,17 @@ public sealed partial class CampaignLedger
         lock (stateLock)
         {
             var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended && ended < cutoff).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
-            if (gone.Count == 0)
+            if (gone.Count > 0)
             {
-                return 0;
+                order.RemoveAll(c => gone.Contains(c.Id));
+                foreach (var id in gone)
+                {
+                    campaigns.Remove(id);
+                }
             }
 
-            order.RemoveAll(c => gone.Contains(c.Id));
-            foreach (var id in gone)
-            {
-                campaigns.Remove(id);
-            }
-
-            acceptances.Forget(gone);
+            // Also void submissions settled before the cutoff, which never became a campaign to forget.
+            acceptances.Forget(gone, cutoff, campaigns.ContainsKey);
 
             return gone.Count;
         }
@@ -209,9 +208,10 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender.</summary>
+    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender; 3 when
+    /// each submission was settled.</summary>
     /// <remarks>A snapshot of format 1 has no number: it begins with <see cref="Releases"/>, which is never negative.</remarks>
-    public const int SnapshotFormat = 2;
+    public const int SnapshotFormat = 3;
 
     /// <summary>Begins a snapshot of format 2 or later, in place of format 1's release count.</summary>
     private const long NumberedFormat = -1;
@@ -247,7 +247,7 @@ public sealed partial class CampaignLedger
             campaigns.Clear();
             order.Clear();
             replies = new ReplyTemplates();
-            acceptances.ReadFrom(null);
+            acceptances.ReadFrom(null, SnapshotFormat);
             firstEntryAt = null;
             Interlocked.Exchange(ref releases, 0);
         }
@@ -284,7 +284,7 @@ public sealed partial class CampaignLedger
                 order.Add(campaign);
             }
 
-            acceptances.ReadFrom(reader);
+            acceptances.ReadFrom(reader, format);
         }
     }
 
