@@ -74,7 +74,9 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
                 _ = DisposeQuietlyAsync(dropped);
             }
 
-            var connection = await OpenAsync(role, cancellationToken);
+            // The client gives up on a handshake a silent broker never answers only after its own 10 s, whatever the
+            // token says: the caller stops at its token, and a connection that opens after all is closed unused.
+            var connection = await BrokerAnswers.WithinAsync(OpenAsync(role, CancellationToken.None), cancellationToken, DisposeQuietlyAsync);
             connections[(int)role] = connection;
             return connection;
         }

@@ -40,7 +40,16 @@ public sealed partial class IdempotencyKeyLock(BrokerConnection broker, ILogger<
             while (true)
             {
                 var connection = await broker.GetAsync(cancellationToken);
-                var channel = await BrokerAnswers.OpenChannelAsync(connection, null, cancellationToken);
+                IChannel channel;
+                try
+                {
+                    channel = await BrokerAnswers.OpenChannelAsync(connection, null, cancellationToken);
+                }
+                catch (Exception e) when (e is not (OperationCanceledException or IOException))
+                {
+                    throw new BrokerUnavailableException(e); // the connection closed (heartbeats missed, its node died)
+                }
+
                 var declaring = channel.QueueDeclareAsync(queue, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
                 try
                 {
@@ -53,12 +62,18 @@ public sealed partial class IdempotencyKeyLock(BrokerConnection broker, ILogger<
                     await channel.DisposeAsync();
                     await Task.Delay(50, cancellationToken);
                 }
-                catch (Exception)
+                catch (Exception e)
                 {
                     // The broker did not answer in time: it may still take the lock when it answers again, for this
                     // Front's connection, where nobody would ever let it go. Undone in the background.
                     handedOn = true;
                     _ = KeyLease.ReleaseAsync(stripe, connection, channel, queue, declaring, logger);
+                    if (e is not (OperationCanceledException or IOException))
+                    {
+                        // A closed connection or channel: the broker is away for this request, a 503 like any other.
+                        throw new BrokerUnavailableException(e);
+                    }
+
                     throw;
                 }
             }
