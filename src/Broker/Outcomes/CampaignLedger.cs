@@ -215,26 +215,26 @@ public sealed partial class CampaignLedger
         {
             var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended ? ended < cutoff : c.CreatedAt is null && c.LastDeliveryAt < cutoff)
                 .Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
-            if (gone.Count == 0)
+            if (gone.Count > 0)
             {
-                return 0;
-            }
-
-            order.RemoveAll(c => gone.Contains(c.Id));
-            foreach (var (tenant, list) in byTenant.ToList())
-            {
-                list.RemoveAll(c => gone.Contains(c.Id));
-                if (list.Count == 0)
+                order.RemoveAll(c => gone.Contains(c.Id));
+                foreach (var (tenant, list) in byTenant.ToList())
                 {
-                    byTenant.Remove(tenant);
+                    list.RemoveAll(c => gone.Contains(c.Id));
+                    if (list.Count == 0)
+                    {
+                        byTenant.Remove(tenant);
+                    }
+                }
+
+                foreach (var id in gone)
+                {
+                    campaigns.Remove(id);
                 }
             }
-            foreach (var id in gone)
-            {
-                campaigns.Remove(id);
-            }
 
-            acceptances.Forget(gone);
+            // Also void submissions settled before the cutoff, which never became a campaign to forget.
+            acceptances.Forget(gone, cutoff, campaigns.ContainsKey);
 
             return gone.Count;
         }
@@ -267,7 +267,8 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender; 3 its tenant.</summary>
+    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender; 3 its tenant
+    /// and when each submission was settled.</summary>
     /// <remarks>A snapshot of format 1 has no number: it begins with <see cref="Releases"/>, which is never negative.</remarks>
     public const int SnapshotFormat = 3;
 
@@ -306,7 +307,7 @@ public sealed partial class CampaignLedger
             byTenant.Clear();
             order.Clear();
             replies = new ReplyTemplates();
-            acceptances.ReadFrom(null);
+            acceptances.ReadFrom(null, SnapshotFormat);
             firstEntryAt = null;
             Interlocked.Exchange(ref releases, 0);
         }
@@ -347,7 +348,7 @@ public sealed partial class CampaignLedger
                 }
             }
 
-            acceptances.ReadFrom(reader);
+            acceptances.ReadFrom(reader, format);
         }
     }
 

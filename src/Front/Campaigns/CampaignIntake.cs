@@ -95,7 +95,7 @@ public sealed partial class CampaignIntake(
 
             publishing = atStake = true;
             // Under a key, on the lock's own connection: if that died, the lock died with it, and so does this publish.
-            await publisher.PublishAsync(job, body, lease?.Connection);
+            await publisher.PublishAsync(job, body, lease?.Connection, timeout.Token);
             await observer.ConfirmedAsync(job.CampaignId);
             await RecordAcceptedAsync(Entry(OutcomeType.Accepted, campaign, acceptance));
         }
