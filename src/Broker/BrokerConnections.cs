@@ -43,6 +43,7 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
     // Per role, how far along the endpoint list its next connection starts: moved on when a node will not do.
     private readonly int[] firstEndpoint = new int[Enum.GetValues<ConnectionRole>().Length];
     private readonly Uri uri = options.Value.ToBrokerUri();
+    private readonly TimeSpan heartbeat = TimeSpan.FromSeconds(options.Value.HeartbeatSeconds);
     private readonly IReadOnlyList<(string Host, int Port)> endpoints = InProcessOrder(options.Value);
 
     public Topology Topology { get; } = options.Value.ToTopology();
@@ -73,7 +74,9 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
                 _ = DisposeQuietlyAsync(dropped);
             }
 
-            var connection = await OpenAsync(role, cancellationToken);
+            // The client gives up on a handshake a silent broker never answers only after its own 10 s, whatever the
+            // token says: the caller stops at its token, and a connection that opens after all is closed unused.
+            var connection = await BrokerAnswers.WithinAsync(OpenAsync(role, CancellationToken.None), cancellationToken, DisposeQuietlyAsync);
             connections[(int)role] = connection;
             return connection;
         }
@@ -107,11 +110,12 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
         }
     }
 
-    /// <summary>A new channel on the connection for <paramref name="role"/>.</summary>
+    /// <summary>A new channel on the connection for <paramref name="role"/>, or <see cref="OperationCanceledException"/>
+    /// at <paramref name="cancellationToken"/> if the broker does not answer (see <see cref="BrokerAnswers"/>).</summary>
     public async Task<IChannel> CreateChannelAsync(ConnectionRole role, CreateChannelOptions? channelOptions, CancellationToken cancellationToken)
     {
         var connection = await GetAsync(role, cancellationToken);
-        return await connection.CreateChannelAsync(channelOptions, cancellationToken);
+        return await BrokerAnswers.OpenChannelAsync(connection, channelOptions, cancellationToken);
     }
 
     private async Task<IConnection> OpenAsync(ConnectionRole role, CancellationToken cancellationToken)
@@ -122,6 +126,9 @@ public sealed partial class BrokerConnections(IOptions<RabbitMqOptions> options,
             AutomaticRecoveryEnabled = false,
             TopologyRecoveryEnabled = false,
             RequestedConnectionTimeout = ConnectTimeout,
+            // Without heartbeats a broker that stops answering keeps every connection "open" for as long as the
+            // client's 60 s default takes to notice; with them, a silent node is left after about three missed.
+            RequestedHeartbeat = heartbeat,
         };
         var clientName = $"bulk-{name.Process}-{role.ToString().ToLowerInvariant()}@{Environment.MachineName}/{Environment.ProcessId}";
 

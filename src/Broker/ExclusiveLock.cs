@@ -23,9 +23,10 @@ public sealed class ExclusiveLock(BrokerConnections connections, ConnectionRole 
 
         await ReleaseAsync();
         var channel = await connections.CreateChannelAsync(role, null, cancellationToken);
+        var declaring = channel.QueueDeclareAsync(queue, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
         try
         {
-            await channel.QueueDeclareAsync(queue, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
+            await BrokerAnswers.WithinAsync(declaring, cancellationToken);
             held = channel;
             return true;
         }
@@ -34,12 +35,49 @@ public sealed class ExclusiveLock(BrokerConnections connections, ConnectionRole 
             await channel.DisposeAsync();
             return false;
         }
+        catch (Exception)
+        {
+            // Nobody else will close this channel (a closed connection, a timeout, a queue of that name with other
+            // properties): left open, one more would stay for the connection's life on every attempt. A declare still
+            // unanswered is let finish first; if it lands, the lock stays with this process's connection, and the
+            // next call takes it back on a new channel (the queue is the connection's).
+            _ = CloseWhenAnsweredAsync(channel, declaring);
+            throw;
+        }
+    }
+
+    private static async Task CloseWhenAnsweredAsync(IChannel channel, Task declaring)
+    {
+        await Task.WhenAny(declaring);
+        try
+        {
+            await channel.DisposeAsync();
+        }
+        catch (Exception)
+        {
+            // Its connection is gone, and the channel with it.
+        }
     }
 
     private async Task ReleaseAsync()
     {
         if (held is not null)
         {
+            if (held.IsOpen)
+            {
+                // The queue is the connection's, not the channel's: closing the channel alone would keep the lock for as
+                // long as the process's connection lives (a host stopped in a process that goes on, as in the tests).
+                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await BrokerAnswers.WithinAsync(held.QueueDeleteAsync(queue, cancellationToken: CancellationToken.None), deadline.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or RabbitMQ.Client.Exceptions.RabbitMQClientException or IOException)
+                {
+                    // Then it goes with the connection, as it always did.
+                }
+            }
+
             await held.DisposeAsync();
             held = null;
         }

@@ -9,7 +9,7 @@ public static class JobMessages
 {
     public static byte[] Serialize(DeliveryJob job) => JsonSerializer.SerializeToUtf8Bytes(job, BulkJson.Default.DeliveryJob);
 
-    /// <summary>A persistent JSON job; parked ones carry the reason they were parked.</summary>
+    /// <summary>A persistent JSON job; parked ones carry the reason they were parked, and when.</summary>
     public static BasicProperties Properties(string? deadReason = null, string? campaignId = null, string? messageId = null)
     {
         var properties = new BasicProperties { Persistent = true, ContentType = "application/json", Type = AmqpHeaders.JobType, MessageId = messageId };
@@ -19,6 +19,8 @@ public static class JobMessages
             if (deadReason is not null)
             {
                 properties.Headers[AmqpHeaders.DeadReason] = deadReason;
+                // When it was parked: how old it is when someone looks at the parking lot (GET /dead-letters).
+                properties.Timestamp = new AmqpTimestamp(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
             }
 
             if (campaignId is not null)
@@ -29,6 +31,13 @@ public static class JobMessages
 
         return properties;
     }
+
+    /// <summary>How often the message was returned to its quorum queue unacknowledged before this delivery (RabbitMQ's
+    /// <c>x-delivery-count</c>, absent on a first delivery).</summary>
+    public static long DeliveryCount(IReadOnlyBasicProperties properties) =>
+        properties.Headers?.TryGetValue("x-delivery-count", out var count) is true && count is not null
+            ? Convert.ToInt64(count, System.Globalization.CultureInfo.InvariantCulture)
+            : 0;
 
     /// <summary>The job in <paramref name="body"/>, or null with the reason it cannot be worked on.</summary>
     public static DeliveryJob? TryRead(ReadOnlySpan<byte> body, out string? reason)

@@ -25,6 +25,14 @@ public sealed class RabbitMqOptions : IValidatableObject
     /// the nodes), or in the order listed (to prefer a node, e.g. the one on the same host).</summary>
     public bool ShuffleEndpoints { get; set; } = true;
 
+    /// <summary>How often, in seconds, each connection and the broker tell each other they are alive (AMQP heartbeats).</summary>
+    /// <remarks>A broker that stops answering without closing anything (a hung node, a network partition) is taken as
+    /// gone after about three heartbeats missed, and its connections are opened again elsewhere (another node of
+    /// <see cref="Endpoints"/>, or the same one once it answers). Unset, the client asks for 60 s and a silent broker
+    /// held every connection for about three minutes. The broker's own <c>heartbeat</c> setting wins when lower.</remarks>
+    [Range(1, 60, ErrorMessage = "RabbitMq__HeartbeatSeconds must be between 1 and 60")]
+    public int HeartbeatSeconds { get; set; } = 10;
+
     /// <summary>How many nodes hold a copy of each quorum queue (x-quorum-initial-group-size) and, at least, of each stream (x-initial-cluster-size).</summary>
     /// <remarks>Fixed when a queue is first declared. A cluster with fewer nodes gives each node one copy. Streams get at
     /// least one copy per node in <see cref="Endpoints"/>: RabbitMQ serves a stream to an AMQP 0-9-1 consumer only on a

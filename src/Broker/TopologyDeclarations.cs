@@ -20,11 +20,14 @@ public static partial class TopologyDeclarations
     // Each queue found with other arguments is reported once per process, not at every reconnect.
     private static readonly ConcurrentDictionary<string, bool> Reported = new();
 
-    /// <summary>Declares the parking lot, the work queue and the given delay queues (each dead-letters back to work).</summary>
-    /// <remarks>The Front declares the first two too, so that a campaign posted before any Worker ran is routable.</remarks>
+    /// <summary>Declares the parking lot, the queue of jobs over the delivery limit, the work queue and the given delay
+    /// queues (each dead-letters back to work).</summary>
+    /// <remarks>The Front declares them too, so that a campaign posted before any Worker ran is routable. Each queue is
+    /// declared after the one it dead-letters to.</remarks>
     public static async Task DeclareQueuesAsync(this IConnection connection, Topology topology, IEnumerable<TimeSpan> delays, ILogger logger, CancellationToken cancellationToken)
     {
         await connection.DeclareAsync(topology.DeadQueue, topology.DeadQueueArguments, logger, cancellationToken);
+        await connection.DeclareAsync(topology.OverLimitQueue, topology.OverLimitQueueArguments, logger, cancellationToken);
         await connection.DeclareAsync(topology.WorkQueue, topology.WorkQueueArguments, logger, cancellationToken);
         await connection.DeclareAsync(topology.PausedQueue, topology.PausedQueueArguments, logger, cancellationToken);
         foreach (var delay in delays.Distinct())

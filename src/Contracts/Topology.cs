@@ -18,11 +18,29 @@ public sealed record Topology(string Prefix = Topology.DefaultPrefix, int Replic
     /// <summary>Durable quorum queue for jobs that cannot be processed at all (the parking lot).</summary>
     public string DeadQueue => $"{Prefix}.dead";
 
+    /// <summary>Returns of a job to <see cref="WorkQueue"/> unacknowledged (a Worker died, a connection was lost, a job
+    /// was handed back) after which the broker takes it off the queue: a job that crashes Workers stops being redelivered.</summary>
+    public const int WorkDeliveryLimit = 20;
+
+    /// <summary>How many deliveries before <see cref="WorkDeliveryLimit"/> a Worker parks a job itself rather than work on it.</summary>
+    public const int WorkDeliveryMargin = 2;
+
     /// <summary>Arguments every declaration of <see cref="WorkQueue"/> must use, or the broker refuses it.</summary>
-    public IDictionary<string, object?> WorkQueueArguments => DeadLettering(QuorumQueue(), DeadQueue, new()
+    /// <remarks>What the broker takes off at the delivery limit goes to <see cref="OverLimitQueue"/>, not straight to the
+    /// parking lot: there its recipients get an outcome, so that the campaign ends and a replay brings them back.</remarks>
+    public IDictionary<string, object?> WorkQueueArguments => DeadLettering(QuorumQueue(), OverLimitQueue, new()
     {
-        // A job the Worker cannot even acknowledge (it crashes the process every time) stops being redelivered.
-        ["x-delivery-limit"] = 20,
+        ["x-delivery-limit"] = WorkDeliveryLimit,
+    });
+
+    /// <summary>Durable quorum queue of the jobs the broker took off <see cref="WorkQueue"/> at its delivery limit: Workers
+    /// record their recipients as dead-lettered failures and park them in <see cref="DeadQueue"/>.</summary>
+    public string OverLimitQueue => $"{Prefix}.over-limit";
+
+    /// <summary>Should recording them crash Workers too, the broker parks them itself after as many deliveries.</summary>
+    public IDictionary<string, object?> OverLimitQueueArguments => DeadLettering(QuorumQueue(), DeadQueue, new()
+    {
+        ["x-delivery-limit"] = WorkDeliveryLimit,
     });
 
     public IDictionary<string, object?> DeadQueueArguments => QuorumQueue();

@@ -28,6 +28,7 @@ public static class FrontApp
                 && !http.Request.Path.StartsWithSegments("/metrics")));
         builder.Services.AddBulkBroker("front");
         builder.Services.AddOptions<FrontOptions>().BindConfiguration(FrontOptions.Section)
+            .PostConfigure<IConfiguration>((options, configuration) => options.ReadListSettings(configuration))
             .ValidateDataAnnotations().ValidateOnStart();
 
         // Kestrel enforces the body limit while the JSON is streamed in, so an oversized body never sits in memory.
@@ -42,7 +43,11 @@ public static class FrontApp
             o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
         });
         builder.Services.AddProblemDetails();
+        // A request the framework cannot bind is thrown to BindingProblems, which names the field, rather than a bare 400.
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.Services.AddExceptionHandler<BindingProblems>();
         builder.Services.AddSingleton<BrokerConnection>();
+        builder.AddEdge();
         builder.AddAccess();
         builder.Services.AddHealth();
         builder.Services.AddCampaigns();
@@ -55,6 +60,7 @@ public static class FrontApp
 
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseEdge();
         app.UseAccess();
         app.MapHealthEndpoints();
         app.MapMetrics();

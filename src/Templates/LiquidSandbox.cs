@@ -18,8 +18,9 @@ public sealed class TemplateTimeoutException(string message) : TemplateRenderExc
 /// <summary>Parses and renders campaigns' Liquid templates so that every rendering ends, within limits, or fails with a reason.</summary>
 /// <remarks>
 /// A campaign's template is written by whoever may post one, so it is treated as untrusted code: tags that read files
-/// (<c>include</c>, <c>render</c>) do not exist here, a filter must be one Fluid knows, and a rendering is bounded in
-/// statements, nesting, characters produced, items any range or filter builds, and time. The Front parses and renders
+/// (<c>include</c>, <c>render</c>) do not exist here, a filter must be one Fluid knows whose growth is bounded
+/// (<see cref="FilterBounds"/>), and a rendering is bounded in statements, nesting, characters produced, characters and
+/// items built on the way (paid for before they are built, <see cref="RenderBudget"/>), and time. The Front parses and renders
 /// with this same class, so what a Worker would refuse is refused at submission.
 /// </remarks>
 public sealed class LiquidSandbox
@@ -46,10 +47,27 @@ public sealed class LiquidSandbox
             StrictFilters = true,
         };
 
-        // Every filter's result is checked, so no chain of filters can build a value larger than one rendering may write.
+        // Every filter states the most it will build, and that is paid for before it runs: no chain of filters can build
+        // a value larger than one rendering may write, nor a loop of them more than a rendering may build in all. A
+        // filter whose growth is not known is not offered.
         foreach (var (name, filter) in options.Filters.ToList())
         {
-            options.Filters.AddFilter(name, (input, arguments, context) => Checked(filter(input, arguments, context), context));
+            if (FilterBounds.Of(name) is not { } bound)
+            {
+                options.Filters.Remove(name);
+                continue;
+            }
+
+            options.Filters.AddFilter(name, (input, arguments, context) =>
+            {
+                if (RenderBudget.Of(context) is { } budget)
+                {
+                    var size = bound(input, arguments, limits.MaxOutputChars);
+                    budget.Build(size.Chars, size.Items);
+                }
+
+                return Checked(filter(input, arguments, context), context);
+            });
         }
 
         options.Assigned = (_, value, context) => ValueTask.FromResult(Check(value, context));
@@ -78,7 +96,7 @@ public sealed class LiquidSandbox
             return false;
         }
 
-        template = new RangeBounds(limits.MaxItems).VisitTemplate(parsed);
+        template = new Bounds(limits.MaxItems).VisitTemplate(parsed);
         error = "";
         return true;
     }
@@ -97,7 +115,7 @@ public sealed class LiquidSandbox
 
         context.SetValue("email", new StringValue(email));
         context.SetValue("unsubscribe_url", new StringValue(unsubscribeUrl));
-        context.AmbientValues[Deadline.Key] = new Deadline(time, time.GetTimestamp(), limits.MaxRenderMilliseconds);
+        new RenderBudget(time, limits).AttachTo(context);
         return context;
     }
 
@@ -150,7 +168,7 @@ public sealed class LiquidSandbox
 
     private static void RenderTo(IFluidTemplate template, TemplateContext context, TextEncoder encoder, TextWriter output, int maxChars, string what, string setting)
     {
-        using var writer = new CappedWriter(output, maxChars, what, setting, context);
+        using var writer = new CappedWriter(output, maxChars, what, setting, RenderBudget.Of(context));
         try
         {
             // Every tag and filter here completes synchronously; the await is only Fluid's shape.
@@ -192,7 +210,7 @@ public sealed class LiquidSandbox
 
     private FluidValue Check(FluidValue value, TemplateContext context)
     {
-        Deadline.Of(context)?.Check();
+        RenderBudget.Of(context)?.CheckTime();
         switch (value)
         {
             case StringValue s when s.ToStringValue().Length > limits.MaxOutputChars:
@@ -242,100 +260,6 @@ public sealed class LiquidSandbox
         _ => null,
     };
 
-    /// <summary>When a rendering must have ended.</summary>
-    private sealed class Deadline(TimeProvider time, long started, int milliseconds)
-    {
-        public const string Key = "bulk.deadline";
-
-        public static Deadline? Of(TemplateContext context) =>
-            context.AmbientValues.TryGetValue(Key, out var value) ? value as Deadline : null;
-
-        public void Check()
-        {
-            if (time.GetElapsedTime(started).TotalMilliseconds > milliseconds)
-            {
-                throw new TemplateTimeoutException($"rendering took longer than {milliseconds} ms (Templates__MaxRenderMilliseconds)");
-            }
-        }
-    }
-
-    /// <summary>Passes on what a template writes, refusing past the output cap or the time budget.</summary>
-    private sealed class CappedWriter(TextWriter output, int maxChars, string what, string setting, TemplateContext context) : TextWriter
-    {
-        private readonly Deadline? deadline = Deadline.Of(context);
-        private long written;
-
-        public override System.Text.Encoding Encoding => output.Encoding;
-
-        public override void Write(char value)
-        {
-            Room(1);
-            output.Write(value);
-        }
-
-        public override void Write(char[] buffer, int index, int count)
-        {
-            Room(count);
-            output.Write(buffer, index, count);
-        }
-
-        public override void Write(string? value)
-        {
-            Room(value?.Length ?? 0);
-            output.Write(value);
-        }
-
-        public override void Write(ReadOnlySpan<char> buffer)
-        {
-            Room(buffer.Length);
-            output.Write(buffer);
-        }
-
-        public override void Flush() => output.Flush();
-
-        // Rendering is synchronous (see RenderTo): TextWriter's own async writes would hop to the thread pool.
-        public override Task WriteAsync(char value)
-        {
-            Write(value);
-            return Task.CompletedTask;
-        }
-
-        public override Task WriteAsync(string? value)
-        {
-            Write(value);
-            return Task.CompletedTask;
-        }
-
-        public override Task WriteAsync(char[] buffer, int index, int count)
-        {
-            Write(buffer, index, count);
-            return Task.CompletedTask;
-        }
-
-        public override Task WriteAsync(ReadOnlyMemory<char> buffer, CancellationToken cancellationToken = default)
-        {
-            Write(buffer.Span);
-            return Task.CompletedTask;
-        }
-
-        public override Task FlushAsync()
-        {
-            Flush();
-            return Task.CompletedTask;
-        }
-
-        private void Room(int count)
-        {
-            deadline?.Check();
-            if (written + count > maxChars)
-            {
-                throw new TemplateRenderException($"{what} grew past {maxChars} characters ({setting})");
-            }
-
-            written += count;
-        }
-    }
-
     /// <summary>Finds the first filter the template names that does not exist.</summary>
     private sealed class FilterCheck(FilterCollection filters) : AstVisitor
     {
@@ -352,11 +276,35 @@ public sealed class LiquidSandbox
         }
     }
 
-    /// <summary>Fluid builds a range's whole array before a loop counts a step: <c>(1..1000000000)</c> must be refused first.</summary>
-    private sealed class RangeBounds(int maxItems) : AstRewriter
+    /// <summary>Puts bounded ranges and captures in place of Fluid's.</summary>
+    /// <remarks>Fluid builds a range's whole array before a loop counts a step: <c>(1..1000000000)</c> must be refused
+    /// first. A capture is bounded as it writes (<see cref="BoundedCapture"/>).</remarks>
+    private sealed class Bounds(int maxItems) : AstRewriter
     {
         protected override Expression VisitRangeExpression(RangeExpression rangeExpression) =>
             new BoundedRange(Visit(rangeExpression.From), Visit(rangeExpression.To), maxItems);
+
+        protected override Statement VisitCaptureStatement(CaptureStatement captureStatement) =>
+            new BoundedCapture(captureStatement.Identifier, [.. captureStatement.Statements.Select(Visit)]);
+
+        // A loop that writes, assigns and filters nothing met no check of the time budget: nested empty loops ran to
+        // Templates__MaxSteps, seconds past the budget. Each iteration now looks at the clock first.
+        protected override Statement VisitForStatement(ForStatement forStatement)
+        {
+            var loop = (ForStatement)base.VisitForStatement(forStatement);
+            return new ForStatement([TimeCheck.Instance, .. loop.Statements], loop.Identifier, loop.Source, loop.Limit, loop.Offset, loop.Reversed, loop.Else);
+        }
+    }
+
+    private sealed class TimeCheck : Statement
+    {
+        public static readonly TimeCheck Instance = new();
+
+        public override ValueTask<Completion> WriteToAsync(TextWriter writer, TextEncoder encoder, TemplateContext context)
+        {
+            RenderBudget.Of(context)?.CheckTime();
+            return new ValueTask<Completion>(Completion.Normal);
+        }
     }
 
     private sealed class BoundedRange(Expression from, Expression to, int maxItems) : Expression

@@ -19,6 +19,11 @@ public sealed class TemplateLimits
     [Range(1024, 1_000_000_000, ErrorMessage = "Templates__MaxOutputChars must be between 1024 and 1000000000")]
     public int MaxOutputChars { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>Characters one rendering's filters and captures may build in all (a list item counts as 16), so a loop
+    /// that builds a large value over and over is stopped; 4 × <see cref="MaxOutputChars"/> by default.</summary>
+    [Range(1024, 1_000_000_000, ErrorMessage = "Templates__MaxAllocatedChars must be between 1024 and 1000000000")]
+    public int MaxAllocatedChars { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Items a range such as <c>(1..n)</c>, or any array a filter builds, may hold.</summary>
     [Range(1, 100_000_000, ErrorMessage = "Templates__MaxItems must be between 1 and 100000000")]
     public int MaxItems { get; set; } = 100_000;

@@ -49,6 +49,8 @@ public static class WorkerHost
         builder.Services.AddSingleton<MessageSigner>();
         builder.Services.AddSingleton<MessageRenderer>();
         builder.Services.AddSingleton<CampaignTemplates>();
+        // One set of turns at rendering for the whole Worker, shared fairly between the campaigns it has in hand.
+        builder.Services.AddSingleton(new RenderTurns());
         builder.Services.AddSingleton<JobDelivery>();
         builder.Services.AddSingleton<DeliveryObserver>();
         builder.Services.AddSingleton<DeliveryConsumer>();

@@ -6,10 +6,10 @@ namespace Bulk.Broker.Outcomes;
 /// <summary>Whether one submission of a campaign (an acceptance id) is to be sent, as the outcomes stream settles it.</summary>
 public enum AcceptanceState
 {
-    /// <summary>Neither <c>started</c> nor <c>voided</c> recorded yet: whoever needs to know writes one and reads back.</summary>
+    /// <summary>Neither <c>started</c> (nor <c>accepted</c>) nor <c>voided</c> recorded yet: whoever needs to know writes one and reads back.</summary>
     Undecided,
 
-    /// <summary>A Worker's <c>started</c> came first: its jobs are sent.</summary>
+    /// <summary>A Worker's <c>started</c>, or a Front's <c>accepted</c>, came first: its jobs are sent.</summary>
     Live,
 
     /// <summary>A Front's <c>voided</c> came first: its jobs are dropped unsent, whenever they turn up.</summary>
@@ -32,7 +32,7 @@ public sealed partial class CampaignLedger
 {
     private readonly Acceptances acceptances = new();
 
-    /// <summary>What the stream settled of a submission: the first of <c>started</c> and <c>voided</c> for it wins for good.</summary>
+    /// <summary>What the stream settled of a submission: the first of <c>started</c> (or <c>accepted</c>) and <c>voided</c> for it wins for good.</summary>
     public AcceptanceState Acceptance(string acceptanceId)
     {
         lock (stateLock)
@@ -73,13 +73,17 @@ public sealed partial class CampaignLedger
         /// <summary>Per acceptance id decided, its campaign: what goes when the campaign is forgotten.</summary>
         private readonly Dictionary<string, string> campaignOf = new(StringComparer.Ordinal);
 
-        /// <summary>Drops what belongs to campaigns the ledger forgets (<see cref="CampaignLedger.Forget"/>).</summary>
-        public void Forget(IReadOnlySet<string> campaigns)
+        /// <summary>Per acceptance id decided, when (its deciding entry's time).</summary>
+        private readonly Dictionary<string, DateTimeOffset> decidedAt = new(StringComparer.Ordinal);
+
+        /// <summary>Drops what belongs to campaigns the ledger forgets (<see cref="CampaignLedger.Forget"/>), and void
+        /// submissions settled before <paramref name="cutoff"/> whose campaign it does not hold.</summary>
+        /// <param name="holds">Whether the ledger holds a campaign: a void submission of one (a retry went live) stays with it.</param>
+        public void Forget(IReadOnlySet<string> campaigns, DateTimeOffset cutoff, Func<string, bool> holds)
         {
             foreach (var id in campaignOf.Where(c => campaigns.Contains(c.Value)).Select(c => c.Key).ToList())
             {
-                Decided.Remove(id);
-                campaignOf.Remove(id);
+                Drop(id);
             }
 
             foreach (var key in Keys.Where(k => (k.Value.Accepted ?? k.Value.Pending.FirstOrDefault()) is { } request && campaigns.Contains(request.CampaignId))
@@ -87,6 +91,42 @@ public sealed partial class CampaignLedger
             {
                 Keys.Remove(key);
             }
+
+            // A void submission is never sent, so it never makes a campaign that would be forgotten and take it along:
+            // without this, every voided POST stayed in memory and in every snapshot for good.
+            var stale = Decided.Where(d => !d.Value && decidedAt.TryGetValue(d.Key, out var at) && at < cutoff
+                                           && !(campaignOf.TryGetValue(d.Key, out var campaign) && holds(campaign)))
+                .Select(d => d.Key).ToHashSet(StringComparer.Ordinal);
+            if (stale.Count == 0)
+            {
+                return;
+            }
+
+            // A key goes once every submission of it is stale; one that stays keeps its submissions' decisions, so
+            // that it never shows a voided one as undecided (which a Worker could then start).
+            foreach (var (scoped, entry) in Keys.ToList())
+            {
+                if (entry.Accepted is null && entry.Pending.Count > 0 && entry.Pending.TrueForAll(p => p.AcceptanceId is { } id && stale.Contains(id)))
+                {
+                    Keys.Remove(scoped);
+                }
+                else
+                {
+                    entry.Pending.ForEach(p => stale.Remove(p.AcceptanceId ?? ""));
+                }
+            }
+
+            foreach (var id in stale)
+            {
+                Drop(id);
+            }
+        }
+
+        private void Drop(string acceptanceId)
+        {
+            Decided.Remove(acceptanceId);
+            campaignOf.Remove(acceptanceId);
+            decidedAt.Remove(acceptanceId);
         }
 
         public void WriteTo(BinaryWriter writer)
@@ -115,15 +155,19 @@ public sealed partial class CampaignLedger
                 writer.Write(id);
                 writer.Write(live);
                 writer.Write(campaignOf.GetValueOrDefault(id, ""));
+                writer.Write(decidedAt.GetValueOrDefault(id, DateTimeOffset.MaxValue).UtcTicks);
             }
         }
 
         /// <summary>Replaces the state with what <see cref="WriteTo"/> wrote; empties it when <paramref name="reader"/> is null.</summary>
-        public void ReadFrom(BinaryReader? reader)
+        /// <param name="format">The snapshot's format: before 3, it says not when a submission was settled, and the
+        /// time of reading stands in (a void one is then forgotten a summary retention after the upgrade).</param>
+        public void ReadFrom(BinaryReader? reader, int format)
         {
             Keys.Clear();
             Decided.Clear();
             campaignOf.Clear();
+            decidedAt.Clear();
             if (reader is null)
             {
                 return;
@@ -145,6 +189,7 @@ public sealed partial class CampaignLedger
                 var id = reader.ReadString();
                 Decided[id] = reader.ReadBoolean();
                 campaignOf[id] = reader.ReadString();
+                decidedAt[id] = format >= 3 ? new DateTimeOffset(reader.ReadInt64(), TimeSpan.Zero) : DateTimeOffset.UtcNow;
             }
         }
 
@@ -160,13 +205,35 @@ public sealed partial class CampaignLedger
         private static IdempotentRequest Read(BinaryReader reader) =>
             new(reader.ReadString(), Snapshots.ReadNullable(reader), reader.ReadInt32(), reader.ReadInt32(), Snapshots.ReadNullable(reader));
 
-        public void Accepted(OutcomeEvent e)
+        /// <summary>Applies an <c>accepted</c> entry; false when its submission is void, and the entry is to be ignored.</summary>
+        /// <remarks>
+        /// An <c>accepted</c> settles its submission as a <c>started</c> does: a Front whose write of it went unconfirmed
+        /// writes <c>voided</c>, and whichever came first on the stream decides, so the submission is never void while
+        /// its campaign is accepted (a campaign queued for good, with nothing to send). One that lands after the
+        /// <c>voided</c> is ignored.
+        /// </remarks>
+        public bool Accepted(OutcomeEvent e)
         {
+            if (e.AcceptanceId is { } id)
+            {
+                if (Decided.TryGetValue(id, out var live) && !live)
+                {
+                    return false;
+                }
+
+                if (Decided.TryAdd(id, true))
+                {
+                    campaignOf[id] = e.CampaignId;
+                }
+            }
+
             if (Entry(e) is { } entry)
             {
                 // The first acceptance wins, as the first campaign did before keys had submissions.
                 entry.Accepted ??= Request(e);
             }
+
+            return true;
         }
 
         public void Apply(OutcomeEvent e)
@@ -184,6 +251,7 @@ public sealed partial class CampaignLedger
                     if (Decided.TryAdd(id, e.Type == OutcomeType.Started))
                     {
                         campaignOf[id] = e.CampaignId;
+                        decidedAt[id] = e.At;
                     }
 
                     break;

@@ -45,6 +45,9 @@ public sealed partial class CampaignLedger
     private readonly Lock stateLock = new();
     private readonly Dictionary<string, Campaign> campaigns = new(StringComparer.Ordinal);
     private readonly List<Campaign> order = [];
+
+    /// <summary>Each tenant's campaigns in the order they were accepted: a tenant's list costs its own campaigns, not everyone's.</summary>
+    private readonly Dictionary<string, List<Campaign>> byTenant = new(StringComparer.Ordinal);
     private ReplyTemplates replies = new();
     private DateTimeOffset? firstEntryAt;
     private long releases;
@@ -72,13 +75,23 @@ public sealed partial class CampaignLedger
             switch (e.Type)
             {
                 case OutcomeType.Accepted:
+                    if (!acceptances.Accepted(e))
+                    {
+                        break; // a void submission's acceptance, landed late: no campaign, nothing will be sent
+                    }
+
                     var accepted = GetOrAdd(e.CampaignId, e.Total);
                     accepted.CreatedAt ??= e.At;
                     // An acceptance written again (a retry that found its campaign live) is of the same body.
                     accepted.Subject ??= e.Subject;
                     accepted.From ??= e.From;
+                    if (accepted.Tenant is null && !string.IsNullOrEmpty(e.Tenant))
+                    {
+                        // The first acceptance says whose it is; one written again (a retry that found it live) is the same caller's.
+                        accepted.Tenant = e.Tenant;
+                        OfTenant(e.Tenant).Add(accepted);
+                    }
                     accepted.Version++;
-                    acceptances.Accepted(e);
                     break;
                 case OutcomeType.Pending or OutcomeType.Started or OutcomeType.Voided:
                     acceptances.Apply(e);
@@ -87,9 +100,9 @@ public sealed partial class CampaignLedger
                     ApplyProgress(GetOrAdd(e.CampaignId, e.Total), e);
                     break;
                 case OutcomeType.Replayed:
-                    if (campaigns.TryGetValue(e.CampaignId, out var replayed))
+                    // Of a campaign the ledger does not know, nothing: that would bring a forgotten campaign back.
+                    if (campaigns.TryGetValue(e.CampaignId, out var replayed) && replayed.Reopen(e.Replayed ?? []))
                     {
-                        replayed.Reopen(e.Replayed ?? []);
                         replayed.Version++;
                     }
 
@@ -109,6 +122,18 @@ public sealed partial class CampaignLedger
 
     public bool IsDone(string campaignId, int index) => State(campaignId, index) == RecipientState.Done;
 
+    /// <summary>What a replay does with a parked job of <paramref name="campaignId"/>: decided by the Front that moves
+    /// it, and again by the Worker that takes it, since the campaign may be cancelled or forgotten in between.</summary>
+    public ParkedJobFate FateOfParked(string campaignId)
+    {
+        lock (stateLock)
+        {
+            return !campaigns.TryGetValue(campaignId, out var c) ? ParkedJobFate.KeepParked
+                : c.CancelledAt is not null ? ParkedJobFate.Drop
+                : ParkedJobFate.Replay;
+        }
+    }
+
     public RecipientState State(string campaignId, int index)
     {
         lock (stateLock)
@@ -126,29 +151,48 @@ public sealed partial class CampaignLedger
         }
     }
 
-    public CampaignStatus? Find(string campaignId)
+    public CampaignStatus? Find(string campaignId) => Find(campaignId, TenantView.Everyone);
+
+    /// <summary>The campaign's status, or null when there is none or <paramref name="view"/> does not see it: the two
+    /// look the same, so that a campaign id tells another tenant nothing.</summary>
+    public CampaignStatus? Find(string campaignId, TenantView view)
     {
         lock (stateLock)
         {
-            return campaigns.TryGetValue(campaignId, out var c) ? c.Snapshot() : null;
+            return campaigns.TryGetValue(campaignId, out var c) && view.Sees(c.Tenant) ? c.Snapshot() : null;
         }
     }
 
     /// <summary>The most recently accepted campaigns first.</summary>
-    public IReadOnlyList<CampaignStatus> Recent(int limit)
+    public IReadOnlyList<CampaignStatus> Recent(int limit) => Recent(limit, TenantView.Everyone);
+
+    /// <summary>The most recently accepted campaigns <paramref name="view"/> sees, first.</summary>
+    public IReadOnlyList<CampaignStatus> Recent(int limit, TenantView view)
     {
         lock (stateLock)
         {
-            return [.. order.AsEnumerable().Reverse().Take(limit).Select(c => c.Snapshot())];
+            var seen = view.SeesAll ? order : view.Tenant is { } tenant && byTenant.TryGetValue(tenant, out var own) ? own : [];
+            var recent = new List<CampaignStatus>(Math.Min(limit, seen.Count));
+            // From the newest back, with no copy of the list: this runs under the lock Workers need for every recipient.
+            for (var i = seen.Count - 1; i >= 0 && recent.Count < limit; i--)
+            {
+                recent.Add(seen[i].Snapshot());
+            }
+
+            return recent;
         }
     }
 
     /// <summary>A page of a campaign's failed recipients in recipient order, with how many there are in all.</summary>
-    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit)
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit) =>
+        Failures(campaignId, offset, limit, TenantView.Everyone);
+
+    /// <summary>A page of a campaign's failed recipients, when <paramref name="view"/> sees the campaign.</summary>
+    public (IReadOnlyList<FailedRecipient> Page, int Count)? Failures(string campaignId, int offset, int limit, TenantView view)
     {
         lock (stateLock)
         {
-            if (!campaigns.TryGetValue(campaignId, out var c))
+            if (!campaigns.TryGetValue(campaignId, out var c) || !view.Sees(c.Tenant))
             {
                 return null;
             }
@@ -159,24 +203,38 @@ public sealed partial class CampaignLedger
 
     /// <summary>Drops campaigns that finished (completed or cancelled) before <paramref name="cutoff"/>, with their
     /// failures and idempotency keys: how long summaries stay queryable (<c>History__SummaryDays</c>).</summary>
+    /// <remarks>
+    /// Also dropped: a campaign the ledger never saw accepted, with its last delivery before the cutoff. That is what an
+    /// earlier version made of a forgotten campaign's replayed dead letters, <c>sending</c> for ever with one job done:
+    /// the campaign went long ago, and the entries that recreated it are as old.
+    /// </remarks>
     /// <returns>How many were dropped.</returns>
     public int Forget(DateTimeOffset cutoff)
     {
         lock (stateLock)
         {
-            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended && ended < cutoff).Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
-            if (gone.Count == 0)
+            var gone = order.Where(c => (c.CompletedAt ?? c.CancelledAt) is { } ended ? ended < cutoff : c.CreatedAt is null && c.LastDeliveryAt < cutoff)
+                .Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+            if (gone.Count > 0)
             {
-                return 0;
+                order.RemoveAll(c => gone.Contains(c.Id));
+                foreach (var (tenant, list) in byTenant.ToList())
+                {
+                    list.RemoveAll(c => gone.Contains(c.Id));
+                    if (list.Count == 0)
+                    {
+                        byTenant.Remove(tenant);
+                    }
+                }
+
+                foreach (var id in gone)
+                {
+                    campaigns.Remove(id);
+                }
             }
 
-            order.RemoveAll(c => gone.Contains(c.Id));
-            foreach (var id in gone)
-            {
-                campaigns.Remove(id);
-            }
-
-            acceptances.Forget(gone);
+            // Also void submissions settled before the cutoff, which never became a campaign to forget.
+            acceptances.Forget(gone, cutoff, campaigns.ContainsKey);
 
             return gone.Count;
         }
@@ -209,9 +267,10 @@ public sealed partial class CampaignLedger
         }
     }
 
-    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender.</summary>
+    /// <summary>The snapshot format <see cref="WriteTo"/> writes. 2 added each campaign's subject and sender; 3 its tenant
+    /// and when each submission was settled.</summary>
     /// <remarks>A snapshot of format 1 has no number: it begins with <see cref="Releases"/>, which is never negative.</remarks>
-    public const int SnapshotFormat = 2;
+    public const int SnapshotFormat = 3;
 
     /// <summary>Begins a snapshot of format 2 or later, in place of format 1's release count.</summary>
     private const long NumberedFormat = -1;
@@ -245,9 +304,10 @@ public sealed partial class CampaignLedger
         lock (stateLock)
         {
             campaigns.Clear();
+            byTenant.Clear();
             order.Clear();
             replies = new ReplyTemplates();
-            acceptances.ReadFrom(null);
+            acceptances.ReadFrom(null, SnapshotFormat);
             firstEntryAt = null;
             Interlocked.Exchange(ref releases, 0);
         }
@@ -282,10 +342,25 @@ public sealed partial class CampaignLedger
                 var campaign = Campaign.ReadFrom(reader, replies, format);
                 campaigns[campaign.Id] = campaign;
                 order.Add(campaign);
+                if (campaign.Tenant is { } tenant)
+                {
+                    OfTenant(tenant).Add(campaign);
+                }
             }
 
-            acceptances.ReadFrom(reader);
+            acceptances.ReadFrom(reader, format);
         }
+    }
+
+    private List<Campaign> OfTenant(string tenant)
+    {
+        if (!byTenant.TryGetValue(tenant, out var list))
+        {
+            list = [];
+            byTenant[tenant] = list;
+        }
+
+        return list;
     }
 
     private Campaign GetOrAdd(string id, int total)
@@ -384,6 +459,9 @@ public sealed partial class CampaignLedger
 
         public string? From { get; set; }
 
+        /// <summary>Whose campaign it is (<see cref="OutcomeEvent.Tenant"/>); null when posted without keys or before tenants were recorded.</summary>
+        public string? Tenant { get; set; }
+
         /// <summary>The highest recipient index ever marked done: a reopened finished campaign needs its bits up to here.</summary>
         private int highestIndex = -1;
 
@@ -456,14 +534,26 @@ public sealed partial class CampaignLedger
         }
 
         /// <summary>Dead-lettered recipients go back to pending when an operator replays them.</summary>
-        public void Reopen(IEnumerable<int> indexes)
+        /// <remarks>Not those of a cancelled campaign: nothing of it is sent again, so its failures stay failures. (A
+        /// Worker drops such a job unsent; before that was so, it had reopened them first, and a cancelled campaign
+        /// lost failures for good.)</remarks>
+        /// <returns>Whether any was reopened.</returns>
+        public bool Reopen(IEnumerable<int> indexes)
         {
+            if (CancelledAt is not null)
+            {
+                return false;
+            }
+
+            var reopened = false;
             foreach (var index in indexes)
             {
                 if (!Failures.Remove(index))
                 {
                     continue;
                 }
+
+                reopened = true;
 
                 if (CompletedAt is not null)
                 {
@@ -479,6 +569,8 @@ public sealed partial class CampaignLedger
 
                 Failed--;
             }
+
+            return reopened;
         }
 
         public void WriteTo(BinaryWriter writer, ReplyTemplates replies)
@@ -525,6 +617,7 @@ public sealed partial class CampaignLedger
 
             Snapshots.WriteNullable(writer, Subject);
             Snapshots.WriteNullable(writer, From);
+            Snapshots.WriteNullable(writer, Tenant);
         }
 
         /// <param name="format">The snapshot's format: <see cref="SnapshotFormat"/> or an earlier one.</param>
@@ -574,6 +667,12 @@ public sealed partial class CampaignLedger
             {
                 campaign.Subject = Snapshots.ReadNullable(reader);
                 campaign.From = Snapshots.ReadNullable(reader);
+            }
+
+            if (format >= 3)
+            {
+                // Campaigns of an earlier snapshot have none: only an admin key sees them (see TenantView).
+                campaign.Tenant = Snapshots.ReadNullable(reader);
             }
 
             return campaign;

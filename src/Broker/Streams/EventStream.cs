@@ -83,6 +83,20 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     /// <summary>Writes the whole fold, for a snapshot.</summary>
     protected abstract void WriteSnapshot(BinaryWriter writer);
 
+    /// <summary>Called under the fold's lock: what will write the fold as it stands now, once the lock is released.</summary>
+    /// <remarks>By default the fold written out uncompressed, into memory; a fold that can copy itself faster (a few
+    /// array copies) overrides it. Either way the compression, most of a snapshot's time, holds no lock.</remarks>
+    protected virtual Action<BinaryWriter> CaptureSnapshot()
+    {
+        var raw = new MemoryStream();
+        using (var writer = new BinaryWriter(raw, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            WriteSnapshot(writer);
+        }
+
+        return writer => writer.Write(raw.GetBuffer(), 0, (int)raw.Length);
+    }
+
     /// <summary>Replaces the fold with what <see cref="WriteSnapshot"/> wrote.</summary>
     protected abstract void ReadSnapshot(BinaryReader reader);
 
@@ -104,6 +118,19 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     /// <summary>How many entries (markers aside) this process read after its snapshot, or from the stream's first entry
     /// without one, to hold everything the stream held when it started; final once <see cref="StartupReplayed"/> is done.</summary>
     public long StartupEntries => Interlocked.Read(ref startupEntries);
+
+    /// <summary>Why the last attempt to look up or read the latest snapshot failed, while this process has loaded none
+    /// and is trying again (not ready meanwhile); null otherwise.</summary>
+    public string? SnapshotFailure
+    {
+        get => Volatile.Read(ref snapshotFailure);
+        private set => Volatile.Write(ref snapshotFailure, value);
+    }
+
+    private string? snapshotFailure;
+
+    /// <summary>How many markers this process waits to read back (its own, not yet seen).</summary>
+    internal int MarkersWaiting => markers.Count;
 
     /// <summary>Completes once the fold holds everything the stream held when this process started.</summary>
     public Task StartupReplayed => startupReplayed.Task;
@@ -147,25 +174,27 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         }
     }
 
-    /// <summary>Appends <paramref name="events"/> (waiting at most <see cref="WriteTimeout"/> for the confirm), then
-    /// applies them here at once, so this process reads its own writes; the tail applies them again, which changes nothing.</summary>
-    /// <exception cref="IOException">The broker is unreachable or did not confirm: nothing was applied.</exception>
+    /// <summary>Appends <paramref name="events"/>, then returns once this process's tail has applied them (waiting at
+    /// most <see cref="WriteTimeout"/> for both), so that this process reads its own writes.</summary>
+    /// <remarks>
+    /// Applied by the tail only, in the stream's order. Applying them here at once, beside the tail, would apply an
+    /// entry the stream may not have (a write whose confirm was lost may or may not have landed), and could apply one
+    /// after an entry that came after it: a <c>held</c> applied once the tail had already applied another process's
+    /// <c>resumed</c> left this process holding a campaign that every other one sends. The cost is the tail's round trip.
+    /// </remarks>
+    /// <exception cref="IOException">The broker is unreachable, did not confirm, or the tail did not read the entries back
+    /// in time: nothing was applied by this call (what the broker did take is applied when the tail reads it).</exception>
     public async Task RecordAsync(IReadOnlyList<TEvent> events, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(WriteTimeout);
         try
         {
-            await AppendAsync(events, timeout.Token);
+            await AppendAndReadToNowAsync(events, timeout.Token);
         }
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new IOException($"the stream {StreamName} did not confirm within {WriteTimeout.TotalSeconds} s", e);
-        }
-
-        foreach (var e in events)
-        {
-            Apply(e);
+            throw new IOException($"the stream {StreamName} did not confirm, or was not read back, within {WriteTimeout.TotalSeconds} s", e);
         }
     }
 
@@ -201,8 +230,17 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         var id = Guid.NewGuid().ToString("N");
         // Registered before the marker is written, so the tail cannot read it first.
         var seen = markers.WaitAsync(id);
-        await AppendAsync([.. events, NewMarker(id)], cancellationToken);
-        await seen.WaitAsync(cancellationToken);
+        try
+        {
+            await AppendAsync([.. events, NewMarker(id)], cancellationToken);
+            await seen.WaitAsync(cancellationToken);
+        }
+        finally
+        {
+            // Seen, or given up on (the append failed, the caller stopped waiting): a failed marker that did land
+            // finds no one waiting, and nothing is kept for one that never comes.
+            markers.Forget(id);
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -260,18 +298,43 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    /// <summary>Before the first tail: the latest snapshot, if there is one, so the tail starts from its offset.</summary>
+    /// <summary>Before the first tail: the latest snapshot this code can read, if the stream holds one, so the tail
+    /// starts from its offset.</summary>
+    /// <exception cref="Exception">The lookup failed (the broker, not the snapshot): the tail's session ends and the next
+    /// one tries again. Taking that as "no snapshot" would replay only what the stream's retention kept, and lose
+    /// without a word what only the snapshot remembers; so the process stays not ready, saying why, until it loads.</exception>
     private async Task LoadSnapshotAsync(CancellationToken stoppingToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
-            if (await Snapshots.ReadLatestAsync(stoppingToken) is not var (data, snapshot))
+            await foreach (var (data, snapshot) in Snapshots.NewestFirstAsync(stoppingToken))
             {
-                StreamLogMessages.NoSnapshot(logger, StreamName);
-                return;
+                if (TryLoad(data, snapshot, clock))
+                {
+                    SnapshotFailure = null;
+                    return;
+                }
             }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            // The client's messages can carry a whole stack trace: the first line says what happened.
+            var reason = e.Message.Split('\n', 2)[0].TrimEnd();
+            SnapshotFailure = reason;
+            StreamLogMessages.SnapshotNotLoaded(logger, StreamName, reason);
+            throw;
+        }
 
+        SnapshotFailure = null;
+        StreamLogMessages.NoSnapshot(logger, StreamName);
+    }
+
+    /// <summary>Replaces the fold with <paramref name="data"/>; false, with the fold emptied, when this code cannot read it.</summary>
+    private bool TryLoad(byte[] data, LoadedSnapshot snapshot, System.Diagnostics.Stopwatch clock)
+    {
+        try
+        {
             lock (foldLock)
             {
                 Interlocked.Exchange(ref bytesRead, SnapshotStore.Decode(data, ReadSnapshot));
@@ -283,17 +346,20 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
             }
 
             StreamLogMessages.SnapshotLoaded(logger, StreamName, snapshot.Offset, snapshot.Bytes, clock.ElapsedMilliseconds);
+            return true;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e)
         {
-            // A snapshot this code cannot read, or cannot get: the whole stream will do. (Were the broker away, the tail
-            // fails too, and the next attempt tries the snapshot again.) A fold half replaced is emptied first.
+            // Not of this code's format (a later version's, after a rollback) or damaged: an older one will do, the tail
+            // brings the fold up to date from its offset (the gap check says if retention dropped entries meanwhile).
+            // A fold half replaced is emptied first.
             lock (foldLock)
             {
                 ClearFold();
             }
 
-            StreamLogMessages.SnapshotUnreadable(logger, StreamName, e.Message);
+            StreamLogMessages.SnapshotUnreadable(logger, StreamName, snapshot.Offset, e.Message);
+            return false;
         }
     }
 
@@ -360,21 +426,26 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
     public async Task WriteSnapshotNowAsync(CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        byte[] data;
         long offset;
         long entries;
+        long streamBytes;
+        Action<BinaryWriter> write;
         lock (foldLock)
         {
             offset = Interlocked.Read(ref nextOffset);
+            if (offset < 0)
+            {
+                return; // nothing read yet
+            }
+
             entries = schedule.Folded;
-            data = SnapshotStore.Encode(Interlocked.Read(ref bytesRead), WriteSnapshot);
+            streamBytes = Interlocked.Read(ref bytesRead);
+            write = CaptureSnapshot();
         }
 
-        if (offset < 0)
-        {
-            return; // nothing read yet
-        }
-
+        // Written out and compressed outside the fold's locks, from the copy: that is most of the time a snapshot
+        // takes, and the tail, sends and status answers wait for those locks.
+        var data = SnapshotStore.Encode(streamBytes, write);
         var parts = await Snapshots.WriteAsync(data, offset, cancellationToken);
         Interlocked.Exchange(ref snapshotOffset, offset);
         schedule.Written(entries);
@@ -446,23 +517,7 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         StreamLogMessages.Tailing(logger, StreamName, start.ToString());
         if (!startupReplayed.Task.IsCompleted)
         {
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    var clock = System.Diagnostics.Stopwatch.StartNew();
-                    await ReadToNowAsync(stoppingToken);
-                    if (startupReplayed.TrySetResult())
-                    {
-                        StreamLogMessages.StartupReplayed(logger, StreamName, StartupEntries, LoadedSnapshot?.Offset, clock.ElapsedMilliseconds);
-                        OnStartupReplayed(Interlocked.Read(ref bytesRead));
-                    }
-                }
-                catch (Exception e) when (e is IOException or OperationCanceledException)
-                {
-                    // The next connection tries again.
-                }
-            }, stoppingToken);
+            _ = Task.Run(() => MarkStartupReplayedAsync(lost.Task, stoppingToken), stoppingToken);
         }
 
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -474,6 +529,34 @@ public abstract class EventStream<TEvent>(BrokerConnections connections, History
         if (!stoppingToken.IsCancellationRequested)
         {
             throw new IOException($"the tail of {StreamName} lost its channel, or the broker cancelled it");
+        }
+    }
+
+    /// <summary>Completes <see cref="StartupReplayed"/> once the tail has read a marker written after it started; a marker
+    /// that cannot be written (a blip just after connecting) is written again, for as long as this tail runs.</summary>
+    private async Task MarkStartupReplayedAsync(Task lost, CancellationToken stoppingToken)
+    {
+        for (var delay = TimeSpan.FromMilliseconds(500); !lost.IsCompleted && !stoppingToken.IsCancellationRequested;
+             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxReconnectDelay.Ticks)))
+        {
+            try
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                await ReadToNowAsync(stoppingToken);
+                if (startupReplayed.TrySetResult())
+                {
+                    StreamLogMessages.StartupReplayed(logger, StreamName, StartupEntries, LoadedSnapshot?.Offset, clock.ElapsedMilliseconds);
+                    OnStartupReplayed(Interlocked.Read(ref bytesRead));
+                }
+
+                return;
+            }
+            catch (Exception e) when (e is IOException or OperationCanceledException)
+            {
+                // Written again below, or by the next connection's tail once this one is lost.
+            }
+
+            await Task.WhenAny(Task.Delay(delay, stoppingToken), lost);
         }
     }
 
@@ -632,8 +715,12 @@ internal static partial class StreamLogMessages
     [LoggerMessage(LogLevel.Information, "{Stream}: wrote a snapshot covering offsets before {Offset} ({Bytes} bytes in {Parts} parts) in {Milliseconds} ms")]
     public static partial void SnapshotWritten(ILogger logger, string stream, long offset, int bytes, int parts, long milliseconds);
 
-    [LoggerMessage(LogLevel.Warning, "{Stream}: the latest snapshot could not be loaded ({Reason}); reading the stream from its first entry")]
-    public static partial void SnapshotUnreadable(ILogger logger, string stream, string reason);
+    [LoggerMessage(LogLevel.Warning, "{Stream}: the snapshot covering offsets before {Offset} cannot be read by this version ({Reason}); trying the one before it")]
+    public static partial void SnapshotUnreadable(ILogger logger, string stream, long offset, string reason);
+
+    [LoggerMessage(LogLevel.Error, "{Stream}: the latest snapshot could not be looked up or read from the broker ({Reason}); " +
+        "not ready until it is, trying again (reading the stream from its first entry instead would lose what only the snapshot remembers)")]
+    public static partial void SnapshotNotLoaded(ILogger logger, string stream, string reason);
 
     [LoggerMessage(LogLevel.Information, "{Stream}: read to where it stood at start: {Entries} entries after the snapshot covering offsets before {Offset}, the last {Milliseconds} ms waiting for the tail to catch up")]
     public static partial void StartupReplayed(ILogger logger, string stream, long entries, long? offset, long milliseconds);

@@ -11,6 +11,12 @@ public sealed class MarkerWaiters
     public Task WaitAsync(string markerId) =>
         waiting.GetOrAdd(markerId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
 
+    /// <summary>Whoever waited for the marker no longer does: it was seen, or its write failed, or the wait was given up.</summary>
+    public void Forget(string markerId) => waiting.TryRemove(markerId, out _);
+
+    /// <summary>How many markers are waited for.</summary>
+    public int Count => waiting.Count;
+
     /// <summary>The tail read the marker: whoever waits for it goes on.</summary>
     public void Seen(string markerId)
     {

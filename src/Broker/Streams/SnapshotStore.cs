@@ -15,9 +15,11 @@ public sealed record LoadedSnapshot(long Offset, int Bytes, int Parts);
 /// <see cref="PartBytes"/> (256 KiB, within the broker's message size limit), published one after the other by the one writer holding
 /// the lock; every part carries the snapshot's id, its number, how many there are and the offset covered. To find the
 /// latest, a reader appends a marker (so the stream is not empty and its end is known), reads the last chunk of the
-/// stream, and steps back from there: a part says where its snapshot begins, a marker or an incomplete snapshot (its
-/// writer died) sends the reader to the entry before. Any complete snapshot will do: the tail from its offset brings
-/// the fold up to date.
+/// stream, and steps back from there to the last part of a snapshot, whose earlier parts it then reads by their id; an
+/// incomplete snapshot (its writer died) sends the reader to the entries before. Any complete snapshot will do: the tail
+/// from its offset brings the fold up to date. Every start appends a marker, so a long idle spell leaves many of them
+/// after the last snapshot: the reader steps over them in windows that double (headers only), back to the stream's
+/// first entry if need be, so no number of starts puts a snapshot out of reach.
 /// </remarks>
 public sealed class SnapshotStore(BrokerConnections connections, string stream, IDictionary<string, object?> arguments, int maxMessageBytes)
 {
@@ -31,8 +33,9 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
     /// <summary>How long a reader waits for an entry it knows is there.</summary>
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(15);
 
-    /// <summary>How many entries a reader steps back over (markers, incomplete snapshots) before it gives up.</summary>
-    private const int MaxSteps = 200;
+    /// <summary>The first and the largest window of entries a reader steps back over at once, looking for a snapshot's part.</summary>
+    private const int FirstWindow = 16;
+    private const int MaxWindow = 4096;
 
     public string Stream => stream;
 
@@ -41,6 +44,8 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
 
     /// <summary>Serializes and compresses a fold, as <see cref="WriteAsync"/> stores it.</summary>
     /// <param name="streamBytes">The bytes of stream entries the fold has taken in (for the retention warning).</param>
+    /// <param name="write">Writes the fold: a copy of it taken beforehand, so that no lock is held meanwhile (see
+    /// <see cref="EventStream{TEvent}"/>'s CaptureSnapshot).</param>
     public static byte[] Encode(long streamBytes, Action<BinaryWriter> write)
     {
         using var buffer = new MemoryStream();
@@ -97,53 +102,108 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
         return parts;
     }
 
-    /// <summary>The latest complete snapshot, or null when there is none.</summary>
+    /// <summary>The latest complete snapshot, or null when the stream holds none.</summary>
+    /// <exception cref="IOException">The broker failed the lookup (or an entry known to be there did not come): that
+    /// says nothing of whether a snapshot exists.</exception>
     public async Task<(byte[] Data, LoadedSnapshot Snapshot)?> ReadLatestAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var found in NewestFirstAsync(cancellationToken))
+        {
+            return found;
+        }
+
+        return null;
+    }
+
+    /// <summary>The stream's complete snapshots, newest first, each read when asked for: a caller that cannot use one
+    /// (another version's format) goes on to the one before. Ends when the stream holds no more.</summary>
+    /// <remarks>Offsets are not contiguous: the broker gives a few to entries of its own that no consumer sees (one
+    /// where each segment of the stream begins), so parts are found by their snapshot's id, not counted out.</remarks>
+    /// <exception cref="IOException">The broker failed the lookup (or an entry known to be there did not come): that
+    /// says nothing of whether a snapshot exists, and the caller must not take it as "none".</exception>
+    public async IAsyncEnumerable<(byte[] Data, LoadedSnapshot Snapshot)> NewestFirstAsync(
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await AppendMarkerAsync(cancellationToken);
         await using var channel = await OpenAsync(ConnectionRole.Consume, null, cancellationToken);
         await channel.BasicQosAsync(0, 4, global: false, cancellationToken);
-        var entry = (await ReadAsync(channel, "last", 1, cancellationToken))[0];
-        for (var step = 0; step < MaxSteps; step++)
+        var last = await EntryAtAsync(channel, "last", cancellationToken);
+        var first = (await EntryAtAsync(channel, "first", cancellationToken)).Offset;
+        var passed = new HashSet<string>(StringComparer.Ordinal);
+        // From just before the last chunk's first entry, so that an entry after every range read is known to be there.
+        // Every turn moves strictly back through the stream, so the walk ends at its first entry at the latest.
+        for (var at = last.Offset - 1; at >= first;)
         {
-            long before;
-            if (PartOf(entry) is var (id, part, parts, covered))
+            if (await LastPartAtOrBeforeAsync(channel, first, at, passed, cancellationToken) is not { } entry
+                || PartOf(entry) is not var (id, part, parts, covered))
             {
-                var start = entry.Offset - part;
-                var found = start >= 0 ? await ReadAsync(channel, start, parts, cancellationToken) : [];
-                if (found.Count == parts && found.Select((e, i) => PartOf(e) is var (eid, ep, _, _) && eid == id && ep == i && e.Offset == start + i).All(ok => ok))
-                {
-                    var data = new byte[found.Sum(e => e.Body.Length)];
-                    var at = 0;
-                    foreach (var e in found)
-                    {
-                        e.Body.CopyTo(data, at);
-                        at += e.Body.Length;
-                    }
+                yield break;
+            }
 
-                    return (data, new LoadedSnapshot(covered, data.Length, parts));
+            passed.Add(id);
+            var found = part == parts - 1 ? await PartsOfAsync(channel, first, entry, cancellationToken) : null;
+            if (found is not null)
+            {
+                var data = new byte[found.Sum(e => e.Body.Length)];
+                var into = 0;
+                foreach (var e in found)
+                {
+                    e.Body.CopyTo(data, into);
+                    into += e.Body.Length;
                 }
 
-                before = start - 1;
+                at = found[0].Offset - 1;
+                found.Clear();
+                yield return (data, new LoadedSnapshot(covered, data.Length, parts));
             }
             else
             {
-                before = entry.Offset - 1;
+                // Incomplete (its writer died, or is writing it now): the one before will do.
+                at = entry.Offset - 1;
+            }
+        }
+    }
+
+    /// <summary>The last part at or before <paramref name="at"/> of a snapshot not in <paramref name="passed"/>, or null
+    /// when the stream (what its retention kept of it) holds none there.</summary>
+    private async Task<Entry?> LastPartAtOrBeforeAsync(IChannel channel, long first, long at, HashSet<string> passed, CancellationToken cancellationToken)
+    {
+        for (var window = FirstWindow; at >= first; window = Math.Min(window * 2, MaxWindow))
+        {
+            var from = Math.Max(first, at - window + 1);
+            var read = await ReadRangeAsync(channel, from, at, _ => false, cancellationToken);
+            if (read.LastOrDefault(e => PartOf(e) is var (id, _, _, _) && !passed.Contains(id)) is { } part)
+            {
+                return part;
             }
 
-            if (before < 0)
-            {
-                return null;
-            }
-
-            entry = (await ReadAsync(channel, before, 1, cancellationToken))[0];
-            if (entry.Offset != before)
-            {
-                return null; // what came before was dropped by retention
-            }
+            at = from - 1;
         }
 
         return null;
+    }
+
+    /// <summary>The parts of the snapshot whose last part is <paramref name="last"/>, in order with their bodies; null
+    /// when some are missing (its writer died half-way, or retention dropped its first ones).</summary>
+    private async Task<List<Entry>?> PartsOfAsync(IChannel channel, long first, Entry last, CancellationToken cancellationToken)
+    {
+        var (id, part, _, _) = PartOf(last)!.Value;
+        bool Mine(Entry e) => PartOf(e) is var (eid, _, _, _) && eid == id;
+        // Usually no offset between them is the broker's own; a few are where the stream's segments begin.
+        for (var slack = 4L + part / 64; ; slack *= 4)
+        {
+            var from = Math.Max(first, last.Offset - part - slack);
+            var found = (await ReadRangeAsync(channel, from, last.Offset, Mine, cancellationToken)).Where(Mine).ToList();
+            if (found.Count > 0 && PartOf(found[0]) is (_, 0, _, _))
+            {
+                return found.Count == part + 1 && found.Select((e, i) => PartOf(e)!.Value.Part == i).All(ok => ok) ? found : null;
+            }
+
+            if (from == first)
+            {
+                return null;
+            }
+        }
     }
 
     private async Task AppendMarkerAsync(CancellationToken cancellationToken)
@@ -165,42 +225,32 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
             ? (Encoding.UTF8.GetString(idBytes), Convert.ToInt32(part), Convert.ToInt32(parts), Convert.ToInt64(offset))
             : null;
 
-    /// <summary>Up to <paramref name="count"/> entries from <paramref name="from"/> (an offset, or "last"); fewer when
-    /// the stream ends before (no entry comes within the timeout).</summary>
-    private async Task<List<Entry>> ReadAsync(IChannel channel, object from, int count, CancellationToken cancellationToken)
+    /// <summary>The headers of the stream's first entry, or of the first entry of its last chunk (<paramref name="where"/>
+    /// "first" or "last"); the stream is not empty, this reader's marker is on it.</summary>
+    /// <exception cref="IOException">It did not come within <see cref="ReadTimeout"/>.</exception>
+    private async Task<Entry> EntryAtAsync(IChannel channel, string where, CancellationToken cancellationToken)
     {
-        var entries = Channel.CreateUnbounded<Entry>();
-        var taken = 0;
+        var entry = new TaskCompletionSource<Entry>(TaskCreationOptions.RunContinuationsAsynchronously);
         var acks = new AckGate(channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivered) =>
         {
-            if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at
-                && (from is not long first || at >= first) && taken < count)
+            if (delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at)
             {
-                taken++;
-                entries.Writer.TryWrite(new Entry(at, delivered.BasicProperties.Headers, delivered.Body.ToArray()));
+                entry.TrySetResult(new Entry(at, delivered.BasicProperties.Headers, []));
             }
 
             await acks.AckAsync(delivered.DeliveryTag);
         };
         var tag = await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
-            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = from }, consumer, cancellationToken);
-        var read = new List<Entry>(count);
+            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = where }, consumer, cancellationToken);
         try
         {
-            // The stream has ended when nothing more comes for a while (an entry known to be there comes at once).
-            var quiet = from is long ? TimeSpan.FromSeconds(2) : ReadTimeout;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            while (read.Count < count)
-            {
-                timeout.CancelAfter(quiet);
-                read.Add(await entries.Reader.ReadAsync(timeout.Token));
-            }
+            return await entry.Task.WaitAsync(ReadTimeout, cancellationToken);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (TimeoutException e)
         {
-            // The stream ended before: what was read is all there is.
+            throw new IOException($"the {where} entry of {stream} did not arrive within {ReadTimeout.TotalSeconds} s", e);
         }
         finally
         {
@@ -208,13 +258,58 @@ public sealed class SnapshotStore(BrokerConnections connections, string stream, 
             await acks.DisposeAsync();
             await channel.BasicCancelAsync(tag, noWait: false, CancellationToken.None);
         }
+    }
 
-        if (read.Count == 0 && from is not long)
+    /// <summary>The entries from <paramref name="from"/> to <paramref name="to"/> (fewer offsets than that: some are the
+    /// broker's own, or dropped by retention), read until the entry after <paramref name="to"/>, which the caller knows
+    /// is there, arrives.</summary>
+    /// <param name="withBody">Which entries' bodies to keep: a window stepped over keeps no part's 256 KiB.</param>
+    /// <exception cref="IOException">The entry after <paramref name="to"/> did not come.</exception>
+    private async Task<List<Entry>> ReadRangeAsync(IChannel channel, long from, long to, Func<Entry, bool> withBody, CancellationToken cancellationToken)
+    {
+        var entries = Channel.CreateUnbounded<Entry>();
+        var ended = false;
+        var acks = new AckGate(channel);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += async (_, delivered) =>
         {
-            throw new IOException("the snapshot stream's last entry did not arrive");
-        }
+            if (!ended && delivered.BasicProperties.Headers?.TryGetValue("x-stream-offset", out var offset) == true && offset is long at && at >= from)
+            {
+                var headers = new Entry(at, delivered.BasicProperties.Headers, []);
+                entries.Writer.TryWrite(at > to || !withBody(headers) ? headers : headers with { Body = delivered.Body.ToArray() });
+                ended = at > to;
+            }
 
-        return read;
+            await acks.AckAsync(delivered.DeliveryTag);
+        };
+        var tag = await channel.BasicConsumeAsync(stream, autoAck: false, consumerTag: "", noLocal: false, exclusive: false,
+            arguments: new Dictionary<string, object?> { ["x-stream-offset"] = from }, consumer, cancellationToken);
+        var read = new List<Entry>();
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            while (true)
+            {
+                timeout.CancelAfter(ReadTimeout);
+                var entry = await entries.Reader.ReadAsync(timeout.Token);
+                if (entry.Offset > to)
+                {
+                    return read;
+                }
+
+                read.Add(entry);
+            }
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new IOException($"entries {from} to {to} of {stream}, and the one after, did not arrive within {ReadTimeout.TotalSeconds} s", e);
+        }
+        finally
+        {
+            // As in EntryAtAsync: this consumer's acks end here.
+            await acks.DisposeAsync();
+            await channel.BasicCancelAsync(tag, noWait: false, CancellationToken.None);
+        }
     }
 
     private sealed record Entry(long Offset, IDictionary<string, object?>? Headers, byte[] Body);

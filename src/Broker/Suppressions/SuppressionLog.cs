@@ -29,6 +29,8 @@ public sealed class SuppressionLog(
 
     protected override void WriteSnapshot(BinaryWriter writer) => list.WriteTo(writer);
 
+    protected override Action<BinaryWriter> CaptureSnapshot() => list.CopyForSnapshot();
+
     protected override void ReadSnapshot(BinaryReader reader) => list.ReadFrom(reader);
 
     protected override void ClearFold() => list.Clear();

@@ -60,6 +60,8 @@ public enum OutcomeType
 /// <param name="Subject">On <c>accepted</c>: the campaign's subject template as posted, cut to <see cref="MaxSubjectChars"/>, so
 /// that a person can tell campaigns apart; absent from entries written before it was recorded.</param>
 /// <param name="From">On <c>accepted</c>: the campaign's From mailbox as a person writes it (<c>News &lt;news@example.com&gt;</c>), cut to <see cref="MaxSubjectChars"/>.</param>
+/// <param name="Tenant">On <c>accepted</c>: whose campaign it is, a digest of the API key that posted it (never the key itself);
+/// absent when the Front had no keys, and from entries written before tenants were recorded.</param>
 /// <summary>One entry of the append-only outcomes stream. Every process folds these into its own <see cref="CampaignLedger"/>.</summary>
 /// <remarks>Outcomes of many recipients travel together (one entry per campaign per flush), so the log costs far fewer messages than mails.</remarks>
 public sealed record OutcomeEvent(
@@ -79,7 +81,8 @@ public sealed record OutcomeEvent(
     string? AcceptanceId = null,
     string? KeyScope = null,
     string? Subject = null,
-    string? From = null)
+    string? From = null,
+    string? Tenant = null)
 {
     /// <summary>The most of a subject or sender an <c>accepted</c> entry carries: enough to recognise a campaign.</summary>
     public const int MaxSubjectChars = 200;

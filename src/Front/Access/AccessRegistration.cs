@@ -20,8 +20,13 @@ public static class AccessRegistration
         // The base handler says "challenged" at Information for every refused call: a caller could fill the log with it.
         builder.Logging.AddFilter(typeof(ApiKeyAuthenticationHandler).FullName, LogLevel.Warning);
         // Groups say what they need; whatever says nothing (an unknown path, a method a path does not take) needs a caller too.
-        builder.Services.AddAuthorization(o => o.FallbackPolicy = o.DefaultPolicy);
+        builder.Services.AddAuthorization(o =>
+        {
+            o.FallbackPolicy = o.DefaultPolicy;
+            o.AddPolicy(Tenants.AdminPolicy, p => p.RequireAuthenticatedUser().RequireRole(Tenants.AdminRole));
+        });
         builder.Services.AddSingleton<AllowedSenders>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<AllowedSenders>());
         var perMinute = builder.Configuration.GetValue<int?>($"{FrontOptions.Section}:CampaignsPerMinute") ?? new FrontOptions().CampaignsPerMinute;
         builder.Services.AddCampaignRateLimit(Math.Max(0, perMinute));
         return builder;

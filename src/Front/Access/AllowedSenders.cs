@@ -7,15 +7,20 @@ namespace Bulk.Front.Access;
 /// Without a list any sender is allowed; with one, a Front cannot be used to send as somebody else's domain, neither in
 /// From nor in the envelope sender (MAIL FROM) that SPF checks and bounces go to.
 /// </remarks>
-public sealed class AllowedSenders(IOptions<FrontOptions> options)
+public sealed partial class AllowedSenders(IOptions<FrontOptions> options, ILogger<AllowedSenders> logger) : IHostedService
 {
     private readonly HashSet<string> addresses = new(options.Value.AllowedSenders.Where(e => !e.StartsWith('@')), StringComparer.OrdinalIgnoreCase);
     private readonly HashSet<string> domains = new(options.Value.AllowedSenders.Where(e => e.StartsWith('@')).Select(e => e[1..]), StringComparer.OrdinalIgnoreCase);
 
     public bool AllowsAny => addresses.Count == 0 && domains.Count == 0;
 
-    /// <summary>The list as configured, for the error that names what is allowed.</summary>
-    public string Describe() => string.Join(", ", options.Value.AllowedSenders);
+    /// <summary>What a refusal says: the refused addresses only. The list is the operator's; a caller learns no other sender from it.</summary>
+    public static string RefusalDetail(string from, string? bounce, IReadOnlyDictionary<string, string[]> refusals)
+    {
+        var refused = new[] { refusals.ContainsKey("from") ? from : null, refusals.ContainsKey("bounce") ? bounce : null }
+            .OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).Select(a => $"'{a}'");
+        return $"This Front may not send as {string.Join(" or ", refused)} (Front__AllowedSenders).";
+    }
 
     public bool Allows(string address)
     {
@@ -45,6 +50,29 @@ public sealed class AllowedSenders(IOptions<FrontOptions> options)
 
         return refusals;
     }
+
+    /// <summary>Says at start which senders are allowed: a list that was meant but not read would otherwise go unnoticed.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (AllowsAny)
+        {
+            LogAnySender();
+        }
+        else
+        {
+            LogAllowed(string.Join(", ", options.Value.AllowedSenders));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(LogLevel.Information, "No allowed senders configured (Front__AllowedSenders): campaigns may be sent from any address")]
+    private partial void LogAnySender();
+
+    [LoggerMessage(LogLevel.Information, "Campaigns may be sent only from {Senders} (Front__AllowedSenders)")]
+    private partial void LogAllowed(string senders);
 
     public static bool IsValidEntry(string? entry)
     {

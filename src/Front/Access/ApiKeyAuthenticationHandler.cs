@@ -7,7 +7,11 @@ using Microsoft.Extensions.Options;
 namespace Bulk.Front.Access;
 
 /// <summary>Authenticates a caller by its API key (<c>Authorization: Bearer</c>) or, when no key is configured, by its being on this machine.</summary>
-/// <remarks>The caller's name, a key's number or the loopback address, is what the campaign rate limit counts by.</remarks>
+/// <remarks>
+/// The caller's name, a key's number or the loopback address, is what the campaign rate limit counts by. A key's
+/// caller carries its tenant (<see cref="Tenants"/>); an admin key's, and every caller of a Front without keys, the
+/// admin role.
+/// </remarks>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory loggers, UrlEncoder encoder, ApiKeys keys)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggers, encoder)
@@ -19,15 +23,20 @@ public sealed class ApiKeyAuthenticationHandler(
     protected override Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         // A wrong key is no result rather than a failure, which the base class would log at Information for every call.
-        var caller = keys.LoopbackOnly ? LoopbackCaller() : KeyCaller();
-        if (caller is null)
+        Claim[]? claims = keys.LoopbackOnly
+            ? LoopbackCaller() is { } local ? [new Claim(ClaimTypes.Name, local), new Claim(ClaimTypes.Role, Tenants.AdminRole)] : null
+            : PresentedKey() is { } presented && keys.Find(presented) is { } key
+                ? [
+                    new Claim(ClaimTypes.Name, $"key:{key.Number}"),
+                    new Claim(IdempotencyScope.ClaimType, IdempotencyScope.OfApiKey(presented)),
+                    .. key.Admin ? [new Claim(ClaimTypes.Role, Tenants.AdminRole)] : Array.Empty<Claim>(),
+                ]
+                : null;
+        if (claims is null)
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }
 
-        Claim[] claims = keys.LoopbackOnly
-            ? [new Claim(ClaimTypes.Name, caller)]
-            : [new Claim(ClaimTypes.Name, caller), new Claim(IdempotencyScope.ClaimType, IdempotencyScope.OfApiKey(PresentedKey()!))];
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(
             new ClaimsPrincipal(new ClaimsIdentity(claims, SchemeName)), SchemeName)));
     }
@@ -46,10 +55,13 @@ public sealed class ApiKeyAuthenticationHandler(
             PresentedKey() is null ? "Send an API key as 'Authorization: Bearer <key>'." : "The API key is not valid.");
     }
 
+    /// <summary>A key that is not an admin key asked for what only one may see (the suppression list, the dead letters).</summary>
+    protected override Task HandleForbiddenAsync(AuthenticationProperties properties) =>
+        WriteProblemAsync(StatusCodes.Status403Forbidden, "Admin key needed",
+            "This needs an admin key (Front__AdminKeys): an API key sees and steers its own campaigns only.");
+
     private string? LoopbackCaller() =>
         Context.Connection.RemoteIpAddress is { } ip && IPAddress.IsLoopback(ip) ? $"loopback:{ip}" : null;
-
-    private string? KeyCaller() => PresentedKey() is { } key && keys.Find(key) is { } number ? $"key:{number}" : null;
 
     private string? PresentedKey()
     {

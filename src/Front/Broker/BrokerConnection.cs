@@ -23,7 +23,8 @@ public sealed class BrokerConnection(BrokerConnections connections, ILogger<Brok
         {
             try
             {
-                await connection.DeclareQueuesAsync(Topology, [], logger, cancellationToken);
+                // Each declare would wait up to the client's 20 s for a silent broker, whatever the token says.
+                await BrokerAnswers.WithinAsync(connection.DeclareQueuesAsync(Topology, [], logger, cancellationToken), cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

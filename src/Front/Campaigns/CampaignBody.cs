@@ -11,10 +11,11 @@ internal sealed record CampaignBody(CampaignRequest? Request, string Hash)
     /// <exception cref="JsonException">The body is not JSON, or not a campaign's.</exception>
     /// <exception cref="CampaignBodyRefusedException">The body broke a limit while it streamed in (recipients, subject, a value's size).</exception>
     /// <exception cref="BadHttpRequestException">Kestrel refused the body: over Front__MaxBodyBytes (413) or badly framed.</exception>
-    public static async Task<CampaignBody> ReadAsync(HttpRequest http, FrontOptions options, CancellationToken cancellationToken)
+    /// <exception cref="IntakeBusyException">The body grew past what <paramref name="reservation"/> could get of the intake memory.</exception>
+    public static async Task<CampaignBody> ReadAsync(HttpRequest http, FrontOptions options, IntakeReservation? reservation, CancellationToken cancellationToken)
     {
-        await using var body = new CampaignBodyStream(http.Body, new CampaignBodyGuard(
-            options.MaxRecipients, options.MaxTemplateBytes, options.MaxDataValuesPerRecipient, options.MaxDataValues));
+        await using var body = new CampaignBodyStream(http.BodyReader, new CampaignBodyGuard(
+            options.MaxRecipients, options.MaxTemplateBytes, options.MaxDataValuesPerRecipient, options.MaxDataValues), reservation);
         var request = await JsonSerializer.DeserializeAsync(body, FrontJson.Default.CampaignRequest, cancellationToken);
 
         // The serializer reads on to make sure nothing but whitespace follows the JSON; whatever it left unread, the

@@ -1,5 +1,7 @@
+using System.Security.Claims;
 using Bulk.Broker.Outcomes;
 using Bulk.Contracts.Outcomes;
+using Bulk.Front.Access;
 using Microsoft.AspNetCore.Http.HttpResults;
 
 namespace Bulk.Front.Campaigns;
@@ -14,22 +16,23 @@ public static partial class CampaignControlApi
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status409Conflict)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
-        control.MapPost("/{id}/pause", (string id, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, OutcomeType.Paused, outcomes, logs, ct))
+        control.MapPost("/{id}/pause", (string id, ClaimsPrincipal user, OutcomeLog outcomes, TimeProvider clock, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, Tenants.ViewOf(user), OutcomeType.Paused, outcomes, clock, logs, ct))
             .WithSummary("Pause a campaign")
             .WithDescription("Workers send nothing more of it until it is resumed; pausing a paused campaign is no change. 409 once it is finished.");
-        control.MapPost("/{id}/resume", (string id, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, OutcomeType.Resumed, outcomes, logs, ct))
+        control.MapPost("/{id}/resume", (string id, ClaimsPrincipal user, OutcomeLog outcomes, TimeProvider clock, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, Tenants.ViewOf(user), OutcomeType.Resumed, outcomes, clock, logs, ct))
             .WithSummary("Resume a paused or held campaign")
             .WithDescription("It goes on where it stopped; a campaign the relay's refusal held goes on once the relay is fixed. 409 when it is neither paused nor held.");
-        control.MapPost("/{id}/cancel", (string id, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, OutcomeType.Cancelled, outcomes, logs, ct))
+        control.MapPost("/{id}/cancel", (string id, ClaimsPrincipal user, OutcomeLog outcomes, TimeProvider clock, ILoggerFactory logs, CancellationToken ct) => ControlAsync(id, Tenants.ViewOf(user), OutcomeType.Cancelled, outcomes, clock, logs, ct))
             .WithSummary("Cancel a campaign")
             .WithDescription("Recipients not yet sent are not sent. 409 once it is finished.");
         return group;
     }
 
     private static async Task<Results<Ok<CampaignStatus>, ProblemHttpResult>> ControlAsync(
-        string id, OutcomeType action, OutcomeLog outcomes, ILoggerFactory logs, CancellationToken cancellationToken)
+        string id, TenantView view, OutcomeType action, OutcomeLog outcomes, TimeProvider clock, ILoggerFactory logs, CancellationToken cancellationToken)
     {
-        if (outcomes.Ledger.Find(id) is not { } status)
+        // Another API key's campaign is answered as one that does not exist.
+        if (outcomes.Ledger.Find(id, view) is not { } status)
         {
             return Problems.UnknownCampaign(id);
         }
@@ -47,7 +50,7 @@ public static partial class CampaignControlApi
                 return Conflict($"Campaign {id} is {status.Status}, not paused or held.");
         }
 
-        var control = new OutcomeEvent(action, id, DateTimeOffset.UtcNow, status.Total);
+        var control = new OutcomeEvent(action, id, clock.GetUtcNow(), status.Total);
         try
         {
             await outcomes.RecordAsync([control], cancellationToken);

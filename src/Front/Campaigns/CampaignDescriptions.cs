@@ -11,11 +11,13 @@ internal static class CampaignDescriptions
         "Validates the campaign (templates included, rendered for the first recipient), enqueues it whole on the broker, " +
         "then answers 202 with `Location: /campaigns/{id}` and closes the connection. Nothing is enqueued for a refused campaign. " +
         "Refusals: 400 names each field at fault in `errors`; 403 a sender not in `Front__AllowedSenders` (also with `errors`); " +
+        "408 a body that did not arrive whole within `Front__BodyDeadlineSeconds`, the connection then closed; " +
         "413 a body over `Front__MaxBodyBytes` or a campaign larger than the broker takes; 415 a body that is not `application/json`; " +
-        "422 an `Idempotency-Key` used before with another body; 429 more campaigns a minute than `Front__CampaignsPerMinute`, with " +
-        "`Retry-After`; 503 the broker unavailable, with `Retry-After` (when even this Front cannot tell whether it was enqueued, " +
-        "the problem says so and carries `campaignId`), or the campaigns under way holding all of `Front__MaxIntakeMemoryBytes`, " +
-        "with `Retry-After` and before the body is read (send `Expect: 100-continue` not to upload it for nothing).";
+        "422 an `Idempotency-Key` used before with another body; 429 more campaigns a minute than `Front__CampaignsPerMinute`, or " +
+        "more under way at once than `Front__MaxPostsInFlightPerKey`, with `Retry-After`; 503 the broker unavailable, with " +
+        "`Retry-After` (when even this Front cannot tell whether it was enqueued, the problem says so and carries `campaignId`), " +
+        "or the campaigns under way holding all of `Front__MaxIntakeMemoryBytes`, with `Retry-After`, mostly before the body is " +
+        "read (send `Expect: 100-continue` not to upload it for nothing).";
 
     public static async Task DescribePostAsync(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancellationToken)
     {

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Bulk.Broker.Outcomes;
 using Bulk.Contracts.Outcomes;
+using Bulk.Front.Access;
 
 namespace Bulk.Front.Campaigns;
 
@@ -31,11 +32,12 @@ public static class CampaignEventsApi
 
     private static async Task<IResult> StreamAsync(string id, HttpContext http, OutcomeLog outcomes, IHostApplicationLifetime lifetime, CancellationToken aborted)
     {
+        var view = Tenants.ViewOf(http.User);
         // A stream ends when the client goes away or this Front stops: shutdown must not wait for open streams
         // (the client reconnects, with Last-Event-ID, to whichever Front answers next).
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(aborted, lifetime.ApplicationStopping);
         var cancellationToken = ending.Token;
-        if (outcomes.Ledger.Find(id) is null)
+        if (outcomes.Ledger.Find(id, view) is null)
         {
             return Problems.UnknownCampaign(id);
         }
@@ -53,7 +55,12 @@ public static class CampaignEventsApi
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var status = outcomes.Ledger.Find(id)!;
+                // A campaign once seen stays seen (its tenant is never taken back), unless it is forgotten.
+                if (outcomes.Ledger.Find(id, view) is not { } status)
+                {
+                    break;
+                }
+
                 if (status.Version != lastSeen)
                 {
                     await WriteEventAsync(http, "progress", status, cancellationToken);

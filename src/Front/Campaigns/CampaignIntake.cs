@@ -42,9 +42,10 @@ public abstract record IntakeResult
 /// <summary>Puts a valid campaign on the broker once, whichever Front its retries reach, and records that it was accepted.</summary>
 /// <remarks>
 /// Each submission has an acceptance id, which its job carries. A Worker sends a job only once the outcomes stream
-/// records its submission <c>started</c> before any <c>voided</c>; a Front that cannot tell whether the broker has a
-/// campaign (the confirm did not come, the connection dropped mid-publish) writes <c>voided</c> and reads which came
-/// first. Every process reads the stream in the same order, so a submission is live everywhere or void everywhere.
+/// records its submission <c>started</c> (or <c>accepted</c>) before any <c>voided</c>; a Front that cannot tell whether
+/// the broker has a campaign (the confirm did not come, the connection dropped mid-publish), or cannot record its
+/// <c>accepted</c>, writes <c>voided</c> and reads which came first. A 202 is answered only once <c>accepted</c> is on
+/// the stream. Every process reads the stream in the same order, so a submission is live everywhere or void everywhere.
 /// Under an <c>Idempotency-Key</c>, a <c>pending</c> entry is confirmed before the publish, and the campaign id comes
 /// from the caller and the key, so a retry finds the submissions before it: it answers for a live one, settles an
 /// undecided one, and publishes again only when every earlier one is void. Two live submissions of one key cannot be.
@@ -94,7 +95,7 @@ public sealed partial class CampaignIntake(
 
             publishing = atStake = true;
             // Under a key, on the lock's own connection: if that died, the lock died with it, and so does this publish.
-            await publisher.PublishAsync(job, body, lease?.Connection);
+            await publisher.PublishAsync(job, body, lease?.Connection, timeout.Token);
             await observer.ConfirmedAsync(job.CampaignId);
             await RecordAcceptedAsync(Entry(OutcomeType.Accepted, campaign, acceptance));
         }
@@ -168,12 +169,13 @@ public sealed partial class CampaignIntake(
         // The first try reached the broker and a Worker took it, but no Front answered for it: this answer is its.
         await RecordAcceptedAsync(new OutcomeEvent(OutcomeType.Accepted, live.CampaignId, DateTimeOffset.UtcNow, live.Total, key, live.RequestHash,
             DuplicatesDropped: live.DuplicatesDropped, AcceptanceId: live.AcceptanceId, KeyScope: campaign.KeyScope,
-            Subject: Clip(campaign.Job.Template!.Subject), From: Clip(Sender(campaign.Job.Template!.From))));
+            Subject: Clip(campaign.Job.Template!.Subject), From: Clip(Sender(campaign.Job.Template!.From)), Tenant: TenantOf(campaign)));
         LogFoundLive(live.CampaignId, live.AcceptanceId);
         return new IntakeResult.Replayed(live.CampaignId, ledger.Find(live.CampaignId)?.Status, live.Total, live.DuplicatesDropped);
     }
 
-    /// <summary>The publish failed after it may have reached the broker: void the submission, unless a Worker started it first.</summary>
+    /// <summary>The publish, or the write of its acceptance, failed after the campaign may have reached the broker: void
+    /// the submission, unless a Worker started it (or its acceptance landed) first.</summary>
     private async Task<IntakeResult> SettleAsync(PostedCampaign.Valid campaign, string acceptance)
     {
         var id = campaign.Job.CampaignId;
@@ -192,8 +194,21 @@ public sealed partial class CampaignIntake(
             case AcceptanceState.Void:
                 LogVoided(id, acceptance);
                 return new IntakeResult.Unavailable();
+            case AcceptanceState.Live when outcomes.Ledger.Find(id) is { CreatedAt: not null }:
+                // The acceptance whose confirm was lost had landed, before the voided entry: it stands.
+                LogAcceptedAfterAll(id, acceptance);
+                return new IntakeResult.Accepted(id, campaign.Job.Recipients.Count, campaign.DuplicatesDropped);
             case AcceptanceState.Live:
-                await RecordAcceptedAsync(Entry(OutcomeType.Accepted, campaign, acceptance));
+                try
+                {
+                    await RecordAcceptedAsync(Entry(OutcomeType.Accepted, campaign, acceptance));
+                }
+                catch (Exception e) when (e is IOException or OperationCanceledException)
+                {
+                    // Sent, but not accepted on the stream: no 202 (see RecordAcceptedAsync).
+                    return Unknown(campaign, e);
+                }
+
                 LogFoundLive(id, acceptance);
                 return new IntakeResult.Accepted(id, campaign.Job.Recipients.Count, campaign.DuplicatesDropped);
             default:
@@ -218,7 +233,11 @@ public sealed partial class CampaignIntake(
             DuplicatesDropped: campaign.DuplicatesDropped, AcceptanceId: acceptance,
             KeyScope: campaign.IdempotencyKey is null ? null : campaign.KeyScope,
             Subject: type == OutcomeType.Accepted ? Clip(campaign.Job.Template!.Subject) : null,
-            From: type == OutcomeType.Accepted ? Clip(Sender(campaign.Job.Template!.From)) : null);
+            From: type == OutcomeType.Accepted ? Clip(Sender(campaign.Job.Template!.From)) : null,
+            Tenant: type == OutcomeType.Accepted ? TenantOf(campaign) : null);
+
+    /// <summary>Whose campaign it is: the caller's API key's digest, the same as its idempotency scope; none without keys.</summary>
+    private static string? TenantOf(PostedCampaign.Valid campaign) => campaign.KeyScope.Length > 0 ? campaign.KeyScope : null;
 
     /// <summary>The sender as a person writes it, <c>News &lt;news@example.com&gt;</c>: the header's form quotes every name.</summary>
     internal static string Sender(string from) =>
@@ -248,35 +267,54 @@ public sealed partial class CampaignIntake(
         new(OutcomeType.Voided, campaignId, DateTimeOffset.UtcNow, AcceptanceId: acceptance);
 
     /// <summary>The campaign is enqueued; the stream entry makes its total and key known to every process.</summary>
+    /// <remarks>
+    /// A 202 promises that entry: without it other Fronts answer 404 and know neither the total nor the key. So the
+    /// write is tried again for up to <see cref="FrontOptions.PublishTimeoutSeconds"/>, and nothing is applied to this
+    /// Front's memory that the stream does not have (this Front alone would then know a campaign, and a later entry
+    /// could be applied before it). Should it still fail, the caller settles the submission as for a publish that
+    /// failed: it writes <c>voided</c>, and a 503 says that nothing will be sent, unless a Worker started it first.
+    /// </remarks>
+    /// <exception cref="IOException">The entry was not confirmed in time; it may still land.</exception>
+    /// <exception cref="OperationCanceledException">The time was up before a confirm.</exception>
     private async Task RecordAcceptedAsync(OutcomeEvent accepted)
     {
-        for (var attempt = 1; attempt <= 3; attempt++)
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
+        var pause = TimeSpan.FromMilliseconds(250);
+        for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await outcomes.RecordAsync([accepted], CancellationToken.None);
+                await outcomes.RecordAsync([accepted], timeout.Token);
                 return;
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or OperationCanceledException)
             {
                 LogAcceptedNotRecorded(accepted.CampaignId, attempt, e.Message);
+                if (timeout.IsCancellationRequested || attempt == MaxAcceptedAttempts)
+                {
+                    throw;
+                }
             }
-        }
 
-        // The work is on the broker and will be delivered: the client's answer is still 202, and this Front knows the
-        // campaign. Elsewhere its status appears with the first outcome; a retry with the same key elsewhere finds the
-        // submission pending and settles it (live if a Worker started it, else it is voided and published afresh).
-        outcomes.Ledger.Apply(accepted);
+            await Task.Delay(pause, timeout.Token);
+            pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+        }
     }
+
+    /// <summary>Bounds the tries of <see cref="RecordAcceptedAsync"/> when each fails at once (no broker to reach).</summary>
+    private const int MaxAcceptedAttempts = 20;
 
     [LoggerMessage(LogLevel.Information, "Campaign {CampaignId} accepted with {Count} recipients ({Duplicates} duplicates dropped), trace {TraceId}")]
     private partial void LogAccepted(string campaignId, int count, int duplicates, string? traceId);
 
-    [LoggerMessage(LogLevel.Error, "Campaign {CampaignId} is enqueued but its acceptance was not recorded (attempt {Attempt}): {Reason}")]
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId} is enqueued but its acceptance was not recorded (attempt {Attempt}): {Reason}")]
     private partial void LogAcceptedNotRecorded(string campaignId, int attempt, string reason);
 
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: submission {AcceptanceId} had reached the broker and a Worker started it; it is accepted")]
     private partial void LogFoundLive(string campaignId, string? acceptanceId);
+
+    [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: submission {AcceptanceId}'s acceptance had landed though its confirm was lost; it is accepted")]
+    private partial void LogAcceptedAfterAll(string campaignId, string acceptanceId);
 
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: submission {AcceptanceId} is void; whatever of it reached the broker will be dropped unsent")]
     private partial void LogVoided(string campaignId, string acceptanceId);

@@ -26,14 +26,17 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
     /// <param name="body">The job, serialized by <see cref="JobMessages.Serialize"/>.</param>
     /// <param name="fenced">Publish on this connection only (the one holding the campaign's idempotency key), never
     /// on a new one: a lock lost with its connection must not be outlived by its holder's publish.</param>
+    /// <param name="deadline">The request's own deadline, when it began before this publish: the publish ends at the
+    /// earlier of it and <c>Front__PublishTimeoutSeconds</c> from now.</param>
     /// <exception cref="MessageTooLargeException">The broker refused the message for its size.</exception>
     /// <exception cref="NotPublishedException">The broker was not reached: the campaign is not on it.</exception>
     /// <exception cref="BrokerUnavailableException">The publish failed once sent: the broker may or may not have the campaign.</exception>
-    public async Task PublishAsync(DeliveryJob job, byte[] body, IConnection? fenced = null)
+    public async Task PublishAsync(DeliveryJob job, byte[] body, IConnection? fenced = null, CancellationToken deadline = default)
     {
         // Deliberately not the request's token: once the publish is on the wire, a client hanging up must not turn
         // an enqueued campaign into an unknown one. The timeout bounds how long we wait for the confirm.
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(deadline);
+        timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.PublishTimeoutSeconds));
         var properties = JobMessages.Properties(campaignId: job.CampaignId, messageId: $"{job.CampaignId}/0");
         // The campaign's trace crosses the broker here: the Worker's spans are children of this one.
         using var activity = BulkTelemetry.StartPublish(broker.Topology.WorkQueue, job.CampaignId, properties);
@@ -51,7 +54,8 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
                     throw new BrokerUnavailableException(new IOException("the connection holding the idempotency key closed"));
                 }
 
-                channel = await connection.CreateChannelAsync(BrokerConnections.ConfirmedChannel, timeout.Token);
+                // The client alone would wait 20 s for a silent broker to open the channel, whatever the token says.
+                channel = await BrokerAnswers.OpenChannelAsync(connection, BrokerConnections.ConfirmedChannel, timeout.Token);
                 // With confirmation tracking on, this completes only when the broker has confirmed the message
                 // (and throws if it was nacked or, being mandatory, returned as unroutable).
                 // Earlier attempts were refused by the broker: only from here may the campaign be on it.
@@ -92,7 +96,8 @@ public sealed partial class CampaignPublisher(BrokerConnection broker, IOptions<
             {
                 if (channel is not null)
                 {
-                    await channel.DisposeAsync();
+                    // Closing waits for the broker too: past the deadline, it goes on without this request.
+                    await BrokerAnswers.DisposeWithinAsync(channel, timeout.Token);
                 }
             }
         }

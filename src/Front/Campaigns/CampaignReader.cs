@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Bulk.Contracts;
 using Bulk.Front.Access;
+using Bulk.Templates;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
@@ -27,7 +28,7 @@ public abstract record PostedCampaign
 }
 
 /// <summary>Reads and checks a posted campaign: its media type, its <c>Idempotency-Key</c>, its body, its fields, its sender.</summary>
-public sealed class CampaignReader(CampaignValidator validator, AllowedSenders senders, IOptions<FrontOptions> options)
+public sealed class CampaignReader(CampaignValidator validator, AllowedSenders senders, RenderTurns turns, IOptions<FrontOptions> options)
 {
     public const string IdempotencyKeyHeader = "Idempotency-Key";
 
@@ -46,11 +47,31 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
         }
 
         CampaignBody body;
+        // Kestrel's minimum data rate lets a large body take days; what a POST holds while it reads must be given back.
+        // The deadline cancels the pending read rather than the read's token: a read cancelled by its token leaves
+        // Kestrel's body reader "in progress", and Kestrel then logs an error for every slow client it closes
+        // (CampaignBodyStream ends a cancelled read properly).
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.Value.BodyDeadlineSeconds));
+        var onDeadline = deadline.Token.Register(static reader => ((System.IO.Pipelines.PipeReader)reader!).CancelPendingRead(), request.BodyReader);
         try
         {
-            // Read as it streams in, with no copy kept: Kestrel enforces Front__MaxBodyBytes while this reads, and the
-            // body's guard refuses what can be told before the end (too many recipients, a value too large).
-            body = await CampaignBody.ReadAsync(request, options.Value, cancellationToken);
+            // Read as it streams in, with no copy kept: Kestrel enforces Front__MaxBodyBytes while this reads, the
+            // body's guard refuses what can be told before the end (too many recipients, a value too large), and the
+            // POST's share of the intake memory grows with what arrives.
+            body = await CampaignBody.ReadAsync(request, options.Value, request.HttpContext.Features.Get<IntakeReservation>(), cancellationToken);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return new PostedCampaign.Refused(TypedResults.Problem(
+                statusCode: StatusCodes.Status408RequestTimeout,
+                title: "The body came too slowly",
+                detail: $"The campaign body did not arrive whole within {options.Value.BodyDeadlineSeconds} s (Front__BodyDeadlineSeconds). " +
+                    "Nothing was enqueued; send it again faster, or smaller.",
+                extensions: new Dictionary<string, object?> { ["setting"] = "Front__BodyDeadlineSeconds", ["limit"] = options.Value.BodyDeadlineSeconds }));
+        }
+        catch (IntakeBusyException)
+        {
+            return new PostedCampaign.Refused(IntakeMemoryFilter.Busy(request.HttpContext.Response, read: true));
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -69,6 +90,11 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
         {
             return Invalid(Problems.InvalidJson(e, "The body is not a valid campaign"));
         }
+        finally
+        {
+            // Once read, the body is past its deadline's reach.
+            await onDeadline.DisposeAsync();
+        }
 
         if (body.Request is not { } campaign)
         {
@@ -76,7 +102,13 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
         }
 
         var scope = IdempotencyScope.Of(request.HttpContext.User);
-        var result = validator.Validate(campaign, key.Length > 0 ? KeyedCampaignId(scope, key) : Guid.CreateVersion7().ToString("N"));
+        CampaignValidator.Result result;
+        // Validation renders the templates once: CPU work whose time budget is wall-clock time, taken in turns by caller.
+        using (await turns.TakeAsync(scope, cancellationToken))
+        {
+            result = validator.Validate(campaign, key.Length > 0 ? KeyedCampaignId(scope, key) : Guid.CreateVersion7().ToString("N"));
+        }
+
         if (!result.IsValid)
         {
             return Invalid(TypedResults.ValidationProblem(result.Errors, title: "The campaign has invalid fields"));
@@ -87,7 +119,7 @@ public sealed class CampaignReader(CampaignValidator validator, AllowedSenders s
             return new PostedCampaign.Refused(TypedResults.Problem(
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "Sender not allowed",
-                detail: $"This Front may send only from {senders.Describe()} (Front__AllowedSenders).",
+                detail: AllowedSenders.RefusalDetail(result.Sender!, result.Job.Template.Bounce, refused),
                 extensions: new Dictionary<string, object?> { ["errors"] = refused }));
         }
 

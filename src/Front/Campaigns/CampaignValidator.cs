@@ -27,15 +27,24 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
     /// <summary>Custom headers a campaign may carry at most, each value at most one RFC 5322 line.</summary>
     public const int MaxHeaders = 50;
 
-    /// <summary>Headers Bulk or the relay sets: a campaign may not give them (nor any <c>Resent-</c>, <c>Content-</c> or <c>X-Bulk-</c> header).</summary>
+    /// <summary>Headers Bulk or the relay sets, and headers a receiver may read as a verdict of a server on the way
+    /// (SPF, DKIM, where it was delivered to): a campaign may not give them.</summary>
     private static readonly HashSet<string> ReservedHeaders = new(StringComparer.OrdinalIgnoreCase)
     {
         "From", "To", "Cc", "Bcc", "Subject", "Message-ID", "Date", "Return-Path", "Sender", "MIME-Version",
-        "Received", "DKIM-Signature", "List-Unsubscribe", "List-Unsubscribe-Post", "Authentication-Results",
-        "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
+        "Received", "DKIM-Signature", "List-Unsubscribe", "List-Unsubscribe-Post",
+        "Received-SPF", "DomainKey-Signature", "Delivered-To", "X-Original-To",
     };
 
-    private static readonly string[] ReservedPrefixes = ["Resent-", "Content-", "X-Bulk-"];
+    /// <summary>Whole families of reserved headers: <c>ARC-*</c> and <c>Authentication-Results*</c> (RFC 8617's
+    /// <c>ARC-Authentication-Results</c>, the <c>-Original</c> copies some relays keep) are trust verdicts too.</summary>
+    private static readonly string[] ReservedPrefixes = ["Resent-", "Content-", "X-Bulk-", "ARC-", "Authentication-Results"];
+
+    /// <summary>Custom headers whose value is a list of mailboxes a mail client shows by name, checked as <c>from</c> is.</summary>
+    private static readonly HashSet<string> AddressHeaders = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "Reply-To", "Mail-Reply-To", "Mail-Followup-To",
+    };
 
     private static readonly ParserOptions AddressParser = new() { AllowAddressesWithoutDomain = false };
 
@@ -90,6 +99,12 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
         if (!MailboxAddress.TryParse(AddressParser, from, out var mailbox) || !IsAddrSpec(mailbox.Address))
         {
             errors["from"] = [$"'{from}' is not a mailbox, e.g. \"News <news@example.com>\"."];
+            return null;
+        }
+
+        if (DisplayNames.Refusal(mailbox) is { } refusal)
+        {
+            errors["from"] = [refusal];
             return null;
         }
 
@@ -246,6 +261,10 @@ public sealed class CampaignValidator(IOptions<FrontOptions> options, LiquidSand
             else if (name.Length + value.Length > MaxSubjectLength)
             {
                 errors[key] = [$"A header is at most {MaxSubjectLength} characters, name included."];
+            }
+            else if (AddressHeaders.Contains(name) && DisplayNames.AddressListRefusal(value, AddressParser) is { } error)
+            {
+                errors[key] = [error];
             }
             else
             {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Claims;
 using Bulk.Broker.Outcomes;
 using Bulk.Contracts.Outcomes;
 using Bulk.Front.Access;
@@ -22,11 +23,14 @@ public static class CampaignsApi
         services.AddLiquidSandbox();
         services.AddSingleton<CampaignValidator>();
         services.AddSingleton<CampaignReader>();
+        // Trial renderings take turns by caller: one key's slow templates cannot take every core from another's.
+        services.AddSingleton(new RenderTurns());
         services.AddSingleton<IdempotencyKeyLock>();
         services.AddSingleton<CampaignPublisher>();
         services.AddSingleton<IntakeObserver>();
         services.AddSingleton<CampaignIntake>();
         services.AddSingleton<IntakeMemoryBudget>();
+        services.AddSingleton<PostsInFlight>();
         return services;
     }
 
@@ -37,8 +41,11 @@ public static class CampaignsApi
         // A group of its own, since only posting is rate limited: a refused POST is answered 429 before its body is read.
         group.MapGroup("").RequireRateLimiting(CampaignRateLimit.Policy).ProducesProblem(StatusCodes.Status429TooManyRequests)
             .MapPost("/", PostCampaign)
-            // Before the body is read: a POST that does not fit in the memory budget is a 503, not a campaign half read.
+            // Before the body is read: a caller with too many POSTs under way is a 429, then a POST that does not fit in
+            // the memory budget is a 503, not a campaign half read.
+            .AddEndpointFilter<PostsInFlightFilter>()
             .AddEndpointFilter<IntakeMemoryFilter>()
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status415UnsupportedMediaType)
             .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
@@ -52,11 +59,12 @@ public static class CampaignsApi
         fromLedger.MapGet("/", ListCampaigns)
             .ProducesProblem(StatusCodes.Status400BadRequest)
             .WithSummary("List the most recent campaigns")
-            .WithDescription("The most recent first, at most `limit` (1 to 500, 50 by default; a number outside is brought within).");
+            .WithDescription("The most recent first, at most `limit` (1 to 500, 50 by default; a number outside is brought within): " +
+                "the API key's own campaigns, or every campaign for an admin key.");
         fromLedger.MapGet("/{id}", GetCampaign)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("A campaign's status")
-            .WithDescription("Its status and counts, which add up to its total.");
+            .WithDescription("Its status and counts, which add up to its total. Another API key's campaign is a 404, as an unknown one.");
         fromLedger.MapGet("/{id}/failures", GetFailures)
             .ProducesProblem(StatusCodes.Status404NotFound)
             .WithSummary("A campaign's failed recipients")
@@ -93,14 +101,15 @@ public static class CampaignsApi
         };
     }
 
-    internal static Ok<CampaignList> ListCampaigns(OutcomeLog outcomes, int? limit) =>
-        TypedResults.Ok(new CampaignList(outcomes.Ledger.Recent(Math.Clamp(limit ?? 50, 1, 500))));
+    // Another tenant's campaign is answered as one that does not exist (404, not 403): an id tells nothing of it.
+    internal static Ok<CampaignList> ListCampaigns(OutcomeLog outcomes, int? limit, ClaimsPrincipal user) =>
+        TypedResults.Ok(new CampaignList(outcomes.Ledger.Recent(Math.Clamp(limit ?? 50, 1, 500), Tenants.ViewOf(user))));
 
-    internal static Results<Ok<CampaignStatus>, ProblemHttpResult> GetCampaign(string id, OutcomeLog outcomes) =>
-        outcomes.Ledger.Find(id) is { } status ? TypedResults.Ok(status) : Problems.UnknownCampaign(id);
+    internal static Results<Ok<CampaignStatus>, ProblemHttpResult> GetCampaign(string id, OutcomeLog outcomes, ClaimsPrincipal user) =>
+        outcomes.Ledger.Find(id, Tenants.ViewOf(user)) is { } status ? TypedResults.Ok(status) : Problems.UnknownCampaign(id);
 
     internal static Results<Ok<FailurePage>, ValidationProblem, ProblemHttpResult> GetFailures(
-        string id, OutcomeLog outcomes, int? offset, int? limit)
+        string id, OutcomeLog outcomes, int? offset, int? limit, ClaimsPrincipal user)
     {
         var ledger = outcomes.Ledger;
         var from = offset ?? 0;
@@ -110,7 +119,7 @@ public static class CampaignsApi
             return invalid;
         }
 
-        return ledger.Failures(id, from, take) is var (page, count)
+        return ledger.Failures(id, from, take, Tenants.ViewOf(user)) is var (page, count)
             ? TypedResults.Ok(new FailurePage(id, count, from, take, page))
             : Problems.UnknownCampaign(id);
     }

@@ -19,5 +19,5 @@ namespace Bulk.Front.Campaigns;
 [JsonSerializable(typeof(Bulk.Contracts.Suppressions.Suppression))]
 [JsonSerializable(typeof(Dictionary<string, string[]>))]
 [JsonSerializable(typeof(Bulk.Front.DeadLetters.ReplayResult))]
-[JsonSerializable(typeof(Bulk.Front.DeadLetters.DeadLetterCount))]
+[JsonSerializable(typeof(Bulk.Front.DeadLetters.DeadLetterSummary))]
 public sealed partial class FrontJson : JsonSerializerContext;

@@ -16,7 +16,8 @@ keyInput.addEventListener("change", () => {
   sessionStorage.setItem("bulk.apiKey", keyInput.value.trim());
   $("access-help").textContent = "This server needs an API key. It is kept in this browser tab only.";
   loadRecent();
-  if (current) openCampaign(current.id);
+  // Another key may see another set of campaigns: the one on show is asked for again, even one the last key could not see.
+  if (location.hash.length > 1) openCampaign(location.hash.slice(1));
 });
 
 async function api(path, options = {}) {
@@ -223,6 +224,15 @@ function render(status) {
   if (status.failed !== failuresShown) loadFailures(status.id, status.failed);
 }
 
+// Unknown here, or another API key's campaign (the server answers both alike): nothing of what was shown stays.
+function renderUnknown(id) {
+  render({ id, status: "unknown", total: 0, delivered: 0, failed: 0, deferred: 0, suppressed: 0, pending: 0, ratePerSecond: 0 });
+  current = null;
+  for (const field of ["view-subject", "view-from"]) showText($(field), "", "…");
+  for (const button of ["pause", "resume", "cancel"]) $(button).disabled = true;
+  $("view-message").textContent = `No campaign ${id} for this API key: it is unknown here, or another key's.`;
+}
+
 // The relay's reply is text from a remote server: it goes in with textContent only.
 function showHeld(status) {
   $("held-notice").hidden = status === null;
@@ -334,6 +344,7 @@ async function follow(id, signal) {
       const headers = { Accept: "text/event-stream" };
       if (lastEventId) headers["Last-Event-ID"] = lastEventId;
       const response = await api(`/campaigns/${id}/events`, { headers, signal });
+      if (response.status === 404) { renderUnknown(id); return; }
       if (!response.ok) {
         $("view-message").textContent = `Live updates unavailable (${response.status}).`;
         return;

@@ -26,7 +26,14 @@ internal static class OpenApiDescriptions
         "Every call but the probes, the page, the unsubscribe links and this description needs an API key, sent as " +
         "`Authorization: Bearer <key>`; a missing or wrong key is answered 401. The keys are `Front__ApiKeys` and the lines " +
         "of `Front__ApiKeysFile`. A Front with no key configured needs none, but then serves only clients on its own " +
-        "machine (loopback) and answers 403 to any other.";
+        "machine (loopback) and answers 403 to any other." + EdgeNote;
+
+    // Apart from AccessNote: what is refused before any key is looked at (Access/EdgeRegistration).
+    private const string EdgeNote =
+        " A client address that sent more than `Front__WrongKeysPerMinute` wrong keys is answered 429 with Retry-After. " +
+        "A POST, PUT, PATCH or DELETE a browser sends for a page of another site is answered 403, with or without keys; " +
+        "without keys, so is a request carrying Forwarded or X-Forwarded-For (unless `Front__TrustProxy`), and a Host " +
+        "that is not one of the Front's names is answered 400 (`Front__AllowedHosts`).";
 
     public static Task DescribeDocumentAsync(OpenApiDocument document, OpenApiDocumentTransformerContext context, CancellationToken cancellationToken)
     {
@@ -50,7 +57,8 @@ internal static class OpenApiDescriptions
         document.Paths ??= [];
         document.Paths["/healthz"] = Probe("Liveness: the process answers.", "Always 200 `Healthy` while the process runs.", unhealthy: false);
         document.Paths["/readyz"] = Probe("Readiness: the process reaches the broker and has read both streams.",
-            "200 `Healthy` once the broker answers and the outcomes and suppressions streams are read up to where they stood at start; 503 `Unhealthy` until then.",
+            "200 `Healthy` once the broker answers and the outcomes and suppressions streams are read up to where they stood at start; " +
+            "503 `Unhealthy` until then, followed by a line per failing check with its reason.",
             unhealthy: true);
         document.Tags ??= new HashSet<OpenApiTag>();
         document.Tags.Add(new OpenApiTag { Name = "Health", Description = "Probes for an orchestrator; no API key." });

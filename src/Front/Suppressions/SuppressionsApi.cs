@@ -34,12 +34,17 @@ public static class SuppressionsApi
     {
         var group = app.MapGroup("/suppressions").RequireApiKey().WithTags("Suppressions")
             .WaitsUntilCaughtUp(services => services.GetRequiredService<SuppressionLog>());
+        // Who unsubscribed is every tenant's business and none's alone: any key may add to the list, only an admin key
+        // may read it or take an address off it.
         group.MapGet("/", List)
+            .RequireAdminKey()
             .WithSummary("List the suppressed addresses")
-            .WithDescription($"A page of the list: `offset` from 0, `limit` 1 to {MaxPage} (100 by default).");
+            .WithDescription($"A page of the list: `offset` from 0, `limit` 1 to {MaxPage} (100 by default). Needs an admin key.");
         group.MapGet("/{email}", Find)
+            .RequireAdminKey()
             .ProducesProblem(StatusCodes.Status404NotFound)
-            .WithSummary("Whether an address is suppressed, and why");
+            .WithSummary("Whether an address is suppressed, and why")
+            .WithDescription("Needs an admin key.");
         // The body is bound by the framework: it answers 415 to a body that is not JSON and 413 past Front__MaxBodyBytes.
         group.MapPost("/", AddAsync)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
@@ -47,11 +52,13 @@ public static class SuppressionsApi
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
             .WithSummary("Suppress addresses")
             .WithDescription($"No campaign mails them from then on. At most {MaxPerRequest} addresses a request, recorded whole or not at all; " +
-                "addresses already suppressed are counted, not added again.");
+                "addresses already suppressed are counted, not added again. Any API key may add.");
         group.MapDelete("/{email}", RemoveAsync)
+            .RequireAdminKey()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
-            .WithSummary("Take an address off the list");
+            .WithSummary("Take an address off the list")
+            .WithDescription("Needs an admin key.");
         return group;
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using Bulk.Broker.Suppressions;
 using Bulk.Contracts.Suppressions;
+using Bulk.Front.Access;
 using Microsoft.Extensions.Options;
 
 namespace Bulk.Front.Suppressions;
@@ -22,6 +23,8 @@ public static class UnsubscribeApi
             .WithSummary("The page a recipient's unsubscribe link opens")
             .WithDescription("Asks before it unsubscribes: mail scanners and link previews follow links. 400 for a token this sender did not sign.");
         group.MapPost("/{token}", UnsubscribeAsync).DisableAntiforgery()
+            // A mailbox provider's one-click POST comes from its own servers or pages: the signed token is the proof.
+            .AllowCrossSite()
             .Produces<string>(StatusCodes.Status200OK, "text/html")
             .Produces<string>(StatusCodes.Status400BadRequest, "text/html")
             .Produces<string>(StatusCodes.Status503ServiceUnavailable, "text/html")

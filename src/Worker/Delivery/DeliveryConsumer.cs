@@ -40,6 +40,7 @@ public sealed partial class DeliveryConsumer(
     private readonly Topology topology = connections.Topology;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task<AcceptanceState>> starting = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<TimeSpan> tiers = delivery.Value.ToRetryTiers();
+    private readonly ReadToNowRounds<OutcomeEvent> outcomesToNow = new(outcomes, ReadToNowTimeout);
 
     /// <summary>How often the jobs waiting in the paused queue are looked at, to move those of resumed campaigns back (<see cref="PausedJobs"/>).</summary>
     public static readonly TimeSpan PauseRecheck = TimeSpan.FromSeconds(2);
@@ -88,6 +89,15 @@ public sealed partial class DeliveryConsumer(
             return Task.CompletedTask;
         };
         var consumerTag = await channel.BasicConsumeAsync(topology.WorkQueue, autoAck: false, consumer, stopping);
+        // What the broker took off the work queue at its delivery limit is recorded and parked by whichever Worker is up.
+        var overLimit = new AsyncEventingBasicConsumer(channel);
+        overLimit.ReceivedAsync += (_, delivered) => ParkOverLimitAsync(confirming, delivered, life.Token);
+        overLimit.UnregisteredAsync += (_, _) =>
+        {
+            lost.TrySetResult();
+            return Task.CompletedTask;
+        };
+        var overLimitTag = await channel.BasicConsumeAsync(topology.OverLimitQueue, autoAck: false, overLimit, stopping);
         LogConsuming(topology.WorkQueue, prefetch);
 
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -108,6 +118,7 @@ public sealed partial class DeliveryConsumer(
 
         // Graceful stop: take no more jobs, let the ones in hand finish or hand back their remainder, then leave.
         await channel.BasicCancelAsync(consumerTag, noWait: false, CancellationToken.None);
+        await channel.BasicCancelAsync(overLimitTag, noWait: false, CancellationToken.None);
         await confirming.InFlight.WhenIdleAsync();
         await channel.CloseAfterAcksAsync();
         LogStopped();
@@ -134,12 +145,30 @@ public sealed partial class DeliveryConsumer(
             activity?.SetTag(BulkTelemetry.CampaignIdTag, job.CampaignId).SetTag("bulk.job.recipients", job.Recipients.Count)
                 .SetTag("bulk.job.attempt", job.Attempt);
 
+            if (job.Replayed && await ReplayedJobs.LeftBehindAsync(outcomes, topology, job, logger, stopping) is { } leftBehind)
+            {
+                activity?.SetTag("bulk.job.dropped", leftBehind.Count == 0 ? "cancelled" : "forgotten");
+                await channel.CommitAsync(delivered.DeliveryTag, leftBehind);
+                return;
+            }
+
             if (job.AcceptanceId is { } acceptance && !await IsLiveAsync(job.CampaignId, acceptance, stopping))
             {
                 // A Front voided the submission before any Worker started it, and told its client nothing was enqueued.
                 activity?.SetTag("bulk.job.dropped", "void");
                 await channel.CommitAsync(delivered.DeliveryTag, []);
                 LogVoidDropped(job.CampaignId, acceptance, job.Recipients.Count);
+                return;
+            }
+
+            if (JobMessages.DeliveryCount(delivered.BasicProperties) is var count and >= Topology.WorkDeliveryLimit - Topology.WorkDeliveryMargin)
+            {
+                // Taken this often and never acknowledged, it may be what kills Workers (a split that runs out of
+                // memory): parked with its recipients recorded while a delivery or two are left, before the broker
+                // takes it off at the limit.
+                activity?.SetTag("bulk.job.dropped", "delivery limit");
+                await ParkWithReasonAsync(channel, delivered, job, $"delivered {count + 1} times without being acknowledged " +
+                    $"(Workers stopped or lost their connection while working on it); parked before the work queue's delivery limit ({Topology.WorkDeliveryLimit})", null, stopping);
                 return;
             }
 
@@ -163,11 +192,10 @@ public sealed partial class DeliveryConsumer(
                 return;
             }
 
-            if (delivered.Redelivered)
-            {
-                // Whoever held this job before may have delivered part of it: see what they recorded first.
-                await ReadOutcomesToNowAsync(stopping);
-            }
+            // Whoever held this job before, or another copy of it (a commit confirmed but not acked, by a Worker that
+            // died or lost its connection), may have delivered part of it: see what they recorded first. A copy is a
+            // new message, not a redelivery, so every job reads to now; the jobs taken meanwhile share one marker.
+            await outcomesToNow.ReadToNowAsync(stopping);
 
             if (job.Replayed)
             {
@@ -282,30 +310,46 @@ public sealed partial class DeliveryConsumer(
         return outcomes.Ledger.Acceptance(acceptance);
     }
 
-    /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and comes back.</summary>
+    /// <summary>The broker (not the job) failed while the channel still works: the job waits a moment on the broker and
+    /// comes back, or, when it was its commit that the broker confirmed only in part, the rest of the commit is tried again.</summary>
     /// <remarks>
+    /// <para>
     /// Moving it to the paused queue may fail too while a queue elects a new leader (the broker refuses what it cannot
     /// place): it is tried again for up to <see cref="BrokerTroublePatience"/>, the job held meanwhile. Handing it back
     /// at once instead would have it redelivered at once, over and over, until the work queue's delivery limit parked
-    /// it with nothing recorded: a campaign that never ends (seen when a node was killed).
+    /// it: a campaign that never ends (seen when a node was killed).
+    /// </para>
+    /// <para>
+    /// A commit confirmed in part is not sent round whole: what was confirmed is already where it belongs, and the job
+    /// again beside it would make its handed-back recipients exist twice, send its deferred ones again at once (their
+    /// delay tier skipped) and keep its dead-lettered ones (recorded as failed already) out of the parking lot. Only
+    /// the unconfirmed publishes are tried again, to where they were going, and the job is acked once they are confirmed.
+    /// </para>
     /// </remarks>
     private async Task DelayAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob job, Exception error, CancellationToken stopping)
     {
         LogDelayed(job.CampaignId, delivered.DeliveryTag, error.Message);
         Activity.Current?.AddEvent(new ActivityEvent("broker trouble: the job waits", tags: new ActivityTagsCollection { ["exception.message"] = error.Message }));
         var rest = error is JobInterruptedException interrupted ? interrupted.Undecided : job.Recipients;
+        IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes = error is UnconfirmedPublishesException partly
+            ? partly.Unconfirmed
+            : rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)];
         var pause = TimeSpan.FromMilliseconds(500);
         var deadline = DateTime.UtcNow + BrokerTroublePatience;
         while (true)
         {
             try
             {
-                await channel.CommitAsync(delivered.DeliveryTag,
-                    rest.Count == 0 ? [] : [(topology.PausedQueue, Serialize(job with { Recipients = rest }), null)]);
+                await channel.CommitAsync(delivered.DeliveryTag, publishes);
                 return;
             }
             catch (Exception e) when (channel.IsOpen && IsBrokerTrouble(e) && !stopping.IsCancellationRequested && DateTime.UtcNow + pause < deadline)
             {
+                if (e is UnconfirmedPublishesException again)
+                {
+                    publishes = again.Unconfirmed;
+                }
+
                 await Task.Delay(pause, CancellationToken.None);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
@@ -324,35 +368,57 @@ public sealed partial class DeliveryConsumer(
                 or RabbitMQ.Client.Exceptions.PublishException;
 
     /// <summary>A job that broke off is parked with the reason, and its recipients without an outcome are recorded as failed.</summary>
-    /// <remarks>
-    /// Recorded as dead-lettered failures, so the campaign's counts add up and it reaches a final state; replaying the
-    /// parking lot reopens them. Should even that fail, the job goes back to the queue rather than stay unacknowledged.
-    /// </remarks>
-    private async Task ParkAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
+    private Task ParkAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, Exception error, CancellationToken stopping)
     {
         var reason = $"internal error: {(error is JobInterruptedException ? error.Message : $"{error.GetType().Name}: {error.Message}")}";
         Activity.Current?.SetStatus(ActivityStatusCode.Error, reason);
         LogJobFailed(job?.CampaignId, delivered.DeliveryTag, reason);
+        return ParkWithReasonAsync(channel, delivered, job, reason, (error as JobInterruptedException)?.Undecided, stopping);
+    }
+
+    /// <summary>A job the broker took off the work queue at its delivery limit: nobody recorded anything for it, so its
+    /// recipients without an outcome are recorded as dead-lettered failures here, and it is parked.</summary>
+    private async Task ParkOverLimitAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, CancellationToken stopping)
+    {
+        using var _ = channel.InFlight.Enter();
+        var job = JobMessages.TryRead(delivered.Body.Span, out var unreadable);
+        var reason = $"taken off the work queue by the broker at its delivery limit ({Topology.WorkDeliveryLimit} deliveries without being acknowledged)";
+        using var scope = logger.BeginScope("Campaign {CampaignId}", job?.CampaignId);
+        LogOverLimit(job?.CampaignId, job?.Recipients.Count ?? 0);
+        await ParkWithReasonAsync(channel, delivered, job, job is null ? $"{reason}; {unreadable}" : reason, null, stopping);
+    }
+
+    /// <summary>Parks a job with <paramref name="reason"/>, its recipients without an outcome recorded as failed first.</summary>
+    /// <param name="undecided">Those of its recipients known to have no outcome, or null to read them from the ledger.</param>
+    /// <remarks>
+    /// Recorded as dead-lettered failures, so the campaign's counts add up and it reaches a final state; replaying the
+    /// parking lot reopens them. A replayed job parked before it reopened anything is parked whole: its recipients are
+    /// still recorded as failed, and only a job in the parking lot can bring them back. Should even that fail, the job
+    /// goes back to its queue rather than stay unacknowledged.
+    /// </remarks>
+    private async Task ParkWithReasonAsync(ConfirmingChannel channel, BasicDeliverEventArgs delivered, DeliveryJob? job, string reason,
+        IReadOnlyList<JobRecipient>? undecided, CancellationToken stopping)
+    {
         try
         {
             if (job is null)
             {
                 await channel.CommitAsync(delivered.DeliveryTag, [(topology.DeadQueue, delivered.Body.ToArray(), reason)]);
+                LogParked(delivered.BasicProperties.MessageId, reason);
                 return;
             }
 
-            if (error is not JobInterruptedException)
+            if (undecided is null)
             {
-                // What this job did record must be known here before deciding what is left of it.
+                // What was recorded for this job, here or by whoever held it before, must be known before deciding what is left of it.
                 await ReadOutcomesToNowAsync(stopping);
+                undecided = [.. job.Recipients.Where(r => !outcomes.Ledger.IsDone(job.CampaignId, r.Index))];
             }
 
-            var undecided = error is JobInterruptedException interrupted
-                ? interrupted.Undecided
-                : [.. job.Recipients.Where(r => !outcomes.Ledger.IsDone(job.CampaignId, r.Index))];
             await Task.WhenAll(undecided.Select(r => recorder.FailedAsync(job, new FailedRecipient(r.Index, r.Email, reason, DeadLettered: true))));
+            var parked = job.Replayed ? job.Recipients : undecided;
             await channel.CommitAsync(delivered.DeliveryTag,
-                undecided.Count == 0 ? [] : [(topology.DeadQueue, Serialize(job with { Recipients = undecided, Replayed = false }), reason)]);
+                parked.Count == 0 ? [] : [(topology.DeadQueue, Serialize(job with { Recipients = parked, Replayed = false }), reason)]);
             LogParked(delivered.BasicProperties.MessageId, reason);
         }
         catch (Exception e)
@@ -362,7 +428,7 @@ public sealed partial class DeliveryConsumer(
         }
     }
 
-    /// <summary>Holds the campaign on every process: recorded on the stream, and applied here at once.</summary>
+    /// <summary>Holds the campaign on every process: recorded on the stream, and read back here before the remainder is routed.</summary>
     private async Task HoldAsync(DeliveryJob job, string reply, CancellationToken stopping)
     {
         LogHeld(job.CampaignId, reply);
@@ -418,13 +484,24 @@ public sealed partial class DeliveryConsumer(
 
         public bool IsOpen => channel.IsOpen;
 
+        /// <exception cref="UnconfirmedPublishesException">Some publishes were nacked or not confirmed in time, the channel
+        /// still open: the job is not acknowledged, and those confirmed are not to be published again.</exception>
         public async Task CommitAsync(ulong deliveryTag, IReadOnlyList<(string Queue, byte[] Body, string? DeadReason)> publishes)
         {
             observer.Step(DeliveryStep.Commit);
             using var timeout = new CancellationTokenSource(ConfirmTimeout);
             // All published at once, then every confirm awaited: one round trip for a split of any size.
-            await Task.WhenAll(publishes.Select(p => channel.BasicPublishAsync(exchange: "", routingKey: p.Queue, mandatory: false,
-                basicProperties: JobMessages.Properties(p.DeadReason).WithTraceContext(), body: p.Body, timeout.Token).AsTask()));
+            var confirms = publishes.Select(p => channel.BasicPublishAsync(exchange: "", routingKey: p.Queue, mandatory: false,
+                basicProperties: JobMessages.Properties(p.DeadReason).WithTraceContext(), body: p.Body, timeout.Token).AsTask()).ToList();
+            try
+            {
+                await Task.WhenAll(confirms);
+            }
+            catch (Exception e) when (channel.IsOpen)
+            {
+                throw new UnconfirmedPublishesException([.. publishes.Where((_, i) => !confirms[i].IsCompletedSuccessfully)], publishes.Count, e);
+            }
+
             await channel.BasicAckAsync(deliveryTag, multiple: false);
         }
 
@@ -487,6 +564,9 @@ public sealed partial class DeliveryConsumer(
 
     [LoggerMessage(LogLevel.Warning, "Campaign {CampaignId}: dropped a job of {Count} recipients unsent, its submission {AcceptanceId} being void (the Front that published it voided it before any Worker started it)")]
     private partial void LogVoidDropped(string campaignId, string acceptanceId, int count);
+
+    [LoggerMessage(LogLevel.Error, "A job of campaign {CampaignId} ({Count} recipients) was taken off the work queue by the broker at its delivery limit; its recipients are recorded as failed and it is parked")]
+    private partial void LogOverLimit(string? campaignId, int count);
 
     [LoggerMessage(LogLevel.Information, "Stopped consuming; every job in hand was finished or handed back")]
     private partial void LogStopped();

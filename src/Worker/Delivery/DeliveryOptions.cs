@@ -15,6 +15,11 @@ public sealed class DeliveryOptions : IValidatableObject
     [Range(1, 100_000, ErrorMessage = "Delivery__RecipientsPerJob must be between 1 and 100000")]
     public int RecipientsPerJob { get; set; } = 100;
 
+    /// <summary>Rendering time one job may spend before it starts no more recipients and hands the rest back to the queue,
+    /// behind other campaigns' jobs: a campaign whose renderings are slow does not keep the Worker's prefetch to itself.</summary>
+    [Range(100, 600_000, ErrorMessage = "Delivery__RenderSliceMilliseconds must be between 100 and 600000")]
+    public int RenderSliceMilliseconds { get; set; } = 5000;
+
     /// <summary>Immediate retries of a transient SMTP failure (4xx, dropped connection, timeout) inside the Worker.</summary>
     [Range(0, 20, ErrorMessage = "Delivery__ImmediateRetries must be between 0 and 20")]
     public int ImmediateRetries { get; set; } = 3;

@@ -59,6 +59,7 @@ public sealed partial class JobDelivery(
     SuppressionLog suppressions,
     DeliveryObserver observer,
     DeliveryMetrics metrics,
+    RenderTurns turns,
     IOptions<SmtpOptions> smtp,
     IOptions<DeliveryOptions> delivery,
     ILogger<JobDelivery> logger)
@@ -73,6 +74,7 @@ public sealed partial class JobDelivery(
     public static readonly TimeSpan ThrottledPatience = TimeSpan.FromSeconds(1);
 
     private readonly int tierCount = delivery.Value.ToRetryTiers().Count;
+    private readonly long renderSlice = delivery.Value.RenderSliceMilliseconds * Stopwatch.Frequency / 1000;
 
     public async Task<JobOutcome> DeliverAsync(DeliveryJob job, CancellationToken stopping)
     {
@@ -102,6 +104,9 @@ public sealed partial class JobDelivery(
         var resumedAt = ledger.Find(job.CampaignId)?.ResumedAt;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = smtp.Value.MaxConnections };
         var started = Stopwatch.GetTimestamp();
+        // What the job's renderings took in all: past the slice, the job starts no more and hands the rest back, behind
+        // the jobs of other campaigns waiting on the queue.
+        long rendering = 0;
         try
         {
             // Whether recipient i is still to be sent: true; false when it is done already (counted as skipped); null
@@ -118,7 +123,7 @@ public sealed partial class JobDelivery(
                         return null;
                 }
 
-                return stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null ? null : true;
+                return stopping.IsCancellationRequested || Volatile.Read(ref heldBy) is not null || Interlocked.Read(ref rendering) > renderSlice ? null : true;
             }
 
             async ValueTask SendOneAsync(int i, bool domainTurnTaken)
@@ -150,10 +155,29 @@ public sealed partial class JobDelivery(
                 try
                 {
                     MimeKit.MimeMessage message;
+                    RenderTurns.Turn turn;
+                    try
+                    {
+                        turn = await turns.TakeAsync(job.CampaignId, stopping);
+                    }
+                    catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                    {
+                        return;
+                    }
+
                     try
                     {
                         observer.Step(DeliveryStep.Render);
-                        message = renderer.Render(campaign, recipient);
+                        var began = Stopwatch.GetTimestamp();
+                        try
+                        {
+                            message = renderer.Render(campaign, recipient);
+                        }
+                        finally
+                        {
+                            Interlocked.Add(ref rendering, Stopwatch.GetTimestamp() - began);
+                            turn.Dispose();
+                        }
                     }
                     catch (TemplateRenderException e)
                     {

@@ -1,6 +1,7 @@
 using Bulk.Broker;
 using Bulk.Broker.Outcomes;
 using Bulk.Contracts;
+using Bulk.Contracts.Outcomes;
 using RabbitMQ.Client;
 
 namespace Bulk.Worker.Delivery;
@@ -19,9 +20,12 @@ namespace Bulk.Worker.Delivery;
 /// holding an exclusive lock queue; when it goes, another takes over at its next round.
 ///
 /// A pass over the queue costs a publish and an ack per job, so a pass is made only when it can move something: when
-/// a campaign was resumed or cancelled since the last pass (<see cref="CampaignLedger.Releases"/>), or when jobs came
+/// a campaign was resumed or cancelled since the last pass (<see cref="CampaignLedger.Releases"/>), when jobs came
 /// in since (the queue holds more than the last pass left; a broker failure's delayed job, or a remainder routed by a
-/// Worker that had not yet seen the resume), and otherwise once every <see cref="FullPassInterval"/> as a safeguard.
+/// Worker that had not yet seen the resume), when a job the last pass left waiting for its campaign's first entry may
+/// now go (its <c>accepted</c> arrived, or its submission was settled), and otherwise once every
+/// <see cref="FullPassInterval"/> as a safeguard. A broker failure while a Worker starts or splits a new campaign can
+/// park its job here before the Front's <c>accepted</c> reaches this Worker: it goes on within a recheck of that entry.
 /// A campaign that stays paused thus costs one queue count every <see cref="DeliveryConsumer.PauseRecheck"/>, whatever
 /// its size.
 /// </remarks>
@@ -59,6 +63,7 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             using var timer = new PeriodicTimer(DeliveryConsumer.PauseRecheck);
             long releasesSeen = -1;
             uint leftByLastPass = 0;
+            IReadOnlySet<WaitingJob> leftUnknown = new HashSet<WaitingJob>();
             var lastPass = System.Diagnostics.Stopwatch.GetTimestamp(); // the first pass is due anyway (releasesSeen)
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
@@ -71,6 +76,7 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
                 var ready = (await channel.QueueDeclarePassiveAsync(topology.PausedQueue, stoppingToken)).MessageCount;
                 var releases = outcomes.Ledger.Releases;
                 var due = ready > 0 && (releases != releasesSeen || ready > leftByLastPass
+                                        || leftUnknown.Any(w => Route(w) == PausedJobRoute.Work)
                                         || System.Diagnostics.Stopwatch.GetElapsedTime(lastPass) > FullPassInterval);
                 if (!due)
                 {
@@ -79,7 +85,8 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
                 }
 
                 releasesSeen = releases;
-                var (resumed, waiting) = await PassAsync(channel, ready, stoppingToken);
+                var (resumed, waiting, unknown) = await PassAsync(channel, ready, leftUnknown, stoppingToken);
+                leftUnknown = unknown;
                 leftByLastPass = ready - (uint)resumed;
                 lastPass = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (resumed > 0)
@@ -98,9 +105,12 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
     /// <summary>Takes the <paramref name="ready"/> jobs that waited when the pass began, in chunks: each job whose
     /// campaign may go on to the work queue, each other to the back of the paused queue.</summary>
     /// <remarks>Bounded by what waited at the start: the copies it puts back are never taken again in the same pass.</remarks>
-    private async Task<(int Resumed, int Waiting)> PassAsync(IChannel channel, uint ready, CancellationToken stoppingToken)
+    /// <returns>Also the jobs left waiting because nothing here knows their campaign yet: the next pass is due as soon as one may go.</returns>
+    private async Task<(int Resumed, int Waiting, IReadOnlySet<WaitingJob> Unknown)> PassAsync(
+        IChannel channel, uint ready, IReadOnlySet<WaitingJob> knownUnknown, CancellationToken stoppingToken)
     {
         int resumed = 0, waiting = 0;
+        var unknown = new HashSet<WaitingJob>();
         var moves = new List<Task>(ChunkSize);
         while (resumed + waiting < ready)
         {
@@ -109,7 +119,14 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             while (moves.Count < ChunkSize && resumed + waiting < ready
                    && await channel.BasicGetAsync(topology.PausedQueue, autoAck: false, stoppingToken) is { } job)
             {
-                var stays = JobMessages.TryRead(job.Body.Span, out _) is { } read && StillWaiting(read.CampaignId);
+                var waiter = JobMessages.TryRead(job.Body.Span, out _) is { } read ? new WaitingJob(read.CampaignId, read.AcceptanceId) : null;
+                var route = waiter is null ? PausedJobRoute.Work : Route(waiter);
+                if (route == PausedJobRoute.WaitForEntry && unknown.Add(waiter!) && !knownUnknown.Contains(waiter!))
+                {
+                    LogUnknownCampaign(waiter!.CampaignId);
+                }
+
+                var stays = route != PausedJobRoute.Work;
                 // An unreadable job goes to work too: the consumer parks it with its reason.
                 moves.Add(channel.BasicPublishAsync("", stays ? topology.PausedQueue : topology.WorkQueue, mandatory: false,
                     new BasicProperties(job.BasicProperties), job.Body, stoppingToken).AsTask());
@@ -136,30 +153,34 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
             Interlocked.Add(ref taken, moves.Count);
         }
 
-        return (resumed, waiting);
+        return (resumed, waiting, unknown);
     }
 
+    private PausedJobRoute Route(WaitingJob job) =>
+        Decide(outcomes.Ledger.Find(job.CampaignId), job.AcceptanceId is { } acceptance ? outcomes.Ledger.Acceptance(acceptance) : null);
+
+    /// <summary>Where a job of the paused queue goes, given what this process knows of its campaign and its submission.</summary>
     /// <remarks>
-    /// A job waits here only because its campaign was paused or held, so a campaign no process knows any more had its
-    /// history dropped by the outcomes stream's retention before a snapshot covered it (logged when the tail finds the
-    /// gap): its jobs keep waiting rather than resume by themselves, since what was sent of them is no longer known.
+    /// A known campaign's job waits while the campaign is paused or held, and otherwise goes to work (where the consumer
+    /// drops a cancelled campaign's). An unknown campaign's job whose submission is settled goes too: the consumer sends
+    /// a live one and drops a void one (a submission's entries are forgotten with its campaign, so a settled one is not
+    /// a forgotten one). Otherwise the job waits for its campaign's first entry: the Front's <c>accepted</c> may not have
+    /// reached this Worker yet, or the campaign's history was dropped by the stream's retention before a snapshot
+    /// covered it, and then what was sent of it is no longer known, so it must not resume by itself.
     /// </remarks>
-    private bool StillWaiting(string campaignId)
+    internal static PausedJobRoute Decide(CampaignStatus? campaign, AcceptanceState? acceptance) => campaign switch
     {
-        switch (outcomes.Ledger.Find(campaignId))
-        {
-            case null:
-                LogUnknownCampaign(campaignId);
-                return true;
-            case { CancelledAt: null, Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held }:
-                return true;
-            default:
-                return false;
-        }
-    }
+        null when acceptance is AcceptanceState.Live or AcceptanceState.Void => PausedJobRoute.Work,
+        null => PausedJobRoute.WaitForEntry,
+        { CancelledAt: null, Status: CampaignLedger.Statuses.Paused or CampaignLedger.Statuses.Held } => PausedJobRoute.Wait,
+        _ => PausedJobRoute.Work,
+    };
 
-    [LoggerMessage(LogLevel.Warning, "A job of campaign {CampaignId} waits in the paused queue, but the campaign is unknown " +
-        "(its history was dropped before a snapshot covered it): the job stays there")]
+    /// <summary>A job's campaign and submission: what its route depends on.</summary>
+    private sealed record WaitingJob(string CampaignId, string? AcceptanceId);
+
+    [LoggerMessage(LogLevel.Warning, "A job of campaign {CampaignId} waits in the paused queue for the campaign's first entry " +
+        "(its acceptance not yet read here, or its history dropped before a snapshot covered it)")]
     private partial void LogUnknownCampaign(string campaignId);
 
     [LoggerMessage(LogLevel.Information, "Moved {Resumed} jobs of resumed campaigns back to work ({Waiting} still paused or held)")]
@@ -167,4 +188,17 @@ public sealed partial class PausedJobs(BrokerConnections connections, OutcomeLog
 
     [LoggerMessage(LogLevel.Warning, "Moving paused jobs back to work was interrupted ({Reason}); again in {Seconds} s")]
     private partial void LogInterrupted(string reason, double seconds);
+}
+
+/// <summary>What becomes of a job in the paused queue at a pass.</summary>
+public enum PausedJobRoute
+{
+    /// <summary>To the work queue.</summary>
+    Work,
+
+    /// <summary>Back to the paused queue: its campaign is paused or held.</summary>
+    Wait,
+
+    /// <summary>Back to the paused queue: nothing here knows its campaign yet.</summary>
+    WaitForEntry,
 }

@@ -48,6 +48,12 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
             throw new TemplateException($"the bounce address '{template.Bounce}' is not a mailbox");
         }
 
+        // The Front refuses these; a job that did not come through it must not put a line of its own on the wire either.
+        if (template.Headers?.FirstOrDefault(h => h.Value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0) is { Key: { } broken })
+        {
+            throw new TemplateException($"the header '{broken}' has a CR, LF or NUL in its value");
+        }
+
         return new CompiledCampaign(
             campaignId,
             from,
@@ -128,10 +134,16 @@ public sealed class MessageRenderer(IOptions<UnsubscribeOptions> unsubscribe, Me
 
     /// <summary>A text part whose content the template renders straight into, as UTF-8 in pooled blocks: a large
     /// template never becomes a string per recipient (see <see cref="LiquidSandbox.RenderTo"/>).</summary>
+    /// <remarks>On the way, a bare CR becomes CRLF (<see cref="BareCarriageReturnStream"/>), and in html a link that
+    /// would run something becomes "#" (<see cref="HtmlLinkStream"/>).</remarks>
     private TextPart Part(string subtype, IFluidTemplate template, TemplateContext context, System.Text.Encodings.Web.TextEncoder encoder)
     {
         var content = new MimeKit.IO.MemoryBlockStream();
-        sandbox.RenderTo(template, context, encoder, content);
+        var lines = new BareCarriageReturnStream(content);
+        var links = subtype == "html" ? new HtmlLinkStream(lines) : null;
+        sandbox.RenderTo(template, context, encoder, (Stream?)links ?? lines);
+        links?.Complete();
+        lines.Complete();
         content.Position = 0;
         var part = new TextPart(subtype) { Content = new MimeContent(content) };
         part.ContentType.Charset = "utf-8";

@@ -22,11 +22,15 @@ public sealed partial class SendRateLimits : IDisposable
     private readonly ConcurrentDictionary<string, Backoff> backoffs = new(StringComparer.OrdinalIgnoreCase);
     private readonly GlobalRateLimit global;
     private readonly ILogger<SendRateLimits> logger;
+    // Back-offs are measured on its monotonic clock: the wall clock may be stepped (NTP, an operator), and a back-off
+    // set by it lasted an hour more when it was set back an hour, or ended at once when it was set forward.
+    private readonly TimeProvider clock;
 
-    public SendRateLimits(IOptions<SmtpOptions> options, GlobalRateLimit global, ILogger<SendRateLimits> logger)
+    public SendRateLimits(IOptions<SmtpOptions> options, GlobalRateLimit global, ILogger<SendRateLimits> logger, TimeProvider clock)
     {
         this.global = global;
         this.logger = logger;
+        this.clock = clock;
         overall = options.Value.MaxMessagesPerSecond > 0 ? Bucket(options.Value.MaxMessagesPerSecond) : null;
         domains = options.Value.DomainLimits.ToDictionary(d => d.Key, d => Bucket(d.Value), StringComparer.OrdinalIgnoreCase);
     }
@@ -37,7 +41,7 @@ public sealed partial class SendRateLimits : IDisposable
     /// <summary>Whether a message to <paramref name="domain"/> may have to wait for that domain: it has a rate of its
     /// own, or a back-off after the relay's "too many" is in force.</summary>
     public bool LimitsDomain(string domain) => domains.ContainsKey(domain)
-        || (backoffs.TryGetValue(domain, out var backoff) && backoff.ResumeAt > DateTimeOffset.UtcNow);
+        || (backoffs.TryGetValue(domain, out var backoff) && Remaining(backoff) > TimeSpan.Zero);
 
     /// <summary>Waits until a message to <paramref name="domain"/> may go.</summary>
     public async ValueTask WaitTurnAsync(string domain, CancellationToken cancellationToken)
@@ -77,10 +81,10 @@ public sealed partial class SendRateLimits : IDisposable
 
     private async ValueTask WaitForDomainAsync(string domain, CancellationToken cancellationToken)
     {
-        if (backoffs.TryGetValue(domain, out var backoff) && backoff.ResumeAt - DateTimeOffset.UtcNow is { Ticks: > 0 } wait)
+        if (backoffs.TryGetValue(domain, out var backoff) && Remaining(backoff) is { Ticks: > 0 } wait)
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            await Task.Delay(wait, cancellationToken);
+            await Task.Delay(wait, clock, cancellationToken);
             SmtpMetrics.Waited(SmtpMetrics.BackoffLimit, started);
         }
 
@@ -94,11 +98,11 @@ public sealed partial class SendRateLimits : IDisposable
     public void Throttled(string domain, string? reply)
     {
         var backoff = backoffs.AddOrUpdate(domain,
-            _ => new Backoff(FirstBackoff, DateTimeOffset.UtcNow + FirstBackoff),
+            _ => new Backoff(FirstBackoff, ResumeAt(FirstBackoff)),
             (_, b) =>
             {
                 var delay = TimeSpan.FromTicks(Math.Min(b.Delay.Ticks * 2, MaxBackoff.Ticks));
-                return new Backoff(delay, DateTimeOffset.UtcNow + delay);
+                return new Backoff(delay, ResumeAt(delay));
             });
         LogThrottled(domain, backoff.Delay.TotalSeconds, reply);
     }
@@ -166,7 +170,12 @@ public sealed partial class SendRateLimits : IDisposable
         }
     }
 
-    private sealed record Backoff(TimeSpan Delay, DateTimeOffset ResumeAt);
+    /// <summary>A domain's back-off: how long, and until when on <see cref="TimeProvider.GetTimestamp"/>.</summary>
+    private sealed record Backoff(TimeSpan Delay, long ResumeAt);
+
+    private long ResumeAt(TimeSpan delay) => clock.GetTimestamp() + (long)(delay.TotalSeconds * clock.TimestampFrequency);
+
+    private TimeSpan Remaining(Backoff backoff) => clock.GetElapsedTime(clock.GetTimestamp(), backoff.ResumeAt);
 
     [GeneratedRegex(@"\b4\.7\.\d+\b|too many|rate limit|throttl|slow down", RegexOptions.IgnoreCase)]
     private static partial Regex ThrottleText();

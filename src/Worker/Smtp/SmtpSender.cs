@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Bulk.Worker.Delivery;
@@ -59,6 +60,11 @@ public sealed partial class SmtpSender
     private readonly string relay;
     private readonly ConcurrentDictionary<string, SenderCircuit> circuits = new(StringComparer.OrdinalIgnoreCase);
 
+    // When this Worker first met each resume, in its own monotonic time, by the time the Front wrote on it. The Front's
+    // clock is not this Worker's: compared with the circuit's opening as they were, a resume from a Front whose clock
+    // is behind looked older than the opening, and the campaign was held again at once.
+    private readonly ConcurrentDictionary<DateTimeOffset, long> resumesMet = new();
+
     public SmtpSender(SmtpConnectionPool pool, SendRateLimits limits, DeliveryObserver observer, IOptions<DeliveryOptions> options,
         IOptions<SmtpOptions> smtp, SmtpMetrics metrics, ILogger<SmtpSender> logger)
     {
@@ -102,7 +108,7 @@ public sealed partial class SmtpSender
     {
         var circuit = circuits.GetOrAdd(sender, NewCircuit);
         var domainTurn = domainTurnTaken ? new StrongBox<bool>(true) : null;
-        await circuit.CloseIfResumedSinceAsync(resumedAt);
+        await circuit.CloseIfResumedSinceAsync(resumedAt is { } resumed ? MetAt(resumed) : null);
 
         try
         {
@@ -146,13 +152,34 @@ public sealed partial class SmtpSender
                 },
                 OnOpened = args =>
                 {
-                    circuit.OpenedAt = DateTimeOffset.UtcNow;
+                    circuit.OpenedAt = Stopwatch.GetTimestamp();
                     LogCircuitOpened(relay, sender, args.BreakDuration.TotalSeconds, circuit.LastRefusal);
                     return ValueTask.CompletedTask;
                 },
             })
             .Build();
         return circuit;
+    }
+
+    /// <summary>When this Worker first met the resume written at <paramref name="resumedAt"/>: now, if this is the first time.</summary>
+    /// <remarks>A resume met for the first time after the opening, though written before it (a campaign resumed long
+    /// ago, whose first job here comes after the opening), also closes the circuit: one more try at the relay, which
+    /// opens it again if the relay still refuses. Resumes are an operator's doing, so few; an hour's are kept past 10,000.</remarks>
+    private long MetAt(DateTimeOffset resumedAt)
+    {
+        if (resumesMet.Count > 10_000)
+        {
+            var anHourAgo = Stopwatch.GetTimestamp() - Stopwatch.Frequency * 3600;
+            foreach (var (resume, met) in resumesMet)
+            {
+                if (met < anHourAgo)
+                {
+                    resumesMet.TryRemove(resume, out _);
+                }
+            }
+        }
+
+        return resumesMet.GetOrAdd(resumedAt, _ => Stopwatch.GetTimestamp());
     }
 
     /// <summary>One attempt, in the relay's time: within the rate limits, and waiting out "too many" answers.</summary>
@@ -277,16 +304,17 @@ public sealed partial class SmtpSender
 
         public CircuitBreakerManualControl Control { get; } = new();
 
-        /// <summary>When the circuit last opened; null once a resume has closed it.</summary>
-        public DateTimeOffset? OpenedAt { get; set; }
+        /// <summary>When the circuit last opened (<see cref="Stopwatch.GetTimestamp"/>); null once a resume has closed it.</summary>
+        public long? OpenedAt { get; set; }
 
         private readonly SemaphoreSlim closing = new(1, 1);
 
         /// <summary>Closes the circuit when the campaign was resumed after it opened: someone says the relay is fixed.</summary>
         /// <remarks>Every send that arrives meanwhile waits for the close, so none of them meets the old open circuit.</remarks>
-        public async Task CloseIfResumedSinceAsync(DateTimeOffset? resumedAt)
+        /// <param name="resumeMetAt">When this Worker first met the campaign's last resume (<see cref="Stopwatch.GetTimestamp"/>).</param>
+        public async Task CloseIfResumedSinceAsync(long? resumeMetAt)
         {
-            if (resumedAt is not { } resumed || OpenedAt is not { } opened || resumed <= opened)
+            if (resumeMetAt is not { } resumed || OpenedAt is not { } opened || resumed <= opened)
             {
                 return;
             }

@@ -103,6 +103,47 @@ public sealed class PageTests(BrokerFixture broker, BrowserFixture browser, ITes
     }
 
     [Fact]
+    public async Task WithAnOrdinaryKeyThePageShowsItsOwnCampaignsOnly_AndWithAnAdminKeyEveryOne()
+    {
+        const string one = "page-one-0123456789abcdef", two = "page-two-0123456789abcdef", admin = "page-admin-0123456789abcdef";
+        // No Worker: the campaign stays queued, so that each key's view of it can be seen, and steered.
+        await using var system = await BulkSystem.StartFrontAsync(broker, $"--Front:ApiKeys:0={one}", $"--Front:ApiKeys:1={two}", $"--Front:AdminKeys:0={admin}");
+        var page = await browser.Browser.NewPageAsync();
+        await page.GotoAsync(system.FrontAddress.ToString());
+
+        await UseKeyAsync(page, one);
+        await FillAsync(page, Csv(3), subject: "Tenant one's news");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Send" }).ClickAsync();
+        await Expect(page.Locator("#form-status")).ToContainTextAsync("Accepted, 3 recipients");
+        await Expect(page.Locator("#view-subject")).ToHaveTextAsync("Tenant one's news");
+        await Expect(page.Locator("#recent-list")).ToContainTextAsync("Tenant one's news");
+
+        // Another tenant's key: the campaign is neither listed nor shown, and nothing of it stays on screen.
+        await UseKeyAsync(page, two);
+        await Expect(page.Locator("#view-message")).ToContainTextAsync("No campaign");
+        await Expect(page.Locator("#view-subject")).ToHaveTextAsync("…");
+        await Expect(page.Locator("#count-pending")).ToHaveTextAsync("0");
+        await Expect(page.Locator("#recent-list")).Not.ToContainTextAsync("Tenant one's news");
+        await Expect(page.Locator("#pause")).ToBeDisabledAsync();
+
+        // An admin key sees it again, and may steer it from the page.
+        await UseKeyAsync(page, admin);
+        await Expect(page.Locator("#view-subject")).ToHaveTextAsync("Tenant one's news");
+        await Expect(page.Locator("#recent-list")).ToContainTextAsync("Tenant one's news");
+        await Expect(page.Locator("#count-pending")).ToHaveTextAsync("3");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Pause" }).ClickAsync();
+        await Expect(page.Locator("#view-status")).ToHaveTextAsync("paused");
+    }
+
+    /// <summary>Types a key in the page's API key field, which appears once a call is refused for the want of one.</summary>
+    private static async Task UseKeyAsync(IPage page, string key)
+    {
+        await Expect(page.GetByLabel("API key")).ToBeVisibleAsync();
+        await page.GetByLabel("API key").FillAsync(key);
+        await page.GetByLabel("API key").DispatchEventAsync("change");
+    }
+
+    [Fact]
     public async Task AFormTheServerRefuses_ShowsTheServersErrorNextToTheField()
     {
         await using var system = await BulkSystem.StartFrontAsync(broker);

@@ -55,6 +55,39 @@ public sealed class AccessTests(BrokerFixture broker)
     }
 
     [Fact]
+    public async Task KeysAndAllowedSendersGivenAsOneCommaSeparatedValue_AreAllInEffect_AndTheFrontSaysSoAtStart()
+    {
+        // As an operator would write it in a shell or a compose file, rather than Front__ApiKeys__0, Front__ApiKeys__1.
+        const string keyOne = "key-one-0123456789abcdef", keyTwo = "key-two-0123456789abcdef";
+        var prefix = $"test-{Guid.NewGuid():N}"[..17];
+        await using var front = ChildProcess.Start("dotnet", [Repository.FrontAssembly, "--urls=http://127.0.0.1:0",
+            $"--RabbitMq:Uri={broker.Uri}", $"--RabbitMq:Prefix={prefix}", $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}"],
+            new Dictionary<string, string> { ["Front__ApiKeys"] = $"{keyOne},{keyTwo}", ["Front__AllowedSenders"] = "news@example.com" });
+        try
+        {
+            await front.WaitForOutputAsync("Now listening on", TimeSpan.FromSeconds(60));
+            var address = System.Text.RegularExpressions.Regex.Match(front.Output, @"Now listening on: (http://127\.0\.0\.1:\d+)").Groups[1].Value;
+            using var http = new HttpClient { BaseAddress = new Uri(address) };
+
+            Assert.Contains("2 API keys configured (0 admin)", front.Output, StringComparison.Ordinal);
+            Assert.Contains("Campaigns may be sent only from news@example.com (Front__AllowedSenders)", front.Output, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync("/campaigns", Campaign("news@example.com"))).StatusCode);
+            var request = new HttpRequestMessage(HttpMethod.Post, "/campaigns") { Content = Campaign("ceo@bank.com") };
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", keyTwo);
+            var notAllowed = await http.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Forbidden, notAllowed.StatusCode);
+            Assert.Contains("not an allowed sender", await notAllowed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await front.TerminateAsync(TimeSpan.FromSeconds(20));
+            var topology = new Bulk.Contracts.Topology(prefix);
+            await broker.DeleteQueuesAsync([topology.WorkQueue, topology.DeadQueue, topology.PausedQueue, topology.OutcomesStream, topology.SuppressionsStream,
+                Bulk.Contracts.Topology.SnapshotStream(topology.OutcomesStream), Bulk.Contracts.Topology.SnapshotStream(topology.SuppressionsStream)]);
+        }
+    }
+
+    [Fact]
     public async Task WithKeys_ABearerKeyFromTheSettingsOrTheFileIsNeeded_AndAnythingElseIsA401()
     {
         var file = Path.GetTempFileName();

@@ -38,7 +38,7 @@ public sealed class CampaignBodyTests
     {
         var http = new DefaultHttpContext();
         http.Request.Body = body;
-        return CampaignBody.ReadAsync(http.Request, new Bulk.Front.FrontOptions(), CancellationToken.None);
+        return CampaignBody.ReadAsync(http.Request, new Bulk.Front.FrontOptions(), null, CancellationToken.None);
     }
 
     /// <summary>A body that arrives a byte per read, the worst a network can do.</summary>

@@ -93,6 +93,20 @@ public sealed class CampaignValidatorTests
         { "a header value with LF", c => c.Headers = new() { ["X-Tag"] = "a\nb" }, "headers.X-Tag" },
         { "a header without a value", c => c.Headers = new() { ["X-Tag"] = null }, "headers.X-Tag" },
         { "more headers than allowed", c => c.Headers = Enumerable.Range(0, CampaignValidator.MaxHeaders + 1).ToDictionary(i => $"X-H{i}", i => (string?)"v"), "headers" },
+        { "an ARC- header of any name", c => c.Headers = new() { ["ARC-Foo"] = "i=1" }, "headers.ARC-Foo" },
+        { "an ARC- header in lower case", c => c.Headers = new() { ["arc-seal"] = "i=1" }, "headers.arc-seal" },
+        { "Received-SPF", c => c.Headers = new() { ["Received-SPF"] = "pass" }, "headers.Received-SPF" },
+        { "DomainKey-Signature", c => c.Headers = new() { ["DomainKey-Signature"] = "a=rsa-sha1" }, "headers.DomainKey-Signature" },
+        { "Delivered-To", c => c.Headers = new() { ["Delivered-To"] = "ceo@example.org" }, "headers.Delivered-To" },
+        { "X-Original-To", c => c.Headers = new() { ["X-Original-To"] = "ceo@example.org" }, "headers.X-Original-To" },
+        { "Authentication-Results", c => c.Headers = new() { ["Authentication-Results"] = "mx; dmarc=pass" }, "headers.Authentication-Results" },
+        { "Authentication-Results-Original", c => c.Headers = new() { ["Authentication-Results-Original"] = "mx; dmarc=pass" }, "headers.Authentication-Results-Original" },
+        { "a sender whose name is another address", c => c.From = "\"ceo@bank.com\" <news@example.com>", "from" },
+        { "a sender whose name holds another mailbox", c => c.From = "\"CEO <ceo@bank.com>\" <news@example.com>", "from" },
+        { "a sender whose name is another address in full-width letters", c => c.From = "\"ceo\uFF20bank.com\" <news@example.com>", "from" },
+        { "a sender whose encoded name is another address", c => c.From = "=?utf-8?q?ceo=40bank=2Ecom?= <news@example.com>", "from" },
+        { "a Reply-To whose name is another address", c => c.Headers = new() { ["Reply-To"] = "\"ceo@bank.com\" <help@example.com>" }, "headers.Reply-To" },
+        { "a Reply-To that is not an address", c => c.Headers = new() { ["Reply-To"] = "nobody" }, "headers.Reply-To" },
         { "VERP without a bounce address", c => c.Verp = true, "verp" },
         { "a bounce address with a name", c => c.Bounce = "Bounces <b@example.com>", "bounce" },
         { "a VERP bounce local part too long for the campaign and index", c => (c.Bounce, c.Verp) = (new string('b', CampaignValidator.MaxVerpLocalPart + 1) + "@example.com", true), "bounce" },
@@ -111,6 +125,23 @@ public sealed class CampaignValidatorTests
         Assert.Null(result.Job);
         Assert.True(result.Errors.ContainsKey(field), $"{because}: the errors should name '{field}' but named {string.Join(", ", result.Errors.Keys)}");
         Assert.False(string.IsNullOrWhiteSpace(Assert.Single(result.Errors[field])));
+    }
+
+    [Theory]
+    [InlineData("\"news@example.com\" <news@example.com>")]
+    [InlineData("\"News (news@example.com)\" <NEWS@example.com>")]
+    [InlineData("News at Example <news@example.com>")]
+    [InlineData("news@example.com")]
+    [InlineData("\"Team@Home\" <news@example.com>")]
+    public void ASenderWhoseNameIsNoOtherAddress_IsAccepted(string from)
+    {
+        var campaign = Campaign();
+        campaign.From = from;
+        campaign.Headers = new() { ["Reply-To"] = "Help <help@example.com>, \"desk@example.com\" <desk@example.com>" };
+
+        var result = Validator().Validate(campaign, "c1");
+
+        Assert.True(result.IsValid, string.Join(", ", result.Errors.Select(e => $"{e.Key}: {e.Value[0]}")));
     }
 
     [Fact]

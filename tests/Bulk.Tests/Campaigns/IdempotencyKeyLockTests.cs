@@ -62,7 +62,7 @@ public sealed class IdempotencyKeyLockTests(BrokerFixture broker)
         var connections = new BrokerConnections(Options.Create(new RabbitMqOptions { Uri = uri, Prefix = topology.Prefix }),
             new BrokerClientName("test"), NullLogger<BrokerConnections>.Instance);
         var connection = new BrokerConnection(connections, NullLogger<BrokerConnection>.Instance);
-        return new FrontParts(connections, new IdempotencyKeyLock(connection),
+        return new FrontParts(connections, new IdempotencyKeyLock(connection, NullLogger<IdempotencyKeyLock>.Instance),
             new CampaignPublisher(connection, Options.Create(new FrontOptions()), NullLogger<CampaignPublisher>.Instance));
     }
 

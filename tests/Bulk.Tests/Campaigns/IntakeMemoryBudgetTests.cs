@@ -12,8 +12,8 @@ public sealed class IntakeMemoryBudgetTests
 {
     private const long Total = 1000;
 
-    private static IntakeMemoryBudget Budget(long total = Total, long maxBody = 1024) =>
-        new(Options.Create(new FrontOptions { MaxIntakeMemoryBytes = total, MaxBodyBytes = maxBody }));
+    private static IntakeMemoryBudget Budget(long total = Total, long maxBody = 1024, TimeProvider? clock = null) =>
+        new(Options.Create(new FrontOptions { MaxIntakeMemoryBytes = total, MaxBodyBytes = maxBody, BodyDeadlineSeconds = 100 }), clock ?? new Clock());
 
     [Fact]
     public void AReservationIsGrantedWhileItFits_AndRefusedWhenItWouldNot()
@@ -95,13 +95,116 @@ public sealed class IntakeMemoryBudgetTests
         Assert.NotNull(budget.TryReserve(Total));
     }
 
-    [Fact]
-    public void TheEstimate_IsTheContentLengthsCost_OrTheLargestBodysWithoutOne_AndNothingForABodyRefusedUnread()
-    {
-        var budget = Budget(maxBody: 4096);
+    /// <summary>The budget cost of one step of body.</summary>
+    private const long Step = IntakeMemoryBudget.StepBytes * IntakeMemoryBudget.CostPerBodyByte;
 
-        Assert.Equal(1000 * IntakeMemoryBudget.CostPerBodyByte, budget.EstimateFor(1000));
-        Assert.Equal(4096 * IntakeMemoryBudget.CostPerBodyByte, budget.EstimateFor(null));
-        Assert.Equal(0, budget.EstimateFor(4097));
+    [Fact]
+    public void AChunkedUpload_IsAdmittedHoldingOneStep_AndGrowsStepByStepWithTheBytesReceived()
+    {
+        var budget = Budget(total: 100 * Step, maxBody: 64 * IntakeMemoryBudget.StepBytes);
+
+        using var chunked = budget.TryAdmit(contentLength: null)!;
+        Assert.Equal(Step, budget.Reserved); // not the 64 steps of the largest body allowed
+
+        Assert.True(chunked.TryCover(1));
+        Assert.True(chunked.TryCover(IntakeMemoryBudget.StepBytes));
+        Assert.Equal(Step, budget.Reserved);
+        Assert.True(chunked.TryCover(IntakeMemoryBudget.StepBytes + 1));
+        Assert.Equal(2 * Step, budget.Reserved);
+        Assert.True(chunked.TryCover(10 * IntakeMemoryBudget.StepBytes));
+        Assert.Equal(10 * Step, budget.Reserved);
+        Assert.True(chunked.TryCover(3), "a reservation never shrinks while its POST is under way");
+        Assert.Equal(10 * Step, budget.Reserved);
+
+        chunked.Dispose();
+        Assert.Equal(0, budget.Reserved);
+    }
+
+    [Fact]
+    public void AnUploadWithAContentLength_HoldsWhatItReceived_AndNoMoreThanItsLength()
+    {
+        var budget = Budget(total: 100 * Step, maxBody: 64 * IntakeMemoryBudget.StepBytes);
+        const long Length = (3 * IntakeMemoryBudget.StepBytes) + 10;
+
+        using var small = budget.TryAdmit(1000)!;
+        Assert.Equal(1000 * IntakeMemoryBudget.CostPerBodyByte, budget.Reserved);
+        small.Dispose();
+
+        using var upload = budget.TryAdmit(Length)!;
+        Assert.Equal(Step, budget.Reserved);
+        Assert.True(upload.TryCover(Length));
+        Assert.Equal(Length * IntakeMemoryBudget.CostPerBodyByte, budget.Reserved);
+    }
+
+    [Fact]
+    public void APostIsAdmittedWhenItsContentLengthsCostFitsBesideWhatOthersHold_AndABodyOverTheLimitHoldsNothing()
+    {
+        var budget = Budget(total: 10 * Step, maxBody: 64 * IntakeMemoryBudget.StepBytes);
+        using var other = budget.TryReserve(6 * Step)!;
+
+        Assert.Null(budget.TryAdmit(5 * IntakeMemoryBudget.StepBytes));
+        using var fits = budget.TryAdmit(4 * IntakeMemoryBudget.StepBytes);
+        Assert.NotNull(fits);
+        Assert.Equal(7 * Step, budget.Reserved); // its first step only: it has sent nothing yet
+
+        using var refusedUnread = budget.TryAdmit((64 * IntakeMemoryBudget.StepBytes) + 1);
+        Assert.NotNull(refusedUnread);
+        Assert.Equal(7 * Step, budget.Reserved);
+    }
+
+    [Fact]
+    public void AGrowthThatDoesNotFitBesideOthers_IsRefused_UntilTheReservationIsAlone()
+    {
+        var budget = Budget(total: 4 * Step, maxBody: 64 * IntakeMemoryBudget.StepBytes);
+        var first = budget.TryAdmit(null)!;
+        using var second = budget.TryAdmit(null)!;
+
+        Assert.True(second.TryCover(3 * IntakeMemoryBudget.StepBytes));
+        Assert.False(second.TryCover(4 * IntakeMemoryBudget.StepBytes));
+        Assert.Equal(4 * Step, budget.Reserved);
+
+        // Alone, it grows past the whole budget: the largest body allowed is always read, one at a time.
+        first.Dispose();
+        Assert.True(second.TryCover(20 * IntakeMemoryBudget.StepBytes));
+        Assert.Equal(20 * Step, budget.Reserved);
+        Assert.Null(budget.TryAdmit(1));
+        Assert.False(first.TryCover(1), "a reservation given back does not grow again");
+    }
+
+    [Fact]
+    public void WhatAContentLengthPromisesIsClaimedWhileTheUploadKeepsPace_AndLostForGoodOnceItFallsBehind()
+    {
+        var clock = new Clock();
+        var budget = Budget(total: 10 * Step, maxBody: 64 * IntakeMemoryBudget.StepBytes, clock: clock);
+
+        // A promises 6 steps and holds 1: B's 5 do not fit beside A's promise, so B is refused before it is read.
+        using var a = budget.TryAdmit(6 * IntakeMemoryBudget.StepBytes)!;
+        Assert.Equal(Step, budget.Reserved);
+        Assert.Null(budget.TryAdmit(5 * IntakeMemoryBudget.StepBytes));
+        using var chunked = budget.TryAdmit(null);
+        Assert.NotNull(chunked);
+
+        // Half its deadline (100 s) gone with one byte of six steps received: A is behind, and claims what it holds.
+        Assert.True(a.TryCover(1));
+        clock.Advance(TimeSpan.FromSeconds(50));
+        using var b = budget.TryAdmit(5 * IntakeMemoryBudget.StepBytes);
+        Assert.NotNull(b);
+        Assert.Equal(3 * Step, budget.Reserved);
+
+        // Catching up does not win the promise back: beside B's promise and the chunked one's step, A may hold 4 steps, not 6.
+        Assert.True(a.TryCover(4 * IntakeMemoryBudget.StepBytes));
+        Assert.False(a.TryCover(5 * IntakeMemoryBudget.StepBytes));
+    }
+
+    /// <summary>A clock the test moves by hand.</summary>
+    private sealed class Clock : TimeProvider
+    {
+        private long ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => ticks;
+
+        public void Advance(TimeSpan by) => ticks += by.Ticks;
     }
 }

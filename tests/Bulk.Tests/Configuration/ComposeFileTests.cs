@@ -157,10 +157,10 @@ public sealed class ComposeFileTests
     }
 
     [Theory]
-    [InlineData("front", "Front__ApiKeys__0", "BULK_API_KEY")]
+    [InlineData("front", "Front__AdminKeys__0", "BULK_API_KEY")]
     [InlineData("front", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
     [InlineData("worker", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
-    [InlineData("front-cluster", "Front__ApiKeys__0", "BULK_API_KEY")]
+    [InlineData("front-cluster", "Front__AdminKeys__0", "BULK_API_KEY")]
     [InlineData("front-cluster", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
     [InlineData("worker-cluster", "Unsubscribe__Secret", "BULK_UNSUBSCRIBE_SECRET")]
     public void TheDemoKeyAndSecret_AreTakenFromTheEnvironment_AndTheirDefaultsAreOnesTheProcessesWarnAbout(string service, string setting, string variable)
@@ -186,6 +186,21 @@ public sealed class ComposeFileTests
         var workers = (YamlMappingNode)jobs["bulk-worker"]["dns_sd_configs"][0];
         Assert.Equal(("worker", workerPort.ToString(System.Globalization.CultureInfo.InvariantCulture)), (workers["names"][0].ToString(), workers["port"].ToString()));
         Assert.Equal("prometheus", ((YamlSequenceNode)((YamlMappingNode)Services["prometheus"])["configs"])[0]["source"].ToString());
+    }
+
+    [Theory]
+    [InlineData("front")]
+    [InlineData("worker")]
+    [InlineData("front-cluster")]
+    [InlineData("worker-cluster")]
+    public void TheFrontAndTheWorkers_HoldTheirGcHeapWithinThreeQuartersOfTheirContainersMemory(string service)
+    {
+        // The runtime reads DOTNET_GCHeapHardLimit as hexadecimal bytes.
+        var heap = Convert.ToInt64(Scalar(service, "environment", "DOTNET_GCHeapHardLimit"), 16);
+        var container = Scalar(service, "mem_limit");
+
+        Assert.Equal("1g", container);
+        Assert.Equal(768L * 1024 * 1024, heap);
     }
 
     private static string Scalar(params string[] path)

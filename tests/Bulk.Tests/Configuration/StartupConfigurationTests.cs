@@ -73,11 +73,15 @@ public sealed class StartupConfigurationTests
         { new SmtpOptions { Host = "h", GlobalMaxMessagesPerSecond = 100_001 }, "Smtp__GlobalMaxMessagesPerSecond must be 0 (no limit) or a rate up to 100000" },
         { new DeliveryOptions { Prefetch = 0 }, "Delivery__Prefetch must be between 1 and 1000" },
         { new DeliveryOptions { ImmediateRetries = 21 }, "Delivery__ImmediateRetries must be between 0 and 20" },
+        { new DeliveryOptions { RenderSliceMilliseconds = 99 }, "Delivery__RenderSliceMilliseconds must be between 100 and 600000" },
+        { new TemplateLimits { MaxAllocatedChars = 1023 }, "Templates__MaxAllocatedChars must be between 1024 and 1000000000" },
         { new DeliveryOptions { RetryTiers = "30s,soon" }, "Delivery__RetryTiers must be up to 20 delays such as 30s,5m,30m,2h (an empty list dead-letters at once)" },
         { new FrontOptions { MaxBodyBytes = 1023 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
         { new FrontOptions { MaxBodyBytes = 1024L * 1024 * 1024 + 1 }, "Front__MaxBodyBytes must be between 1024 and 1073741824" },
         { new FrontOptions { MaxIntakeMemoryBytes = 1024 * 1024 - 1 }, "Front__MaxIntakeMemoryBytes must be between 1048576 and 1099511627776" },
         { new FrontOptions { CampaignsPerMinute = -1 }, "Front__CampaignsPerMinute must be 0 (no limit) or up to 1000000" },
+        { new FrontOptions { BodyDeadlineSeconds = 0 }, "Front__BodyDeadlineSeconds must be between 1 and 3600" },
+        { new FrontOptions { MaxPostsInFlightPerKey = -1 }, "Front__MaxPostsInFlightPerKey must be 0 (no limit) or up to 100000" },
         { new RabbitMqOptions { Uri = "amqp://h/", Prefix = "my queues" }, "RabbitMq__Prefix must be letters, digits, '-', '_' or '.' (default: bulk)" },
         { new RabbitMqOptions { Uri = "amqp://h/", OutcomesMaxAge = "7 days" }, "RabbitMq__OutcomesMaxAge must be a number and a unit (Y, M, D, h, m, s), e.g. 7D" },
         { new RabbitMqOptions { Uri = "amqp://h/", OutcomesMaxBytes = 999_999 }, "RabbitMq__OutcomesMaxBytes must be at least 1000000" },
@@ -310,6 +314,59 @@ public sealed class StartupConfigurationTests
 
     private static IEnumerable<string> DemoWarnings(CapturedLogs logs) =>
         logs.Entries.Where(e => e.Level == LogLevel.Warning && e.Message.Contains("demo value", StringComparison.Ordinal)).Select(e => e.Message);
+
+    [Theory]
+    [InlineData("Front__ApiKeys", "key-one-0123456789abcdef,key-two-0123456789abcdef")]
+    [InlineData("Front__AdminKeys", "admin-one-0123456789abcdef")]
+    [InlineData("Front__AllowedSenders", "news@example.com")]
+    public async Task AListSettingGivenBothAsOneValueAndIndexed_StopsTheFrontProcessWithCode2_AndOneLineNamingTheIndexedForm(string name, string value)
+    {
+        await using var front = ChildProcess.Start("dotnet", [Repository.FrontAssembly, "--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/",
+            $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}"],
+            new Dictionary<string, string> { [name] = value, [$"{name}__0"] = name.EndsWith("Senders", StringComparison.Ordinal) ? "@example.org" : "key-zero-0123456789abcdef" });
+
+        await front.WaitForExitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(2, front.ExitCode);
+        var line = Assert.Single(front.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"Bulk.Front: invalid configuration: {name} is given both as one value and as {name}__0, {name}__1…: " +
+            "give one form (a comma-separated value, or one indexed key per entry)", line);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(" , ")]
+    public async Task AnAllowedSendersListGivenButNamingNoSender_StopsTheFront_RatherThanAllowAnySender(string value)
+    {
+        await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/",
+            $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}", $"--Front:AllowedSenders={value}"]);
+
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => front.StartAsync());
+
+        var line = ConfigurationErrors.OneLine("Bulk.Front", e.Failures);
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains("Front__AllowedSenders is set but names no sender", line);
+    }
+
+    [Fact]
+    public async Task AFrontSaysAtStartWhichSendersAreAllowed_OrThatAnySenderIs()
+    {
+        string[] Senders(CapturedLogs logs) =>
+            [.. logs.Entries.Where(e => e.Category == typeof(Bulk.Front.Access.AllowedSenders).FullName).Select(e => e.Message)];
+        using var restricted = new CapturedLogs();
+        using var open = new CapturedLogs();
+        foreach (var (logs, settings) in new[] { (restricted, new[] { "--Front:AllowedSenders=news@example.com, @example.org" }), (open, Array.Empty<string>()) })
+        {
+            await using var front = FrontApp.Create(["--urls=http://127.0.0.1:0", "--RabbitMq:Uri=amqp://127.0.0.1:1/",
+                $"--Unsubscribe:Secret={BulkSystem.UnsubscribeSecret}", "--Logging:Console:LogLevel:Default=None", .. settings]);
+            front.Services.GetRequiredService<ILoggerFactory>().AddProvider(logs);
+            await front.StartAsync();
+            await front.StopAsync();
+        }
+
+        Assert.Equal(["Campaigns may be sent only from news@example.com, @example.org (Front__AllowedSenders)"], Senders(restricted));
+        Assert.Equal(["No allowed senders configured (Front__AllowedSenders): campaigns may be sent from any address"], Senders(open));
+    }
 
     [Fact]
     public async Task AFrontWithoutABroker_DoesNotStart_AndNamesRabbitMqUri()

@@ -136,6 +136,55 @@ public sealed class MessageRendererTests
         Assert.Empty(message.Bcc);
     }
 
+    [Theory]
+    [InlineData(EncodingConstraint.EightBit)]
+    [InlineData(EncodingConstraint.SevenBit)]
+    public void ABareCarriageReturn_InATemplateOrInData_GoesOnTheWireAsCrlf_SoADotAfterItIsStuffed(EncodingConstraint relay)
+    {
+        // SMTP smuggling: a relay that takes <CR>.<CR> for the end of the data would read what follows as a second
+        // message, with a MAIL FROM of the data's choosing.
+        var campaign = renderer.Compile("c1", new MessageTemplate("news@example.com", "Hi {{ v }}", "X\r.\rY {{ v }}\r", "<p>X\r.\rY {{ v }}</p>\r"));
+
+        var message = renderer.Render(campaign, Recipient("a@example.org", """{"v":"A\r.\rMAIL FROM:<ceo@bank.com>\r"}"""));
+
+        var wire = OnTheWire(message, relay);
+        Assert.DoesNotContain(wire.Select((b, i) => (b, i)), c => c.b == '\r' && (c.i + 1 == wire.Length || wire[c.i + 1] != '\n'));
+        // Each CR is a line break of its own (MimeKit reads a part's line ends back as LF).
+        Assert.Equal("X\n.\nY A\n.\nMAIL FROM:<ceo@bank.com>\n\n", message.TextBody!.ReplaceLineEndings("\n"));
+        // In html a value's CR is a character reference already; the template's own is a line break.
+        Assert.Equal("<p>X\n.\nY A&#xD;.&#xD;MAIL FROM:&lt;ceo@bank.com&gt;&#xD;</p>\n", message.HtmlBody!.ReplaceLineEndings("\n"));
+        Assert.Equal("Hi A . MAIL FROM:<ceo@bank.com>", message.Subject!.TrimEnd());
+    }
+
+    /// <summary>The bytes MailKit hands a relay for <paramref name="message"/>: prepared for what the relay offers, CRLF
+    /// line ends (SmtpClient's own steps, short of the dot-stuffing, which only looks at what follows a LF).</summary>
+    internal static byte[] OnTheWire(MimeMessage message, EncodingConstraint relay)
+    {
+        message.Prepare(relay);
+        using var bytes = new MemoryStream();
+        message.WriteTo(new FormatOptions { NewLineFormat = NewLineFormat.Dos }, bytes);
+        return bytes.ToArray();
+    }
+
+    [Theory]
+    [InlineData("javascript:alert(1)")]
+    [InlineData("JaVaScRiPt:alert(1)")]
+    [InlineData("\tjava\tscript:alert(1)")]
+    [InlineData("java\nscript:alert(1)")]
+    [InlineData("vbscript:msgbox(1)")]
+    [InlineData("data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==")]
+    public void AScriptLinkFromData_IsNeutralisedInTheHtmlPart_AndKeptAsTextInTheTextPart(string link)
+    {
+        var campaign = renderer.Compile("c1", new MessageTemplate("news@example.com", "s", "{{ link }}",
+            "<a href=\"{{ link }}\">x</a><img src='{{ link }}'><a HREF={{ link }}>y</a><a href=\"https://example.com/?u={{ link | url_encode }}\">z</a>"));
+
+        var message = renderer.Render(campaign, Recipient("a@example.org", JsonSerializer.Serialize(new Dictionary<string, string> { ["link"] = link })));
+
+        // The link as a query parameter of an https link is left alone: only what a click would run is taken out.
+        Assert.Matches("""^<a href="#">x</a><img src='#'><a HREF=#>y</a><a href="https://example\.com/\?u=[^"#]+">z</a>$""", message.HtmlBody);
+        Assert.Equal(link, message.TextBody);
+    }
+
     [Fact]
     public void NestedDataAndTheRecipientsEmail_CanBeUsedInTemplates()
     {
@@ -145,6 +194,20 @@ public sealed class MessageRendererTests
         var message = renderer.Render(campaign, Recipient("a@example.org", """{"user":{"city":"Oslo"},"tags":["a","b"]}"""));
 
         Assert.Equal("a@example.org Oslo [a][b] .", message.TextBody);
+    }
+
+    [Theory]
+    [InlineData("a\rb")]
+    [InlineData("a\nBcc: victim@example.net")]
+    [InlineData("a\0b")]
+    public void AJobWhoseHeaderValueHasALineBreak_IsATemplateException_AndNeverReachesTheWire(string value)
+    {
+        // The Front refuses these; a job from elsewhere on the broker is refused here too, naming the header.
+        var template = new MessageTemplate("news@example.com", "s", "t", null, new Dictionary<string, string> { ["X-Tag"] = value });
+
+        var e = Assert.Throws<TemplateException>(() => renderer.Compile("c1", template));
+
+        Assert.Contains("X-Tag", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Bulk.Broker.Outcomes;
 using Bulk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Bulk.Tests.Delivery;
 
@@ -66,6 +67,36 @@ public sealed class RelayRefusalTests(BrokerFixture broker)
         Assert.Equal((CampaignLedger.Statuses.Completed, 20, 0), (done.Status, done.Delivered, done.Failed));
         Assert.Equal(20, smtp.Mails.Select(m => m.Recipient).Distinct().Count());
         Assert.Equal(0u, await broker.MessageCountAsync(system.Topology.DeadQueue));
+    }
+
+    [Fact]
+    public async Task AResumeFromAFrontWhoseClockIsBehindTheWorkers_StillGivesTheRelayAFreshTry()
+    {
+        await using var smtp = await TestSmtpServer.StartAsync();
+        var refusing = true;
+        smtp.SenderRule = _ => Volatile.Read(ref refusing) ? (550, "5.1.1 <news@example.com> sender unknown") : null;
+        // Ten minutes behind the Worker: the Front writes its resume at a time before the Worker's circuit opened.
+        await using var system = await BulkSystem.StartFrontAsync(broker,
+            services => services.AddSingleton<TimeProvider>(new ShiftedClock(TimeSpan.FromMinutes(-10))));
+        await system.StartWorkerAsync(smtp);
+
+        var id = await system.PostAsync(SampleCampaigns.Personal(20));
+        await system.WaitForStatusAsync(id, s => s.Status == CampaignLedger.Statuses.Held, Soon);
+        Volatile.Write(ref refusing, false);
+        using (var resume = await system.Http.PostAsync($"/campaigns/{id}/resume", null))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, resume.StatusCode);
+        }
+
+        // Taken as older than the opening, the resume met the open circuit and the campaign was held again at once.
+        var done = await system.WaitForStatusAsync(id, s => s.IsFinished || s.Status == CampaignLedger.Statuses.Held && s.ResumedAt is not null
+            && s.HeldAt > s.ResumedAt, TimeSpan.FromSeconds(60));
+        Assert.Equal((CampaignLedger.Statuses.Completed, 20, 0), (done.Status, done.Delivered, done.Failed));
+    }
+
+    private sealed class ShiftedClock(TimeSpan by) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + by;
     }
 
     [Fact]

@@ -30,6 +30,29 @@ public sealed class BrokerNode : IAsyncDisposable
 
     public Task StopAsync() => RunAsync("stop");
 
+    /// <summary>SIGSTOP of the node's Erlang VM: its sockets stay open and nothing answers on them (a hung broker, or a
+    /// network partition as its clients see it), until <see cref="ResumeAsync"/>.</summary>
+    public Task PauseAsync() => SignalAsync("-STOP", paused: true);
+
+    /// <summary>SIGCONT: the node answers again, beginning with whatever its clients sent meanwhile.</summary>
+    public Task ResumeAsync() => SignalAsync("-CONT", paused: false);
+
+    private bool isPaused;
+
+    private async Task SignalAsync(string signal, bool paused)
+    {
+        var pidFile = Path.Combine(Repository.Root, ".run", $"node-{Name}", "pid");
+        var pid = (await File.ReadAllTextAsync(pidFile)).Trim();
+        using var kill = System.Diagnostics.Process.Start("kill", [signal, pid])!;
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill {signal} {pid} failed");
+        }
+
+        isPaused = paused;
+    }
+
     private async Task RunAsync(string verb)
     {
         await using var script = ChildProcess.Start("bash", [Path.Combine(Repository.Root, "bulk"), "node", verb, Name, Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
@@ -78,6 +101,11 @@ public sealed class BrokerNode : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (isPaused)
+        {
+            await ResumeAsync(); // a stopped VM answers no rabbitmqctl stop
+        }
+
         await StopAsync();
         var data = Path.Combine(Repository.Root, ".run", $"node-{Name}");
         if (Directory.Exists(data))

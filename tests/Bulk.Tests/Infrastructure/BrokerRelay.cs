@@ -20,6 +20,8 @@ public sealed class BrokerRelay : IAsyncDisposable
     private long bytesToBroker;
     private long threshold = long.MaxValue;
     private volatile bool holdAtThreshold;
+    private byte[][]? cutPatterns;
+    private int cutsDone;
 
     private BrokerRelay(string brokerUri)
     {
@@ -69,6 +71,16 @@ public sealed class BrokerRelay : IAsyncDisposable
         holdAtThreshold = hold;
         Interlocked.Exchange(ref threshold, bytes);
     }
+
+    /// <summary>Until <see cref="StopCuttingWhenSent"/>, each time a client sends bytes holding all of
+    /// <paramref name="patterns"/> (a queue's name and an argument, say), passes none of them, drops every connection
+    /// and lets new ones in again at once: a blip in the middle of one chosen exchange, every time it is tried.</summary>
+    public void CutWhenSent(params byte[][] patterns) => Volatile.Write(ref cutPatterns, patterns);
+
+    public void StopCuttingWhenSent() => Volatile.Write(ref cutPatterns, null);
+
+    /// <summary>How many times <see cref="CutWhenSent"/> has cut.</summary>
+    public int CutsDone => Volatile.Read(ref cutsDone);
 
     /// <summary>Waits until at least <paramref name="bytes"/> more than <paramref name="from"/> have gone to the broker.</summary>
     public async Task WaitForBytesToBrokerAsync(long from, long bytes, TimeSpan timeout)
@@ -144,6 +156,14 @@ public sealed class BrokerRelay : IAsyncDisposable
 
                 if (cut)
                 {
+                    break;
+                }
+
+                if (toBroker && Volatile.Read(ref cutPatterns) is { } patterns && patterns.All(p => buffer.AsSpan(0, read).IndexOf(p) >= 0))
+                {
+                    Interlocked.Increment(ref cutsDone);
+                    Cut();
+                    Restore();
                     break;
                 }
 

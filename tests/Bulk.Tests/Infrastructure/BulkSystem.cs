@@ -272,7 +272,7 @@ public sealed class BulkSystem : IAsyncDisposable
         if (onTheTestBroker)
         {
             await broker!.DeleteQueuesAsync([Topology.WorkQueue, Topology.DeadQueue, Topology.OutcomesStream, Topology.SuppressionsStream,
-                Topology.SnapshotStream(Topology.OutcomesStream), Topology.SnapshotStream(Topology.SuppressionsStream), Topology.PausedQueue,
+                Topology.SnapshotStream(Topology.OutcomesStream), Topology.SnapshotStream(Topology.SuppressionsStream), Topology.PausedQueue, Topology.OverLimitQueue,
                 .. TestTiers.Select(t => Topology.RetryQueue(TimeSpan.FromSeconds(int.Parse(t[..^1], System.Globalization.CultureInfo.InvariantCulture))))]);
         }
     }

@@ -65,7 +65,7 @@ public sealed partial class OpenApiTests(BrokerFixture broker)
         var post = document.Operation("POST", "/campaigns")!;
         var header = post["parameters"]!.AsArray().Single(p => p!["name"]!.GetValue<string>() == "Idempotency-Key")!;
         Assert.Equal("header", header["in"]!.GetValue<string>());
-        Assert.Equal(["202", "400", "401", "403", "413", "415", "422", "429", "503"], Statuses(post));
+        Assert.Equal(["202", "400", "401", "403", "408", "413", "415", "422", "429", "503"], Statuses(post));
         var validation = document.Resolve(post["responses"]!["400"]!["content"]!["application/problem+json"]!["schema"]!);
         Assert.NotNull(validation["properties"]!["errors"]);
         Assert.Equal(["bearer"], [document.Root["components"]!["securitySchemes"]!["Bearer"]!["scheme"]!.GetValue<string>()]);
