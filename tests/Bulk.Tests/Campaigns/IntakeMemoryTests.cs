@@ -35,11 +35,11 @@ public sealed class IntakeMemoryTests(BrokerFixture broker, ITestOutputHelper ou
         using var client = ExpectContinueClient(system.FrontAddress);
         // The code paths compiled and the broker's channels open before the baseline.
         Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(client, Body(3, values: 1))).Status);
-        var baseline = Measure(front.Id, "VmRSS");
-        Assert.True(ResetPeak(front.Id), "this kernel does not let the test reset the Front's VmHWM");
+        var baseline = ProcessMemory.Resident(front.Id);
+        Assert.True(ProcessMemory.ResetPeak(front.Id), "this kernel does not let the test reset the Front's VmHWM");
 
         var answers = await Task.WhenAll(Enumerable.Range(0, AtOnce).Select(_ => PostAsync(client, body)));
-        var peak = Measure(front.Id, "VmHWM");
+        var peak = ProcessMemory.Peak(front.Id);
 
         Assert.All(answers, a => Assert.True(a.Status is HttpStatusCode.Accepted or HttpStatusCode.ServiceUnavailable, $"got {a}"));
         var accepted = answers.Where(a => a.Status == HttpStatusCode.Accepted).ToList();
@@ -51,11 +51,11 @@ public sealed class IntakeMemoryTests(BrokerFixture broker, ITestOutputHelper ou
         // The budget holds live campaigns; the collector frees a finished one only at its next collection, so a POST
         // admitted just after another ended may find that one's garbage still resident: one estimate of slack.
         var allowed = budget + estimate;
-        output.WriteLine($"budget {Mb(budget)} MB, estimate {Mb(estimate)} MB: {accepted.Count} accepted, {refused.Count} refused, " +
-            $"peak +{Mb(peak - baseline)} MB over {Mb(baseline)} MB");
+        output.WriteLine($"budget {ProcessMemory.Mb(budget)} MB, estimate {ProcessMemory.Mb(estimate)} MB: {accepted.Count} accepted, {refused.Count} refused, " +
+            $"peak +{ProcessMemory.Mb(peak - baseline)} MB over {ProcessMemory.Mb(baseline)} MB");
         Assert.True(peak - baseline <= allowed,
-            $"peak RSS rose {Mb(peak - baseline)} MB over the baseline of {Mb(baseline)} MB: more than the budget of {Mb(budget)} MB " +
-            $"and one estimate ({Mb(estimate)} MB) of slack; {accepted.Count} of {AtOnce} were read");
+            $"peak RSS rose {ProcessMemory.Mb(peak - baseline)} MB over the baseline of {ProcessMemory.Mb(baseline)} MB: more than the budget of {ProcessMemory.Mb(budget)} MB " +
+            $"and one estimate ({ProcessMemory.Mb(estimate)} MB) of slack; {accepted.Count} of {AtOnce} were read");
 
         // Accepted means whole on the broker; refused means nothing there.
         Assert.Equal((uint)accepted.Count + 1, await system.WorkQueueDepthAsync());
@@ -164,25 +164,4 @@ public sealed class IntakeMemoryTests(BrokerFixture broker, ITestOutputHelper ou
 
         return body;
     }
-
-    /// <summary>A field of /proc/PID/status, in bytes.</summary>
-    private static long Measure(int pid, string field) =>
-        1024 * long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal))
-            .Split(':')[1].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-
-    /// <summary>Sets VmHWM back to the current RSS (Linux 4.0+).</summary>
-    private static bool ResetPeak(int pid)
-    {
-        try
-        {
-            File.WriteAllText($"/proc/{pid}/clear_refs", "5");
-            return true;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
-
-    private static long Mb(long bytes) => bytes / (1024 * 1024);
 }
